@@ -1,0 +1,1 @@
+"""The wire: .proto sources, the generated modules, and the one codec (protobuf <-> numpy)."""
