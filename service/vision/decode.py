@@ -1,0 +1,264 @@
+"""Frame decoders: bytes of one encoded frame -> RGB uint8 HxWx3 arrays.
+
+Every decoder has the same shape, so a stream picks one with `make_decoder` and then
+only calls `decode(data, tag)`. `decode` returns a list because H.264 may hold a picture
+back (B-frame reordering) and hand it out on a later call; each DecodedFrame carries the
+tag of the message whose bytes held it, so results can be matched to requests. A bad
+frame raises InvalidInputError for that frame only; the decoder stays usable.
+Returned images may be read-only views of the input bytes; copy before drawing on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import cv2
+import numpy as np
+
+from backends.errors import InvalidInputError
+
+try:  # libjpeg-turbo straight into an RGB array: the fastest decoder here
+    import simplejpeg
+except ImportError:  # pragma: no cover - exercised only where simplejpeg is missing
+    simplejpeg = None
+
+Encoding = Literal["jpeg", "png", "raw", "h264"]
+PixelFormat = Literal["RGB", "BGR", "GRAY", "NV12"]
+ENCODINGS: tuple[str, ...] = ("jpeg", "png", "raw", "h264")
+PIXEL_FORMATS: tuple[str, ...] = ("RGB", "BGR", "GRAY", "NV12")
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedFrame:
+    image: np.ndarray  # RGB uint8 HxWx3
+    tag: int  # the tag passed with the bytes that carried this picture
+
+
+class FrameDecoder(Protocol):
+    encoding: str
+
+    def decode(self, data: bytes, tag: int | None = None) -> list[DecodedFrame]: ...
+
+    def flush(self) -> list[DecodedFrame]: ...
+
+    def close(self) -> None: ...
+
+
+class _StatelessDecoder:
+    """One message in, one picture out; tags default to a running message counter."""
+
+    encoding = ""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def decode(self, data: bytes, tag: int | None = None) -> list[DecodedFrame]:
+        if tag is None:
+            tag = self._count
+        self._count += 1
+        return [DecodedFrame(self.decode_image(data), tag)]
+
+    def decode_image(self, data: bytes) -> np.ndarray:
+        raise NotImplementedError
+
+    def flush(self) -> list[DecodedFrame]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class JpegDecoder(_StatelessDecoder):
+    encoding = "jpeg"
+
+    def decode_image(self, data: bytes) -> np.ndarray:
+        if not data:
+            raise InvalidInputError("jpeg frame is empty")
+        if simplejpeg is not None:
+            try:
+                # strict: a truncated or damaged JPEG is an error, not a half-grey picture.
+                return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+            except ValueError as exc:
+                raise InvalidInputError(f"corrupt jpeg frame ({len(data)} bytes): {exc}") from None
+        return _imdecode(data, "jpeg")
+
+
+class PngDecoder(_StatelessDecoder):
+    encoding = "png"
+
+    def decode_image(self, data: bytes) -> np.ndarray:
+        if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise InvalidInputError(f"png frame ({len(data)} bytes) does not start with the PNG signature")
+        return _imdecode(data, "png")
+
+
+def _imdecode(data: bytes, what: str) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InvalidInputError(f"corrupt {what} frame ({len(data)} bytes): OpenCV could not decode it")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class RawDecoder(_StatelessDecoder):
+    """Uncompressed pixels of a declared size and format (NV12: Y plane, then interleaved UV)."""
+
+    encoding = "raw"
+    _BYTES_PER_PIXEL = {"RGB": 3.0, "BGR": 3.0, "GRAY": 1.0, "NV12": 1.5}
+
+    def __init__(self, width: int, height: int, pixel_format: str) -> None:
+        super().__init__()
+        if pixel_format not in self._BYTES_PER_PIXEL:
+            raise InvalidInputError(
+                f"raw pixel_format {pixel_format!r} is not one of {', '.join(PIXEL_FORMATS)}"
+            )
+        if width <= 0 or height <= 0:
+            raise InvalidInputError(f"raw frames need a positive width and height, got {width}x{height}")
+        if pixel_format == "NV12" and (width % 2 or height % 2):
+            raise InvalidInputError(f"NV12 needs an even width and height, got {width}x{height}")
+        self.width, self.height, self.pixel_format = width, height, pixel_format
+        self.frame_bytes = int(width * height * self._BYTES_PER_PIXEL[pixel_format])
+
+    def decode_image(self, data: bytes) -> np.ndarray:
+        if len(data) != self.frame_bytes:
+            raise InvalidInputError(
+                f"raw {self.pixel_format} {self.width}x{self.height} frame must be "
+                f"{self.frame_bytes} bytes, got {len(data)}"
+            )
+        pixels = np.frombuffer(data, np.uint8)
+        w, h = self.width, self.height
+        if self.pixel_format == "RGB":
+            return pixels.reshape(h, w, 3)
+        if self.pixel_format == "BGR":
+            return cv2.cvtColor(pixels.reshape(h, w, 3), cv2.COLOR_BGR2RGB)
+        if self.pixel_format == "GRAY":
+            return cv2.cvtColor(pixels.reshape(h, w), cv2.COLOR_GRAY2RGB)
+        return cv2.cvtColor(pixels.reshape(h * 3 // 2, w), cv2.COLOR_YUV2RGB_NV12)
+
+
+class H264Decoder:
+    """One continuous H.264 stream (Annex B access units), decoded with PyAV's FFmpeg.
+
+    The stream must begin on an IDR picture: slices that arrive before the first IDR are
+    rejected (the decoder has no reference to build them from). Parameter-set-only
+    messages (SPS/PPS/SEI) are accepted at any time. A truncated or damaged access unit
+    raises InvalidInputError for that frame; later frames still decode.
+    """
+
+    encoding = "h264"
+
+    def __init__(self) -> None:
+        import av  # imported here so image-only deployments never load FFmpeg
+
+        self._av = av
+        self._ctx = av.CodecContext.create("h264", "r")
+        # One thread: FFmpeg's frame threading would hold back thread_count-1 frames,
+        # adding latency on a live stream; 640x480 decodes in well under a millisecond.
+        self._ctx.thread_count = 1
+        self._count = 0
+        self._seen_keyframe = False
+        self._pending: list[DecodedFrame] = []
+
+    def decode(self, data: bytes, tag: int | None = None) -> list[DecodedFrame]:
+        if self._ctx is None:
+            raise InvalidInputError("h264 decoder is closed")
+        if tag is None:
+            tag = self._count
+        self._count += 1
+        nal_types = h264_nal_types(data)
+        if not nal_types:
+            raise InvalidInputError(
+                f"h264 frame {tag} has no Annex B start code; send Annex B access units "
+                "(MP4/MKV packets need the h264_mp4toannexb bitstream filter)"
+            )
+        if not self._seen_keyframe:
+            if 5 in nal_types:
+                self._seen_keyframe = True
+            elif any(1 <= t <= 4 for t in nal_types):
+                raise InvalidInputError(
+                    f"h264 frame {tag} arrived before the stream's first keyframe (IDR); "
+                    "a stream must start on a keyframe"
+                )
+        packet = self._av.Packet(data)
+        packet.pts = tag  # FFmpeg hands the packet's pts to the picture it carried
+        try:
+            frames = self._ctx.decode(packet)
+        except self._av.error.FFmpegError as exc:
+            raise InvalidInputError(f"h264 frame {tag} could not be decoded: {exc}") from None
+        return self._convert(frames, tag)
+
+    def flush(self) -> list[DecodedFrame]:
+        """Drain pictures held back for reordering (end of stream)."""
+        if self._ctx is None:
+            return []
+        try:
+            frames = self._ctx.decode(None)
+        except self._av.error.FFmpegError as exc:
+            raise InvalidInputError(f"h264 flush failed: {exc}") from None
+        return self._convert(frames, None)
+
+    def close(self) -> None:
+        # PyAV frees the AVCodecContext when its last reference goes (CPython refcounting),
+        # so dropping it here releases the decoder's buffers immediately.
+        self._ctx = None
+        self._pending = []
+
+    def _convert(self, frames: list, tag: int | None) -> list[DecodedFrame]:
+        out, self._pending = self._pending, []
+        corrupt = None
+        for frame in frames:
+            frame_tag = frame.pts if frame.pts is not None else tag
+            if frame.is_corrupt:
+                corrupt = frame_tag
+            else:
+                out.append(DecodedFrame(frame.to_ndarray(format="rgb24"), frame_tag))
+        if corrupt is not None:
+            # Good pictures that came out alongside the bad one are handed out next call.
+            self._pending = out
+            raise InvalidInputError(f"h264 frame {corrupt} is corrupt (truncated or damaged access unit)")
+        return out
+
+
+def h264_nal_types(data: bytes) -> list[int]:
+    """NAL unit types in an Annex B buffer (5 = IDR slice, 1 = non-IDR, 7/8 = SPS/PPS)."""
+    types = []
+    pos = data.find(b"\x00\x00\x01")
+    while pos >= 0 and pos + 3 < len(data):
+        types.append(data[pos + 3] & 0x1F)
+        pos = data.find(b"\x00\x00\x01", pos + 3)
+    return types
+
+
+def make_decoder(
+    encoding: str,
+    width: int | None = None,
+    height: int | None = None,
+    pixel_format: str | None = None,
+) -> FrameDecoder:
+    """The decoder for one stream; `raw` needs width, height and pixel_format."""
+    if encoding == "jpeg":
+        return JpegDecoder()
+    if encoding == "png":
+        return PngDecoder()
+    if encoding == "raw":
+        if width is None or height is None or pixel_format is None:
+            raise InvalidInputError("raw frames need width, height and pixel_format")
+        return RawDecoder(width, height, pixel_format)
+    if encoding == "h264":
+        return H264Decoder()
+    raise InvalidInputError(f"unknown frame encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
+
+
+_JPEG = JpegDecoder()
+_PNG = PngDecoder()
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode a self-describing still image (JPEG or PNG, sniffed) for unary Predict."""
+    if data.startswith(b"\xff\xd8"):
+        return _JPEG.decode_image(data)
+    if data.startswith(b"\x89PNG"):
+        return _PNG.decode_image(data)
+    raise InvalidInputError(
+        f"image input ({len(data)} bytes) is neither JPEG nor PNG; send raw pixels through a stream"
+    )
