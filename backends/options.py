@@ -37,13 +37,36 @@ class OpenVinoOptions(_Options):
     config: dict[str, str] = Field(default_factory=dict, description="extra OpenVINO properties")
 
 
+class ShapeRange(_Options):
+    """A TensorRT optimisation-profile range for one input: min <= opt <= max per dimension."""
+
+    min: tuple[int, ...]
+    opt: tuple[int, ...]
+    max: tuple[int, ...]
+
+
+class TensorRTOptions(_Options):
+    kind: Literal["tensorrt"] = "tensorrt"
+    precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
+    # Optimisation profile per input name; inputs left out are derived from the model's
+    # dynamic dims: batch (dim 0) from 1 to max_batch_size, other dynamic dims from dim_range.
+    profiles: dict[str, ShapeRange] = Field(default_factory=dict)
+    max_batch_size: int = Field(default=8, ge=1)
+    opt_batch_size: int | None = Field(default=None, ge=1, description="default: max_batch_size")
+    dim_range: tuple[int, int, int] | None = None  # (min, opt, max) for non-batch dynamic dims
+    workspace_bytes: int | None = Field(default=None, ge=0, description="builder memory pool limit")
+    engine_cache_dir: str | None = None  # built engines, keyed by model + TensorRT + GPU + settings
+    int8_calibration_cache: str | None = None  # required for precision int8 (no calibration data here)
+    builder_optimization_level: int | None = Field(default=None, ge=0, le=5)
+
+
 BackendOptions = Annotated[
-    Union[OnnxRuntimeOptions, OpenVinoOptions],
+    Union[OnnxRuntimeOptions, OpenVinoOptions, TensorRTOptions],
     Field(discriminator="kind"),
 ]
 
 
-def default_options(backend: str) -> OnnxRuntimeOptions | OpenVinoOptions:
+def default_options(backend: str) -> OnnxRuntimeOptions | OpenVinoOptions | TensorRTOptions:
     """Default options for a backend name."""
-    table = {"onnxruntime": OnnxRuntimeOptions, "openvino": OpenVinoOptions}
+    table = {"onnxruntime": OnnxRuntimeOptions, "openvino": OpenVinoOptions, "tensorrt": TensorRTOptions}
     return table[backend]()

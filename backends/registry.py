@@ -27,6 +27,11 @@ BACKENDS: dict[str, BackendEntry] = {
         "openvino", "backends.openvino_backend:OpenVinoBackend", "openvino",
         ("model.xml", "model.onnx", "model.tflite"),
     ),
+    # Imported only on hosts that chose it: a CPU-only install never imports tensorrt.
+    "tensorrt": BackendEntry(
+        "tensorrt", "backends.tensorrt_backend:TensorRTBackend", "tensorrt",
+        ("model.plan", "model.engine", "model.onnx"),
+    ),
 }
 
 # When a model does not name a backend, the first installed one that reads its artifact.
