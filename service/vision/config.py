@@ -52,8 +52,8 @@ class PreprocessConfig(_Strict):
     interpolation: Literal["linear", "nearest", "area", "cubic"] = "linear"
     color_order: ColorOrder = "RGB"
     scale: float = 1.0
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    mean: tuple[float, ...] = (0.0,)  # one value applies to every channel
+    std: tuple[float, ...] = (1.0,)
     layout: Literal["NCHW", "NHWC"] = "NCHW"
     dtype: Literal["float32", "float16", "uint8"] = "float32"
 

@@ -1,0 +1,69 @@
+"""asyncio client for switchyard.v1.Predict."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+
+import grpc
+import numpy as np
+
+from clients.errors import PredictError
+from clients.request import build_request, channel_options, decode_outputs, normalise_target
+from protos.switchyard.v1 import predict_pb2 as pb
+from protos.switchyard.v1 import predict_pb2_grpc
+
+__all__ = ["AsyncSwitchyardClient"]
+
+
+class AsyncSwitchyardClient:
+    """`async with AsyncSwitchyardClient("host:8001") as client: await client.predict(...)`."""
+
+    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        address, round_robin = normalise_target(target)
+        self._channel = grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
+        self._stub = predict_pb2_grpc.PredictStub(self._channel)
+
+    async def __aenter__(self) -> AsyncSwitchyardClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method, request, timeout):
+        try:
+            return await method(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise PredictError.from_rpc_error(error) from None
+
+    async def predict(
+        self, model: str, inputs: Mapping[str, np.ndarray], *, version: str = "", outputs: Iterable[str] = (),
+        request_id: str = "", parameters: Mapping | None = None, timeout: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        request = build_request(model, inputs, version=version, outputs=outputs, request_id=request_id, parameters=parameters)
+        return decode_outputs(await self._call(self._stub.Predict, request, timeout))
+
+    async def predict_stream(
+        self, requests: AsyncIterable[pb.PredictRequest] | Iterable[pb.PredictRequest], *, timeout: float | None = None
+    ) -> AsyncIterator[dict[str, np.ndarray] | PredictError]:
+        """Yield each reply's outputs in order; a failed request yields its PredictError in place."""
+        call = self._stub.PredictStream(requests, timeout=timeout)
+        try:
+            async for response in call:
+                if response.HasField("error"):
+                    yield PredictError.from_in_band(response.error, response.id)
+                else:
+                    yield decode_outputs(response)
+        except grpc.RpcError as error:
+            raise PredictError.from_rpc_error(error) from None
+
+    async def list_models(self, timeout: float | None = None) -> list[pb.ModelInfo]:
+        return list((await self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout)).models)
+
+    async def get_model(self, model: str, version: str = "", timeout: float | None = None) -> pb.ModelInfo:
+        return await self._call(self._stub.GetModel, pb.GetModelRequest(model=model, version=version), timeout)
+
+    async def server_info(self, timeout: float | None = None) -> pb.ServerInfo:
+        return await self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest(), timeout)

@@ -1,0 +1,76 @@
+"""Request building and response decoding shared by the sync and asyncio clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from backends.datatypes import datatype_of
+from protos import codec
+from protos.switchyard.v1 import predict_pb2 as pb
+
+__all__ = ["build_request", "decode_outputs", "channel_options", "normalise_target"]
+
+DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE, round_robin: bool = False) -> list[tuple[str, object]]:
+    options: list[tuple[str, object]] = [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+    if round_robin:
+        options.append(("grpc.lb_policy_name", "round_robin"))
+    return options
+
+
+def normalise_target(target: str | Iterable[str]) -> tuple[str, bool]:
+    """A host:port, a dns:/// name, or several host:port addresses (spread with round_robin)."""
+    if isinstance(target, str):
+        if "," not in target:
+            return target, target.startswith("dns:")
+        target = [t.strip() for t in target.split(",") if t.strip()]
+    addresses = list(target)
+    if len(addresses) == 1:
+        return addresses[0], False
+    return "ipv4:" + ",".join(addresses), True
+
+
+def build_request(
+    model: str,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    version: str = "",
+    outputs: Iterable[str] = (),
+    request_id: str = "",
+    parameters: Mapping[str, bool | int | float | str] | None = None,
+) -> pb.PredictRequest:
+    """numpy inputs -> a PredictRequest with raw contents (the fast path)."""
+    request = pb.PredictRequest(model=model, version=version, id=request_id, outputs=list(outputs))
+    for name, value in inputs.items():
+        array = np.asarray(value)
+        request.inputs.add(
+            name=name, datatype=datatype_of(array.dtype), shape=array.shape, raw_contents=codec.encode_raw(array)
+        )
+    for key, value in (parameters or {}).items():
+        param = request.parameters[key]
+        if isinstance(value, bool):
+            param.bool_param = value
+        elif isinstance(value, int):
+            param.int64_param = value
+        elif isinstance(value, float):
+            param.double_param = value
+        else:
+            param.string_param = str(value)
+    return request
+
+
+def decode_outputs(response: pb.PredictResponse) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for tensor in response.outputs:
+        if tensor.raw_contents or not codec.has_typed_contents(tensor.contents):
+            out[tensor.name] = codec.decode_raw(tensor.name, tensor.datatype, tensor.shape, tensor.raw_contents)
+        else:
+            out[tensor.name] = codec.decode_typed(tensor.name, tensor.datatype, tensor.shape, tensor.contents)
+    return out

@@ -1,0 +1,68 @@
+"""Blocking client for switchyard.v1.Predict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+import grpc
+import numpy as np
+
+from clients.errors import PredictError
+from clients.request import build_request, channel_options, decode_outputs, normalise_target
+from protos.switchyard.v1 import predict_pb2 as pb
+from protos.switchyard.v1 import predict_pb2_grpc
+
+__all__ = ["SwitchyardClient"]
+
+
+class SwitchyardClient:
+    """`SwitchyardClient("host:8001")`, or several addresses / a dns:/// name for round_robin."""
+
+    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        address, round_robin = normalise_target(target)
+        self._channel = grpc.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
+        self._stub = predict_pb2_grpc.PredictStub(self._channel)
+
+    def __enter__(self) -> SwitchyardClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method, request, timeout):
+        try:
+            return method(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise PredictError.from_rpc_error(error) from None
+
+    def predict(
+        self, model: str, inputs: Mapping[str, np.ndarray], *, version: str = "", outputs: Iterable[str] = (),
+        request_id: str = "", parameters: Mapping | None = None, timeout: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        request = build_request(model, inputs, version=version, outputs=outputs, request_id=request_id, parameters=parameters)
+        return decode_outputs(self._call(self._stub.Predict, request, timeout))
+
+    def predict_stream(
+        self, requests: Iterable[pb.PredictRequest], *, timeout: float | None = None
+    ) -> Iterator[dict[str, np.ndarray] | PredictError]:
+        """Yield each reply's outputs in order; a failed request yields its PredictError in place."""
+        try:
+            for response in self._stub.PredictStream(iter(requests), timeout=timeout):
+                if response.HasField("error"):
+                    yield PredictError.from_in_band(response.error, response.id)
+                else:
+                    yield decode_outputs(response)
+        except grpc.RpcError as error:
+            raise PredictError.from_rpc_error(error) from None
+
+    def list_models(self, timeout: float | None = None) -> list[pb.ModelInfo]:
+        return list(self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout).models)
+
+    def get_model(self, model: str, version: str = "", timeout: float | None = None) -> pb.ModelInfo:
+        return self._call(self._stub.GetModel, pb.GetModelRequest(model=model, version=version), timeout)
+
+    def server_info(self, timeout: float | None = None) -> pb.ServerInfo:
+        return self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest(), timeout)

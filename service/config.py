@@ -1,0 +1,102 @@
+"""config.yaml: the typed description of one model, validated once when the model loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from backends.datatypes import DATATYPES
+from backends.errors import SwitchyardError, ErrorCode
+from backends.options import OnnxRuntimeOptions, OpenVinoOptions
+
+
+class ConfigError(SwitchyardError):
+    code = ErrorCode.FAILED_PRECONDITION
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorConfig(_Strict):
+    name: str
+    datatype: str
+    # -1 marks a dynamic dimension. With max_batch_size > 0 the batch dimension is
+    # NOT listed here (as in Triton): the shape is per item.
+    shape: list[int]
+
+    @field_validator("datatype")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in DATATYPES:
+            raise ValueError(f"unknown datatype {value!r}, expected one of {', '.join(DATATYPES)}")
+        return value
+
+    @field_validator("shape")
+    @classmethod
+    def _dims(cls, value: list[int]) -> list[int]:
+        if any(d < -1 or d == 0 for d in value):
+            raise ValueError("dimensions are positive integers or -1 (dynamic)")
+        return value
+
+
+class VersionPolicy(_Strict):
+    """Which versions serve: the newest `latest` of them, all, or a specific list."""
+
+    latest: int | None = Field(default=None, ge=1)
+    all: bool = False
+    specific: list[int] | None = None
+
+    def select(self, available: list[int]) -> list[int]:
+        ordered = sorted(available)
+        if self.specific is not None:
+            return [v for v in ordered if v in self.specific]
+        if self.all:
+            return ordered
+        return ordered[-(self.latest or 1):]
+
+
+class DynamicBatchingConfig(_Strict):
+    max_queue_delay_us: int = Field(default=500, ge=0)
+    preferred_batch_sizes: list[int] = Field(default_factory=list)
+    max_queue_size: int = Field(default=1024, ge=1)
+    # Default per-request timeout while queued (ms); 0 = only the client's deadline.
+    timeout_ms: int = Field(default=0, ge=0)
+
+
+class ModelConfig(_Strict):
+    name: str | None = None
+    backend: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = "auto"
+    device: str = "auto"
+    strict: bool | None = None
+    version_policy: VersionPolicy = VersionPolicy()
+    # > 0: the first dimension of every input and output is the batch dimension.
+    max_batch_size: int = Field(default=0, ge=0)
+    dynamic_batching: DynamicBatchingConfig | None = None
+    instances: int = Field(default=1, ge=1, le=64)
+    inputs: list[TensorConfig] | None = None
+    outputs: list[TensorConfig] | None = None
+    onnxruntime: OnnxRuntimeOptions = OnnxRuntimeOptions()
+    openvino: OpenVinoOptions = OpenVinoOptions()
+    # Free-form facts about the model (license, source, sha256), shown in GetModel.
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+def load_model_config(path: Path) -> ModelConfig:
+    """Read and validate a config.yaml; errors name the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return ModelConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc

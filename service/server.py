@@ -1,0 +1,110 @@
+"""Assemble and run the gRPC server: servicers, reflection, health, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+import grpc
+from grpc_reflection.v1alpha import reflection
+
+from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
+from service.health import HealthReporter
+from service.hardware import hardware_report
+from service.model_loader import ModelLoader
+from service.predict_servicer import PredictServicer
+from service.repository import ModelRepository
+from service.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+PREDICT_SERVICE = predict_pb2.DESCRIPTOR.services_by_name["Predict"].full_name
+
+
+def channel_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    if settings.max_connection_age:
+        # Long-lived clients reconnect now and then, so new replicas get their share.
+        options.append(("grpc.max_connection_age_ms", int(settings.max_connection_age * 1000)))
+        options.append(("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace * 1000)))
+    return options
+
+
+class SwitchyardServer:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        repository: ModelRepository | None = None,
+        hardware: Callable[[], dict] = hardware_report,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository or ModelRepository(
+            settings.model_repository, ModelLoader(settings), settings.models
+        )
+        self._server = grpc.aio.server(options=channel_options(settings))
+        services = self._register_services(hardware)
+        self.health = HealthReporter(services)
+        self.repository.subscribe(self.health.on_model_change)
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._server)
+        reflection.enable_server_reflection(
+            [*services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self._server,
+        )
+        self.port = 0
+        self._stopped = asyncio.Event()
+
+    def _register_services(self, hardware: Callable[[], dict]) -> list[str]:
+        """Add every protocol adapter; returns the gRPC service names served."""
+        predict_pb2_grpc.add_PredictServicer_to_server(PredictServicer(self.repository, hardware), self._server)
+        names = [PREDICT_SERVICE]
+        # Protocol adapters beyond switchyard.v1 register here (see service/oip_servicer.py).
+        return names
+
+    async def start(self) -> int:
+        """Bind and start serving; returns the bound port (useful with port 0)."""
+        self.port = self._server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if not self.port:
+            raise RuntimeError(f"could not bind {self.settings.host}:{self.settings.port}")
+        await self._server.start()
+        await self.health.serving()
+        log.info("serving gRPC on %s:%d", self.settings.host, self.port)
+        return self.port
+
+    async def load_models(self) -> None:
+        await self.repository.load_all()
+        await self.health.settle()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Flip health to NOT_SERVING, refuse new RPCs, let in-flight ones finish within grace."""
+        if self._stopped.is_set():
+            return
+        grace = self.settings.grace_period if grace is None else grace
+        log.info("shutting down (grace %.1fs)", grace)
+        await self.health.shutdown()
+        await self._server.stop(grace)
+        await self.repository.close(timeout=0)
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def serve(settings: ServerSettings, on_ready: Callable[[SwitchyardServer], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    server = SwitchyardServer(settings)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(server.stop()))
+    await server.load_models()
+    if on_ready:
+        on_ready(server)
+    await server.wait_stopped()

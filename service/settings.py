@@ -1,0 +1,34 @@
+"""Server settings: CLI flags and SWITCHYARD_* environment variables, validated once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHYARD_", extra="forbid")
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8001, ge=0, le=65535)
+    metrics_port: int = Field(default=8002, ge=-1, le=65535, description="-1 disables the metrics endpoint")
+    model_repository: Path = DEFAULT_REPOSITORY
+    # Only these models are loaded (empty = every model in the repository).
+    models: list[str] = Field(default_factory=list)
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    grace_period: float = Field(default=10.0, ge=0, description="seconds in-flight requests get after SIGTERM")
+    max_connection_age: float = Field(default=0.0, ge=0, description="seconds; 0 = unlimited")
+    max_connection_age_grace: float = Field(default=0.0, ge=0)
+    backend: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = "auto"
+    device: str = "auto"
+    strict: bool = False
+    cache_dir: Path | None = None
+    allow_repository_admin: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Threads that run backend calls for all models (per-model instances add to it).
+    executor_threads: int = Field(default=0, ge=0, description="0 = one per usable core")
