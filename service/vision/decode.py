@@ -141,7 +141,7 @@ class H264Decoder:
 
     The stream must begin on an IDR picture: slices that arrive before the first IDR are
     rejected (the decoder has no reference to build them from). Parameter-set-only
-    messages (SPS/PPS/SEI) are accepted at any time. A truncated or damaged access unit
+    messages (SPS/PPS/SEI) are accepted at any time and joined to the next picture. A truncated or damaged access unit
     raises InvalidInputError for that frame; later frames still decode.
     """
 
@@ -158,6 +158,7 @@ class H264Decoder:
         self._count = 0
         self._seen_keyframe = False
         self._pending: list[DecodedFrame] = []
+        self._prefix = b""
 
     def decode(self, data: bytes, tag: int | None = None) -> list[DecodedFrame]:
         if self._ctx is None:
@@ -171,20 +172,33 @@ class H264Decoder:
                 f"h264 frame {tag} has no Annex B start code; send Annex B access units "
                 "(MP4/MKV packets need the h264_mp4toannexb bitstream filter)"
             )
+        if not any(1 <= t <= 5 for t in nal_types):
+            # No picture data (SPS/PPS/SEI only): FFmpeg rejects such a packet on its own,
+            # so hold it and send it in front of the next picture.
+            self._prefix += data
+            return []
         if not self._seen_keyframe:
-            if 5 in nal_types:
-                self._seen_keyframe = True
-            elif any(1 <= t <= 4 for t in nal_types):
+            if 5 not in nal_types:
                 raise InvalidInputError(
                     f"h264 frame {tag} arrived before the stream's first keyframe (IDR); "
                     "a stream must start on a keyframe"
                 )
+            self._seen_keyframe = True
+        if self._prefix:
+            data, self._prefix = self._prefix + data, b""
         packet = self._av.Packet(data)
         packet.pts = tag  # FFmpeg hands the packet's pts to the picture it carried
+        no_reordering = self._ctx.has_b_frames == 0
         try:
             frames = self._ctx.decode(packet)
         except self._av.error.FFmpegError as exc:
             raise InvalidInputError(f"h264 frame {tag} could not be decoded: {exc}") from None
+        if not frames and no_reordering and self._ctx.has_b_frames == 0:
+            # Without B-frame reordering every picture comes out at once; none means
+            # FFmpeg dropped it (truncated, or its reference frames were lost).
+            raise InvalidInputError(
+                f"h264 frame {tag} produced no picture (truncated, damaged or missing its references)"
+            )
         return self._convert(frames, tag)
 
     def flush(self) -> list[DecodedFrame]:
