@@ -79,7 +79,8 @@ def _draw_detection(canvas: np.ndarray, det: Detection, style: _Style, show_scor
         cv2.polylines(canvas, [pts], True, color, style.thickness, cv2.LINE_AA)
     else:
         x1, y1, x2, y2 = (round(v) for v in det.box)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, style.thickness, cv2.LINE_AA)
+        # Axis-aligned edges gain nothing from anti-aliasing; crisp lines keep exact colours.
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, style.thickness, cv2.LINE_8)
     text = f"{det.label} {det.score:.2f}" if show_score else det.label
     _draw_label(canvas, text, (round(det.box[0]), round(det.box[1])), color, style)
 
