@@ -21,8 +21,10 @@ def test_box_outline_and_label_use_the_class_colour() -> None:
     colour = np.array(color_for(2))
     assert (out[140, 100] == colour).all() and (out[180, 150] == colour).all()  # left and bottom edges
     assert (out[140, 150] == GREY).all()  # the inside stays visible
-    label_band = out[92:99, 100:130]  # the filled label sits just above the box
-    assert (label_band == colour).all(axis=2).mean() > 0.5  # mostly fill, some text
+    label_padding = out[99, 100:125]  # the filled label sits just above the box (text-free row)
+    assert (label_padding == colour).all()
+    label = out[85:99, 100:125]
+    assert (label == 255).all(axis=2).any()  # white text: green fill is dark enough
     assert (frame == GREY).all()  # the caller's frame is untouched
 
 
