@@ -66,6 +66,13 @@ class SwitchyardServer:
         predict_pb2_grpc.add_PredictServicer_to_server(PredictServicer(self.repository, hardware), self._server)
         names = [PREDICT_SERVICE]
         # Protocol adapters beyond switchyard.v1 register here (see service/oip_servicer.py).
+        from protos.inference import grpc_service_pb2_grpc
+        from service.oip_servicer import SERVICE_NAME as OIP_SERVICE, OipServicer
+
+        grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            OipServicer(self.repository, allow_repository_admin=self.settings.allow_repository_admin), self._server
+        )
+        names.append(OIP_SERVICE)
         return names
 
     async def start(self) -> int:
