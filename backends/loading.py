@@ -168,7 +168,7 @@ def load_with_fallback(
             entries.append((candidate, _entry(candidate, Outcome.SKIPPED, candidate.reason)))
             continue
         if (loaded and selection != "fastest") or (strict and tried_failed is not None):
-            why = (f"strict: no fallback after {tried_failed.label} failed" if tried_failed
+            why = (f"strict: no fallback after {tried_failed.label} failed" if strict and tried_failed
                    else f"not tried: {loaded[0][0].label} loaded first")
             entries.append((candidate, _entry(candidate, Outcome.SKIPPED, why)))
             continue
@@ -197,7 +197,8 @@ def load_with_fallback(
         for _, backend, *_ in loaded:
             _unload(backend)
         trail = DecisionTrail(tuple(e for _, e in entries), strict, selection)
-        raise NoBackendLoadedError(f"strict: {tried_failed.label} failed to load {artifact.name}", trail)
+        what = _artifact_for(artifact, tried_failed).name
+        raise NoBackendLoadedError(f"strict: {tried_failed.label} failed to load {what}", trail)
     if not loaded:
         trail = DecisionTrail(tuple(e for _, e in entries), strict, selection)
         raise NoBackendLoadedError(f"no backend could load {artifact.name}", trail)

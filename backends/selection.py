@@ -45,7 +45,7 @@ ROCM_EP = "ROCMExecutionProvider"
 # What each artifact suffix is, and friendly names accepted instead of a path.
 FORMAT_OF_SUFFIX = {".onnx": "onnx", ".xml": "openvino_ir", ".tflite": "tflite",
                     ".plan": "tensorrt_plan", ".engine": "tensorrt_plan"}
-_FORMAT_ALIASES = {"onnx": "model.onnx", "openvino": "model.xml", "ir": "model.xml",
+_FORMAT_ALIASES = {"onnx": "model.onnx", "openvino": "model.xml", "ir": "model.xml", "xml": "model.xml",
                    "openvino_ir": "model.xml", "tflite": "model.tflite", "tensorrt": "model.plan",
                    "plan": "model.plan", "tensorrt_plan": "model.plan", "engine": "model.engine"}
 
