@@ -100,7 +100,9 @@ def test_nms_of_nothing_is_empty() -> None:
 
 
 def test_box_detection_split_outputs_class_aware_nms_and_mapping() -> None:
-    cfg = BoxDetectionConfig(kind="box_detection", boxes_output="boxes", scores_output="scores", labels_file="labels.txt")
+    cfg = BoxDetectionConfig(
+        kind="box_detection", boxes_output="boxes", scores_output="scores", labels_file="labels.txt"
+    )
     boxes = np.array([[[10, 10, 50, 50], [12, 12, 52, 52], [12, 12, 52, 52], [60, 60, 90, 90]]], np.float32)
     scores = np.array([[[0.9, 0.0], [0.8, 0.0], [0.0, 0.7], [0.3, 0.1]]], np.float32)
     # Model input was a 2x letterbox of a 50x40 source with 10 px of padding on top.
@@ -178,7 +180,9 @@ def test_db_thresholds_filter_candidates() -> None:
     assert len(db_boxes(prob, cfg)[0]) == 0  # box_thresh 0.6 > 0.5
     assert len(db_boxes(prob, cfg.model_copy(update={"box_thresh": 0.4}))[0]) == 1
     assert len(db_boxes(prob, cfg.model_copy(update={"thresh": 0.6}))[0]) == 0
-    assert len(db_boxes(_prob_map([(i * 10, 5, i * 10 + 6, 20) for i in range(10)]), cfg.model_copy(update={"max_candidates": 3}))[0]) == 3
+    ten = _prob_map([(i * 10, 5, i * 10 + 6, 20) for i in range(10)])
+    assert len(db_boxes(ten, cfg)[0]) == 10
+    assert len(db_boxes(ten, cfg.model_copy(update={"max_candidates": 3}))[0]) == 3
 
 
 def test_db_decoder_maps_a_strided_map_back_to_source() -> None:

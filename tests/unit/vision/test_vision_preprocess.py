@@ -80,7 +80,12 @@ def test_pad_anchors_top_left() -> None:
 
 @pytest.mark.parametrize(
     ("shape", "max_side", "expected"),
-    [((480, 640), None, (480, 640)), ((480, 640), 480, (352, 480)), ((100, 50), 960, (96, 64)), ((10, 10), None, (32, 32))],
+    [
+        ((480, 640), None, (480, 640)),
+        ((480, 640), 480, (352, 480)),
+        ((100, 50), 960, (96, 64)),
+        ((10, 10), None, (32, 32)),
+    ],
 )
 def test_keep_aspect_rounds_to_multiple(shape: tuple, max_side: int | None, expected: tuple) -> None:
     pre = Preprocessor(PreprocessConfig(resize_mode="keep_aspect", max_side=max_side, multiple=32))
@@ -102,7 +107,9 @@ def test_transform_clips_to_the_source_frame() -> None:
     np.testing.assert_allclose(tf.boxes_to_source(np.array([[0, 16, 32, 32]])), [[0, 0, 50, 25]])
 
 
-@pytest.mark.parametrize("bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8)]
+)
 def test_rejects_non_rgb_uint8(bad: np.ndarray) -> None:
     with pytest.raises(InvalidInputError, match="RGB uint8"):
         Preprocessor(PreprocessConfig(size=(8, 8)))(bad)
