@@ -178,3 +178,13 @@ def test_nal_types_parses_annex_b(clip) -> None:
     assert 5 in h264_nal_types(packets[0][0]) and 7 in h264_nal_types(packets[0][0])
     assert 5 not in h264_nal_types(packets[1][0])
     assert h264_nal_types(b"no start code") == []
+
+
+def test_grayscale_jpeg_becomes_three_channels() -> None:
+    import simplejpeg
+
+    ramp = np.ascontiguousarray(np.tile(np.arange(0, 256, 4, dtype=np.uint8), (16, 1))[:, :, None])
+    (frame,) = make_decoder("jpeg").decode(simplejpeg.encode_jpeg(ramp, quality=95, colorspace="GRAY"))
+    assert frame.image.shape == (16, 64, 3)
+    assert (frame.image[:, :, 0] == frame.image[:, :, 2]).all()
+    assert np.abs(frame.image[:, :, 1].astype(int) - ramp[:, :, 0]).max() <= 4
