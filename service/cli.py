@@ -38,6 +38,7 @@ def serve(
     cache_dir: Annotated[Optional[Path], typer.Option(help="engine / compiled model cache")] = None,
     allow_repository_admin: Annotated[Optional[bool], typer.Option("--allow-repository-admin/--no-repository-admin", help="enable load/unload RPCs (no auth yet!)")] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug | info | warning | error")] = None,
+    port_file: Annotated[Optional[Path], typer.Option(help="write the bound gRPC port here once models are loaded")] = None,
 ) -> None:
     """Run the gRPC server (flags override SWITCHYARD_* environment variables)."""
     overrides = {k: v for k, v in {
@@ -68,6 +69,8 @@ def serve(
                     f"{loaded.load_seconds:.2f}" if loaded else "", v.reason,
                 )
         Console(stderr=True).print(summary)
+        if port_file:
+            port_file.write_text(f"{server.port}\n")
 
     asyncio.run(run(settings, on_ready=ready))
 

@@ -21,7 +21,7 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
     if entry.reason:
         info.versions.add(version="", state=pb.ModelVersionInfo.UNAVAILABLE, reason=entry.reason)
     signature = None
-    success = failure = executions = 0
+    success = failure = executions = in_flight = 0
     latency_sum = queue_sum = 0.0
     for number in sorted(entry.versions):
         version = entry.versions[number]
@@ -39,6 +39,7 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
             success += stats.success_count
             failure += stats.failure_count
             executions += stats.execution_count
+            in_flight += version.runner.in_flight
             latency_sum += stats.cumulative_total_ns
             queue_sum += stats.cumulative_queue_ns
     if signature is not None:
@@ -49,6 +50,7 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
             success_count=success, failure_count=failure, execution_count=executions,
             mean_latency_ms=latency_sum / success / 1e6 if success else 0.0,
             mean_queue_ms=queue_sum / success / 1e6 if success else 0.0,
+            in_flight=in_flight,
         )
     )
     return info

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from backends.errors import ModelUnavailableError
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
+from service.drain import DrainGate
 from service.model_info import model_info, server_info
 from service.predict_messages import decode_request, encode_response
 from service.repository import ModelRepository
@@ -22,9 +24,11 @@ STREAM_WINDOW = 64
 
 class PredictServicer(predict_pb2_grpc.PredictServicer):
     def __init__(
-        self, repository: ModelRepository, hardware: Callable[[], dict], clock: Callable[[], float] = time.monotonic
+        self, repository: ModelRepository, hardware: Callable[[], dict], gate: DrainGate,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._repository = repository
+        self._gate = gate
         self._hardware = hardware
         self._clock = clock
 
@@ -40,7 +44,8 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
 
     async def Predict(self, request, context):
         try:
-            return await self._predict(request, self._deadline(context))
+            async with self._gate.track():
+                return await self._predict(request, self._deadline(context))
         except Exception as exc:
             code, message = grpc_status(exc)
             await context.abort(code, message)
@@ -57,24 +62,34 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
 
     async def PredictStream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
         """Requests run concurrently (up to STREAM_WINDOW); replies in request order by default."""
+        try:
+            async with self._gate.track():
+                async for response in self._stream(request_iterator, context):
+                    yield response
+        except ModelUnavailableError as exc:
+            code, message = grpc_status(exc)
+            await context.abort(code, message)
+
+    async def _stream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
         pending: asyncio.Queue = asyncio.Queue(maxsize=STREAM_WINDOW)
         deadline = self._deadline(context)
-        unordered = False
+        requests = request_iterator.__aiter__()
+        try:
+            first = await requests.__anext__()
+        except StopAsyncIteration:
+            return
+        flag = first.parameters.get("unordered")
+        unordered = bool(flag and flag.bool_param)
 
         async def read() -> None:
-            nonlocal unordered
-            first = True
-            async for request in request_iterator:
-                if first:
-                    value = request.parameters.get("unordered")
-                    unordered = bool(value and value.bool_param)
-                    first = False
+            await pending.put(asyncio.ensure_future(self._predict_in_band(first, deadline)))
+            async for request in requests:
                 await pending.put(asyncio.ensure_future(self._predict_in_band(request, deadline)))
             await pending.put(None)
 
         reader = asyncio.ensure_future(read())
         try:
-            async for response in _drain(pending, lambda: unordered):
+            async for response in (_as_completed(pending) if unordered else _in_order(pending)):
                 yield response
             await reader
         finally:
@@ -104,29 +119,22 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         return server_info(self._hardware())
 
 
-async def _drain(pending: asyncio.Queue, unordered: Callable[[], bool]) -> AsyncIterator[pb.PredictResponse]:
-    """Yield finished responses: in queue order, or as they complete when unordered."""
+async def _in_order(pending: asyncio.Queue) -> AsyncIterator[pb.PredictResponse]:
+    while (task := await pending.get()) is not None:
+        yield await task
+
+
+async def _as_completed(pending: asyncio.Queue) -> AsyncIterator[pb.PredictResponse]:
     running: set[asyncio.Future] = set()
-    done_reading = False
-    while not done_reading or running:
-        if not unordered():
-            task = await pending.get()
-            if task is None:
-                return
-            yield await task
-            continue
-        getter = asyncio.ensure_future(pending.get()) if not done_reading else None
-        waiting = running | ({getter} if getter else set())
-        finished, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        if getter is not None:
-            if getter in finished:
-                item = getter.result()
-                if item is None:
-                    done_reading = True
-                else:
-                    running.add(item)
-            else:
-                getter.cancel()
+    getter: asyncio.Future | None = asyncio.ensure_future(pending.get())
+    while getter is not None or running:
+        finished, _ = await asyncio.wait(running | ({getter} if getter else set()), return_when=asyncio.FIRST_COMPLETED)
+        if getter in finished:
+            item = getter.result()
+            getter = None if item is None else asyncio.ensure_future(pending.get())
+            if item is not None:
+                running.add(item)
         for task in finished - {getter}:
-            running.discard(task)
-            yield task.result()
+            if task in running:
+                running.discard(task)
+                yield task.result()

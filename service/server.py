@@ -11,6 +11,7 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 
 from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
+from service.drain import DrainGate
 from service.health import HealthReporter
 from service.hardware import hardware_report
 from service.model_loader import ModelLoader
@@ -48,6 +49,7 @@ class SwitchyardServer:
             settings.model_repository, ModelLoader(settings), settings.models
         )
         self._server = grpc.aio.server(options=channel_options(settings))
+        self.gate = DrainGate()
         services = self._register_services(hardware)
         self.health = HealthReporter(services)
         self.repository.subscribe(self.health.on_model_change)
@@ -63,7 +65,7 @@ class SwitchyardServer:
 
     def _register_services(self, hardware: Callable[[], dict]) -> list[str]:
         """Add every protocol adapter; returns the gRPC service names served."""
-        predict_pb2_grpc.add_PredictServicer_to_server(PredictServicer(self.repository, hardware), self._server)
+        predict_pb2_grpc.add_PredictServicer_to_server(PredictServicer(self.repository, hardware, self.gate), self._server)
         names = [PREDICT_SERVICE]
         # Protocol adapters beyond switchyard.v1 register here (see service/oip_servicer.py).
         from protos.inference import grpc_service_pb2_grpc
@@ -90,13 +92,15 @@ class SwitchyardServer:
         await self.health.settle()
 
     async def stop(self, grace: float | None = None) -> None:
-        """Flip health to NOT_SERVING, refuse new RPCs, let in-flight ones finish within grace."""
+        """Flip health to NOT_SERVING, answer new calls UNAVAILABLE, let in-flight ones finish within grace."""
         if self._stopped.is_set():
             return
         grace = self.settings.grace_period if grace is None else grace
         log.info("shutting down (grace %.1fs)", grace)
         await self.health.shutdown()
-        await self._server.stop(grace)
+        if not await self.gate.drain(grace):
+            log.warning("grace period over with %d call(s) still running; cancelling them", self.gate.active)
+        await self._server.stop(0)
         await self.repository.close(timeout=0)
         self._stopped.set()
 

@@ -1,0 +1,58 @@
+"""A real grpc.aio server on an ephemeral loopback port, one per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from clients import AsyncSwitchyardClient
+from protos.switchyard.v1 import predict_pb2_grpc
+from service.server import SwitchyardServer
+from service.settings import ServerSettings
+
+
+@dataclass
+class Running:
+    server: SwitchyardServer
+    address: str
+    client: AsyncSwitchyardClient
+    channel: grpc.aio.Channel
+    stub: predict_pb2_grpc.PredictStub
+
+
+def make_settings(model_repo, **overrides) -> ServerSettings:
+    values = dict(host="127.0.0.1", port=0, metrics_port=-1, model_repository=model_repo,
+                  max_message_bytes=8 * 1024 * 1024, grace_period=5)
+    return ServerSettings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="session")
+async def running(model_repo) -> AsyncIterator[Running]:
+    """One server shared by the tests that only read from it (statistics: compare deltas)."""
+    async for item in start_server(make_settings(model_repo)):
+        yield item
+
+
+@pytest.fixture
+async def fresh(model_repo) -> AsyncIterator[Running]:
+    """A server of the test's own, for tests that unload models or shut it down."""
+    async for item in start_server(make_settings(model_repo)):
+        yield item
+
+
+async def start_server(settings: ServerSettings) -> AsyncIterator[Running]:
+    server = SwitchyardServer(settings)
+    port = await server.start()
+    await server.load_models()
+    address = f"127.0.0.1:{port}"
+    client = AsyncSwitchyardClient(address)
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        yield Running(server, address, client, channel, predict_pb2_grpc.PredictStub(channel))
+    finally:
+        await client.close()
+        await channel.close()
+        await server.stop(grace=0)

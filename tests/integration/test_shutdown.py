@@ -1,0 +1,90 @@
+"""SIGTERM on a real `switchyard serve` process: in-flight work finishes, new calls are refused, exit 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from clients import PredictError, SwitchyardClient
+from tests.conftest import write_model
+from tests.fixtures.models import add_model, slow_model
+
+
+@pytest.fixture(scope="module")
+def shutdown_repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("shutdown_repo")
+    write_model(repo, "slow", slow_model(size=768, repeats=40), "backend: onnxruntime\n")
+    write_model(repo, "add", add_model(), "backend: onnxruntime\n")
+    return repo
+
+
+def start(repo, *extra):
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1",
+         "--model-repository", str(repo), "--port-file", "/dev/stdout", *extra],
+        stdout=subprocess.PIPE, stderr=log, text=True,
+    )
+    port = proc.stdout.readline().strip()  # written once every model is loaded
+    if not port.isdigit():
+        log.seek(0)
+        pytest.fail(f"server did not start: {log.read()}")
+    return proc, f"127.0.0.1:{port}"
+
+
+def test_sigterm_drains_in_flight_then_refuses_and_exits_zero(shutdown_repo):
+    proc, address = start(shutdown_repo, "--grace-period", "30")
+    try:
+        with SwitchyardClient(address) as client, ThreadPoolExecutor(1) as pool:
+            x = np.eye(768, dtype=np.float32)
+            slow = pool.submit(client.predict, "slow", {"x": x}, timeout=60)
+            while client.get_model("slow").statistics.in_flight < 1:  # spin on RPCs until it is in
+                assert not slow.done()
+            proc.send_signal(signal.SIGTERM)
+            # Once shutdown starts, new calls are refused while the slow one is still running.
+            refused = None
+            while refused is None:
+                try:
+                    client.predict("add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, timeout=5)
+                except PredictError as error:
+                    refused = error
+            assert refused.code == grpc.StatusCode.UNAVAILABLE
+            result = slow.result(timeout=60)
+            assert result["y"].shape == (768, 768)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+
+
+def test_health_reports_not_serving_after_sigterm(shutdown_repo):
+    proc, address = start(shutdown_repo, "--grace-period", "30")
+    try:
+        with SwitchyardClient(address) as client, ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(client.predict, "slow", {"x": np.eye(768, dtype=np.float32)}, timeout=60)
+            while client.get_model("slow").statistics.in_flight < 1:
+                pass
+            channel = grpc.insecure_channel(address)
+            stub = health_pb2_grpc.HealthStub(channel)
+            watch = stub.Watch(health_pb2.HealthCheckRequest(service="model/slow"))
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+            os.kill(proc.pid, signal.SIGTERM)
+            assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            watch.cancel()
+            channel.close()
+            slow.result(timeout=60)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
