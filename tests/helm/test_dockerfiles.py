@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import CHART, REPO
+from tests.helm.chart import CHART, REPO
 
 DOCKER = REPO / "docker"
 FLAVORS = ["cpu", "nvidia", "amd", "intel"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import VALUE_SETS
+from tests.helm.chart import VALUE_SETS
 
 pytestmark = pytest.mark.helm
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import tomllib
 
 import pytest
 import yaml
 
-from conftest import CHART, NAMESPACE, REPO, VALUE_SETS, Rendered
+from tests.helm.chart import CHART, NAMESPACE, REPO, VALUE_SETS
 
 pytestmark = pytest.mark.helm
 
@@ -353,9 +355,6 @@ def test_grpc_route_targets_the_main_service(render_set):
 
 
 def test_notes_explain_grpcurl_and_round_robin(helm, tmp_path):
-    import shutil
-    import subprocess
-
     chart = tmp_path / "switchyard"
     shutil.copytree(CHART, chart)
     # `helm template` skips NOTES.txt: render it through tpl from a scratch copy of the chart.

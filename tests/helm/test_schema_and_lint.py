@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CHART, VALUE_SETS, VALUES_DIR, run_helm, template_args
+from tests.helm.chart import CHART, VALUE_SETS, VALUES_DIR, run_helm, template_args
 
 pytestmark = pytest.mark.helm
 
