@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11), install Switchyard with the given extras, fetch the default models.
+#   bash scripts/setup.sh            # runtime (cpu extra)
+#   bash scripts/setup.sh cpu,dev    # runtime + test tools
+# Idempotent: a second run only installs what changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+EXTRAS="${1:-cpu}"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+cd "$ROOT"
+
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${EXTRAS}]"
+.venv/bin/python scripts/fetch_models.py
