@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.helm.chart import CHART, VALUE_SETS, VALUES_DIR, run_helm, template_args
@@ -69,3 +72,31 @@ def test_good_override_still_renders(helm):
 def test_chart_refuses_clusters_without_native_grpc_probes(helm):
     proc = run_helm(helm, *template_args("--kube-version", "1.26.0"))
     assert proc.returncode != 0 and "kubeVersion" in proc.stderr
+
+
+YAMLLINT_CONFIG = ("{extends: default, rules: {line-length: {max: 120}, document-start: disable, "
+                   "comments: {min-spaces-from-content: 1}, braces: {max-spaces-inside: 1}, "
+                   "brackets: {max-spaces-inside: 1}}}")
+
+
+def test_yamllint_values_and_value_sets():
+    targets = [CHART / "values.yaml", CHART / "Chart.yaml", VALUES_DIR]
+    proc = subprocess.run([sys.executable, "-m", "yamllint", "-f", "parsable", "-d", YAMLLINT_CONFIG,
+                           *map(str, targets)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_values_are_documented():
+    """Every top-level key, and every key of the first pool (the template for the others),
+    has a comment right above it (or shares one with the key above it)."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    start, end = lines.index("  cpu:"), lines.index("  nvidia:")
+    undocumented = []
+    for n, line in enumerate(lines):
+        top = bool(line) and not line.startswith((" ", "#"))
+        pool_key = start < n < end and line.startswith("    ") and not line[4:].startswith((" ", "#"))
+        if (top or pool_key) and not lines[n - 1].lstrip().startswith("#"):
+            sibling = lines[n - 1].startswith("    ") and not lines[n - 1].startswith("     ")
+            if not (pool_key and sibling and lines[n - 2].lstrip().startswith("#")):
+                undocumented.append(line)
+    assert not undocumented, f"values.yaml keys without a comment: {undocumented}"
