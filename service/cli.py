@@ -142,11 +142,12 @@ def probe(
     sysroot: Annotated[Path, typer.Option(help="read the system under this root (for tests and fixtures)")] = Path("/"),
     as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON")] = False,
 ) -> None:
-    """Report the CPU, accelerators and runtimes this machine offers."""
-    from service.hardware import hardware_report
+    """Report the CPU, accelerators and runtimes this machine offers, and the backend order."""
+    from backends.probe import probe as run_probe
+    from service.probe_view import render_report
 
-    report = hardware_report()
+    report = run_probe(sysroot)
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(report.to_json())
         return
-    console.print(report["summary"])
+    console.print(render_report(report))

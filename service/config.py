@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from backends.datatypes import DATATYPES
 from backends.errors import SwitchyardError, ErrorCode
-from backends.options import OnnxRuntimeOptions, OpenVinoOptions
+from backends.options import OnnxRuntimeOptions, OpenVinoOptions, TensorRTOptions
 
 
 class ConfigError(SwitchyardError):
@@ -70,8 +70,13 @@ class DynamicBatchingConfig(_Strict):
 class ModelConfig(_Strict):
     name: str | None = None
     backend: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = "auto"
+    # auto, cpu, gpu, gpu:N, npu
     device: str = "auto"
-    strict: bool | None = None
+    # true: a failed first choice leaves the model UNAVAILABLE (no fallback)
+    strict: bool = False
+    precision: Literal["fp32", "fp16", "bf16", "int8"] | None = None
+    # first: the first candidate that loads; fastest: time every viable one, keep the fastest
+    selection: Literal["first", "fastest"] = "first"
     version_policy: VersionPolicy = VersionPolicy()
     # > 0: the first dimension of every input and output is the batch dimension.
     max_batch_size: int = Field(default=0, ge=0)
@@ -81,6 +86,7 @@ class ModelConfig(_Strict):
     outputs: list[TensorConfig] | None = None
     onnxruntime: OnnxRuntimeOptions = OnnxRuntimeOptions()
     openvino: OpenVinoOptions = OpenVinoOptions()
+    tensorrt: TensorRTOptions = TensorRTOptions()
     # Free-form facts about the model (license, source, sha256), shown in GetModel.
     labels: dict[str, str] = Field(default_factory=dict)
 

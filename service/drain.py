@@ -41,6 +41,8 @@ class DrainGate:
     async def drain(self, timeout: float) -> bool:
         """Refuse new calls from now on; True if the active ones finished within timeout."""
         self.draining = True
+        if not self._active:
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True

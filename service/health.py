@@ -27,6 +27,7 @@ class HealthReporter:
         self._pending: set[asyncio.Task] = set()
 
     async def serving(self) -> None:
+        """The server and its gRPC services are SERVING (until shutdown)."""
         for name in self._services:
             await self.servicer.set(name, SERVING)
 

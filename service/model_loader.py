@@ -1,19 +1,24 @@
 """From a model's config and version folder to a loaded backend and its runner.
 
-This is the seam where backend selection happens: the loader asks for ordered
-candidates, tries each, and records the decision trail shown by GetModel.
+Backend selection happens here: the hardware probe's report and the preferences
+(server settings overlaid with the model's config) give ordered candidates
+(backends/selection.py); backends/loading.py tries them with fallback and returns the
+decision trail that GetModel shows.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.base import Backend, Device, ModelSignature, TensorSpec
 from backends.errors import BackendLoadError, SwitchyardError
-from backends.registry import BACKENDS, DEFAULT_ORDER, create_backend, is_installed
+from backends.loading import NoBackendLoadedError, load_with_fallback
+from backends.probe import HardwareReport, probe
+from backends.selection import Preferences, select_candidates
 from service.config import ModelConfig, TensorConfig
 from service.runner import ModelRunner
 from service.settings import ServerSettings
@@ -24,8 +29,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SelectionStep:
     backend: str
-    device: str
-    outcome: str  # chosen, failed, skipped
+    device: str  # the candidate's label, e.g. onnxruntime[CUDA]@nvidia:gpu:0
+    outcome: str  # chosen, failed, skipped, timed
     reason: str = ""
     seconds: float = 0.0
 
@@ -39,61 +44,64 @@ class LoadedModel:
     artifact: Path
     load_seconds: float
     trail: list[SelectionStep] = field(default_factory=list)
+    # "onnxruntime[CPU]@cpu": the chosen route, also the metric label.
+    label: str = ""
 
 
 class ModelLoader:
-    def __init__(self, settings: ServerSettings) -> None:
+    """Turns a model version folder into a loaded backend, choosing where it runs from the probe."""
+
+    def __init__(self, settings: ServerSettings, report: HardwareReport | None = None) -> None:
         self._settings = settings
+        self._report = report
+        self._report_lock = threading.Lock()
 
-    def _preferred_backends(self, config: ModelConfig) -> list[str]:
-        choice = config.backend if config.backend != "auto" else self._settings.backend
-        return [choice] if choice != "auto" else list(DEFAULT_ORDER)
+    @property
+    def report(self) -> HardwareReport:
+        """The hardware probe, taken once (on first use) and shared by every model."""
+        with self._report_lock:
+            if self._report is None:
+                self._report = probe()
+            return self._report
 
-    def _device(self, config: ModelConfig) -> Device:
-        text = config.device if config.device != "auto" else self._settings.device
-        return Device.parse("cpu" if text == "auto" else text)
+    def preferences(self, config: ModelConfig) -> Preferences:
+        """The server's preferences overlaid with what the model's config.yaml sets."""
+        settings = self._settings
+        server = Preferences(
+            backend=settings.backend, device=settings.device, strict=settings.strict,
+            cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
+        )
+        chosen = {k: getattr(config, k) for k in ("backend", "device", "strict", "precision", "selection")
+                  if k in config.model_fields_set}
+        if "providers" in config.onnxruntime.model_fields_set:
+            chosen["providers"] = config.onnxruntime.providers
+        return server.overlay(Preferences(**chosen))
 
     def load(self, name: str, config: ModelConfig, version_dir: Path) -> LoadedModel:
-        strict = self._settings.strict if config.strict is None else config.strict
-        device = self._device(config)
-        trail: list[SelectionStep] = []
-        failures: list[str] = []
-        for backend_name in self._preferred_backends(config):
-            entry = BACKENDS.get(backend_name)
-            artifact = next(
-                (version_dir / f for f in entry.formats if (version_dir / f).is_file()), None
-            ) if entry else None
-            if entry is None or not is_installed(backend_name) or artifact is None:
-                why = (
-                    "unknown backend" if entry is None
-                    else "runtime not installed" if not is_installed(backend_name)
-                    else f"no artifact it reads in {version_dir.name}/ (looked for {', '.join(entry.formats)})"
-                )
-                trail.append(SelectionStep(backend_name, str(device), "skipped", why))
-                continue
-            started = time.perf_counter()
-            backend = create_backend(backend_name)
-            try:
-                signature = backend.load(artifact, self._options(config, backend_name), device)
-                signature = apply_declared_tensors(name, signature, config)
-            except SwitchyardError as exc:
-                seconds = time.perf_counter() - started
-                trail.append(SelectionStep(backend_name, str(device), "failed", exc.message, seconds))
-                failures.append(f"{backend_name} on {device}: {exc.message}")
-                if strict:
-                    break
-                continue
-            seconds = time.perf_counter() - started
-            trail.append(SelectionStep(backend_name, str(device), "chosen", signature.runtime_detail, seconds))
-            return LoadedModel(backend, backend_name, device, signature, artifact, seconds, trail)
-        detail = "; ".join(failures) or "; ".join(f"{s.backend}: {s.reason}" for s in trail)
-        raise BackendLoadError(f"no backend could load model '{name}'{' (strict)' if strict else ''}: {detail}")
-
-    def _options(self, config: ModelConfig, backend_name: str):
-        options = getattr(config, backend_name)
-        if backend_name == "openvino" and options.cache_dir is None and self._settings.cache_dir:
-            options = options.model_copy(update={"cache_dir": str(self._settings.cache_dir / "openvino")})
-        return options
+        prefs = self.preferences(config)
+        base_options = {"onnxruntime": config.onnxruntime, "openvino": config.openvino, "tensorrt": config.tensorrt}
+        candidates = select_candidates(self.report, version_dir, prefs, base_options)
+        started = time.perf_counter()
+        try:
+            backend, signature, chosen, trail = load_with_fallback(
+                candidates, version_dir, strict=prefs.strict, selection=prefs.selection,
+            )
+        except NoBackendLoadedError as exc:
+            log.error("model %s: %s", name, exc.trail.summary())
+            raise
+        seconds = time.perf_counter() - started
+        log.info("model %s: %s", name, trail.summary())
+        try:
+            signature = apply_declared_tensors(name, signature, config)
+        except SwitchyardError:
+            backend.unload()
+            raise
+        steps = [
+            SelectionStep(e.backend, e.label, e.outcome.value, e.reason, e.load_seconds or 0.0)
+            for e in trail.entries
+        ]
+        artifact = version_dir / (chosen.artifact_name or "")
+        return LoadedModel(backend, chosen.backend, chosen.device, signature, artifact, seconds, steps, chosen.label)
 
     def make_runner(self, name: str, version: int, config: ModelConfig, loaded: LoadedModel) -> ModelRunner:
         return ModelRunner(

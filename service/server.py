@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
 from service.drain import DrainGate
 from service.health import HealthReporter
-from service.hardware import hardware_report
+from service.hardware import hardware_info
 from service.model_loader import ModelLoader
 from service.predict_servicer import PredictServicer
 from service.repository import ModelRepository
@@ -42,12 +42,12 @@ class SwitchyardServer:
         self,
         settings: ServerSettings,
         repository: ModelRepository | None = None,
-        hardware: Callable[[], dict] = hardware_report,
+        loader: ModelLoader | None = None,
     ) -> None:
         self.settings = settings
-        self.repository = repository or ModelRepository(
-            settings.model_repository, ModelLoader(settings), settings.models
-        )
+        self.loader = loader or ModelLoader(settings)
+        self.repository = repository or ModelRepository(settings.model_repository, self.loader, settings.models)
+        hardware = lambda: hardware_info(self.loader.report)  # noqa: E731 - probed once, on first use
         self._server = grpc.aio.server(options=channel_options(settings))
         self.gate = DrainGate()
         services = self._register_services(hardware)
@@ -83,13 +83,16 @@ class SwitchyardServer:
         if not self.port:
             raise RuntimeError(f"could not bind {self.settings.host}:{self.settings.port}")
         await self._server.start()
-        await self.health.serving()
         log.info("serving gRPC on %s:%d", self.settings.host, self.port)
         return self.port
 
     async def load_models(self) -> None:
+        """Load the repository; the server reports SERVING once this first load is done."""
+        if self.settings.cache_dir:
+            self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
         await self.repository.load_all()
         await self.health.settle()
+        await self.health.serving()
 
     async def stop(self, grace: float | None = None) -> None:
         """Flip health to NOT_SERVING, answer new calls UNAVAILABLE, let in-flight ones finish within grace."""

@@ -59,4 +59,8 @@ def model_repo(tmp_path_factory) -> Path:
         target.mkdir(parents=True)
         shutil.copyfile(DEFAULT_REPOSITORY / "text_detection" / "config.yaml", repo / "text_detection" / "config.yaml")
         os.symlink(TEXT_DETECTION, target / "model.onnx")
+        ov = repo / "text_detection_ov" / "1"
+        ov.mkdir(parents=True)
+        (repo / "text_detection_ov" / "config.yaml").write_text("backend: openvino\nopenvino: {precision_hint: f32}\n")
+        os.symlink(TEXT_DETECTION, ov / "model.onnx")
     return repo

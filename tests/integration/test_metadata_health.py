@@ -35,8 +35,12 @@ async def test_get_model_signature_and_selection_trail(running):
     assert [(t.name, t.datatype, list(t.shape)) for t in info.inputs] == [("input", "FP32", [-1, 3, 64, 64])]
     assert {t.name for t in info.outputs} == {"probabilities", "logits"}
     trail = info.versions[0].selection
-    assert [s.outcome for s in trail][-1] == "chosen"
-    assert trail[-1].backend == "onnxruntime"
+    chosen = [s for s in trail if s.outcome == "chosen"]
+    assert len(chosen) == 1 and chosen[0].backend == "onnxruntime"
+    assert chosen[0].device == "onnxruntime[CPU]@cpu"
+    # The config asked for onnxruntime, so OpenVINO on the CPU is listed as skipped, with why.
+    skipped = [s for s in trail if s.backend == "openvino"]
+    assert skipped and skipped[0].outcome == "skipped" and skipped[0].reason
 
 
 async def test_get_model_counts_requests(running):
@@ -68,6 +72,8 @@ async def test_server_info(running):
     assert info.name == "switchyard" and info.version
     assert {"onnxruntime", "openvino"} <= set(info.backends)
     assert "CPU" in info.hardware_summary
+    assert info.hardware["cpu"]["usable_cpus"] >= 1
+    assert any(r["name"] == "onnxruntime" and r["importable"] for r in info.hardware["runtimes"])
 
 
 async def test_health_per_service_and_model(running):
