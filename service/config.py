@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from backends.datatypes import DATATYPES
 from backends.errors import SwitchyardError, ErrorCode
 from backends.options import OnnxRuntimeOptions, OpenVinoOptions, TensorRTOptions
+from service.vision.config import PostprocessConfig, PreprocessConfig
 
 
 class ConfigError(SwitchyardError):
@@ -65,6 +66,8 @@ class DynamicBatchingConfig(_Strict):
     max_queue_size: int = Field(default=1024, ge=1)
     # Default per-request timeout while queued (ms); 0 = only the client's deadline.
     timeout_ms: int = Field(default=0, ge=0)
+    # A lower-priority request waiting longer than this goes before newer higher-priority ones.
+    priority_starvation_ms: int = Field(default=100, ge=0)
 
 
 class ModelConfig(_Strict):
@@ -89,6 +92,9 @@ class ModelConfig(_Strict):
     tensorrt: TensorRTOptions = TensorRTOptions()
     # Free-form facts about the model (license, source, sha256), shown in GetModel.
     labels: dict[str, str] = Field(default_factory=dict)
+    # Image/video models: decoded frame -> input tensor, outputs -> results (docs/vision.md).
+    preprocess: PreprocessConfig | None = None
+    postprocess: PostprocessConfig | None = None
 
 
 def load_model_config(path: Path) -> ModelConfig:

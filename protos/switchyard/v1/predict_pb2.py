@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from protos.switchyard.v1 import video_pb2 as protos_dot_switchyard_dot_v1_dot_video__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protos/switchyard/v1/predict.proto\x12\rswitchyard.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xcb\x01\n\x0eTensorContents\x12\x15\n\rbool_contents\x18\x01 \x03(\x08\x12\x14\n\x0cint_contents\x18\x02 \x03(\x05\x12\x16\n\x0eint64_contents\x18\x03 \x03(\x03\x12\x15\n\ruint_contents\x18\x04 \x03(\r\x12\x17\n\x0fuint64_contents\x18\x05 \x03(\x04\x12\x15\n\rfp32_contents\x18\x06 \x03(\x02\x12\x15\n\rfp64_contents\x18\x07 \x03(\x01\x12\x16\n\x0e\x62ytes_contents\x18\x08 \x03(\x0c\"~\n\x06Tensor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\x12/\n\x08\x63ontents\x18\x04 \x01(\x0b\x32\x1d.switchyard.v1.TensorContents\x12\x14\n\x0craw_contents\x18\x05 \x01(\x0c\"w\n\x0eParameterValue\x12\x14\n\nbool_param\x18\x01 \x01(\x08H\x00\x12\x15\n\x0bint64_param\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cstring_param\x18\x03 \x01(\tH\x00\x12\x16\n\x0c\x64ouble_param\x18\x04 \x01(\x01H\x00\x42\x08\n\x06\x63hoice\"\xb1\x02\n\x0ePredictRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\x12\x41\n\nparameters\x18\x04 \x03(\x0b\x32-.switchyard.v1.PredictRequest.ParametersEntry\x12%\n\x06inputs\x18\x05 \x03(\x0b\x32\x15.switchyard.v1.Tensor\x12\x0f\n\x07outputs\x18\x06 \x03(\t\x12\x17\n\nraw_output\x18\x07 \x01(\x08H\x00\x88\x01\x01\x1aP\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.switchyard.v1.ParameterValue:\x02\x38\x01\x42\r\n\x0b_raw_output\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8a\x01\n\x0fPredictResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\x12&\n\x07outputs\x18\x04 \x03(\x0b\x32\x15.switchyard.v1.Tensor\x12#\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x14.switchyard.v1.Error\"\x13\n\x11ListModelsRequest\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.switchyard.v1.ModelInfo\"1\n\x0fGetModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\";\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x9a\x02\n\x10ModelVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x34\n\x05state\x18\x02 \x01(\x0e\x32%.switchyard.v1.ModelVersionInfo.State\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x14\n\x0cload_seconds\x18\x06 \x01(\x01\x12/\n\tselection\x18\x07 \x03(\x0b\x32\x1c.switchyard.v1.SelectionStep\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\t\n\x05READY\x10\x01\x12\x0b\n\x07LOADING\x10\x02\x12\x0f\n\x0bUNAVAILABLE\x10\x03\"b\n\rSelectionStep\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"\xef\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08versions\x18\x02 \x03(\x0b\x32\x1f.switchyard.v1.ModelVersionInfo\x12)\n\x06inputs\x18\x03 \x03(\x0b\x32\x19.switchyard.v1.TensorInfo\x12*\n\x07outputs\x18\x04 \x03(\x0b\x32\x19.switchyard.v1.TensorInfo\x12\x16\n\x0emax_batch_size\x18\x05 \x01(\x05\x12\x32\n\nstatistics\x18\x06 \x01(\x0b\x32\x1e.switchyard.v1.ModelStatistics\"\x9b\x01\n\x0fModelStatistics\x12\x15\n\rsuccess_count\x18\x01 \x01(\x04\x12\x15\n\rfailure_count\x18\x02 \x01(\x04\x12\x17\n\x0f\x65xecution_count\x18\x03 \x01(\x04\x12\x17\n\x0fmean_latency_ms\x18\x04 \x01(\x01\x12\x15\n\rmean_queue_ms\x18\x05 \x01(\x01\x12\x11\n\tin_flight\x18\x06 \x01(\x04\"\x16\n\x14GetServerInfoRequest\"\x82\x01\n\nServerInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61\x63kends\x18\x03 \x03(\t\x12\x18\n\x10hardware_summary\x18\x04 \x01(\t\x12)\n\x08hardware\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct2\x91\x03\n\x07Predict\x12H\n\x07Predict\x12\x1d.switchyard.v1.PredictRequest\x1a\x1e.switchyard.v1.PredictResponse\x12R\n\rPredictStream\x12\x1d.switchyard.v1.PredictRequest\x1a\x1e.switchyard.v1.PredictResponse(\x01\x30\x01\x12Q\n\nListModels\x12 .switchyard.v1.ListModelsRequest\x1a!.switchyard.v1.ListModelsResponse\x12\x44\n\x08GetModel\x12\x1e.switchyard.v1.GetModelRequest\x1a\x18.switchyard.v1.ModelInfo\x12O\n\rGetServerInfo\x12#.switchyard.v1.GetServerInfoRequest\x1a\x19.switchyard.v1.ServerInfoB\x02P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protos/switchyard/v1/predict.proto\x12\rswitchyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a protos/switchyard/v1/video.proto\"\xcb\x01\n\x0eTensorContents\x12\x15\n\rbool_contents\x18\x01 \x03(\x08\x12\x14\n\x0cint_contents\x18\x02 \x03(\x05\x12\x16\n\x0eint64_contents\x18\x03 \x03(\x03\x12\x15\n\ruint_contents\x18\x04 \x03(\r\x12\x17\n\x0fuint64_contents\x18\x05 \x03(\x04\x12\x15\n\rfp32_contents\x18\x06 \x03(\x02\x12\x15\n\rfp64_contents\x18\x07 \x03(\x01\x12\x16\n\x0e\x62ytes_contents\x18\x08 \x03(\x0c\"~\n\x06Tensor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\x12/\n\x08\x63ontents\x18\x04 \x01(\x0b\x32\x1d.switchyard.v1.TensorContents\x12\x14\n\x0craw_contents\x18\x05 \x01(\x0c\"w\n\x0eParameterValue\x12\x14\n\nbool_param\x18\x01 \x01(\x08H\x00\x12\x15\n\x0bint64_param\x18\x02 \x01(\x03H\x00\x12\x16\n\x0cstring_param\x18\x03 \x01(\tH\x00\x12\x16\n\x0c\x64ouble_param\x18\x04 \x01(\x01H\x00\x42\x08\n\x06\x63hoice\"\xb1\x02\n\x0ePredictRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\x12\x41\n\nparameters\x18\x04 \x03(\x0b\x32-.switchyard.v1.PredictRequest.ParametersEntry\x12%\n\x06inputs\x18\x05 \x03(\x0b\x32\x15.switchyard.v1.Tensor\x12\x0f\n\x07outputs\x18\x06 \x03(\t\x12\x17\n\nraw_output\x18\x07 \x01(\x08H\x00\x88\x01\x01\x1aP\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.switchyard.v1.ParameterValue:\x02\x38\x01\x42\r\n\x0b_raw_output\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8a\x01\n\x0fPredictResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\x12&\n\x07outputs\x18\x04 \x03(\x0b\x32\x15.switchyard.v1.Tensor\x12#\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x14.switchyard.v1.Error\"\x13\n\x11ListModelsRequest\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.switchyard.v1.ModelInfo\"1\n\x0fGetModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\";\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x9a\x02\n\x10ModelVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x34\n\x05state\x18\x02 \x01(\x0e\x32%.switchyard.v1.ModelVersionInfo.State\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x14\n\x0cload_seconds\x18\x06 \x01(\x01\x12/\n\tselection\x18\x07 \x03(\x0b\x32\x1c.switchyard.v1.SelectionStep\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\t\n\x05READY\x10\x01\x12\x0b\n\x07LOADING\x10\x02\x12\x0f\n\x0bUNAVAILABLE\x10\x03\"b\n\rSelectionStep\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"\xef\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08versions\x18\x02 \x03(\x0b\x32\x1f.switchyard.v1.ModelVersionInfo\x12)\n\x06inputs\x18\x03 \x03(\x0b\x32\x19.switchyard.v1.TensorInfo\x12*\n\x07outputs\x18\x04 \x03(\x0b\x32\x19.switchyard.v1.TensorInfo\x12\x16\n\x0emax_batch_size\x18\x05 \x01(\x05\x12\x32\n\nstatistics\x18\x06 \x01(\x0b\x32\x1e.switchyard.v1.ModelStatistics\"\x9b\x01\n\x0fModelStatistics\x12\x15\n\rsuccess_count\x18\x01 \x01(\x04\x12\x15\n\rfailure_count\x18\x02 \x01(\x04\x12\x17\n\x0f\x65xecution_count\x18\x03 \x01(\x04\x12\x17\n\x0fmean_latency_ms\x18\x04 \x01(\x01\x12\x15\n\rmean_queue_ms\x18\x05 \x01(\x01\x12\x11\n\tin_flight\x18\x06 \x01(\x04\"\x16\n\x14GetServerInfoRequest\"\x82\x01\n\nServerInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61\x63kends\x18\x03 \x03(\t\x12\x18\n\x10hardware_summary\x18\x04 \x01(\t\x12)\n\x08hardware\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct2\xdf\x03\n\x07Predict\x12H\n\x07Predict\x12\x1d.switchyard.v1.PredictRequest\x1a\x1e.switchyard.v1.PredictResponse\x12R\n\rPredictStream\x12\x1d.switchyard.v1.PredictRequest\x1a\x1e.switchyard.v1.PredictResponse(\x01\x30\x01\x12L\n\x0bStreamVideo\x12\x1b.switchyard.v1.VideoRequest\x1a\x1c.switchyard.v1.VideoResponse(\x01\x30\x01\x12Q\n\nListModels\x12 .switchyard.v1.ListModelsRequest\x1a!.switchyard.v1.ListModelsResponse\x12\x44\n\x08GetModel\x12\x1e.switchyard.v1.GetModelRequest\x1a\x18.switchyard.v1.ModelInfo\x12O\n\rGetServerInfo\x12#.switchyard.v1.GetServerInfoRequest\x1a\x19.switchyard.v1.ServerInfoB\x02P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,42 +36,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'P\001'
   _globals['_PREDICTREQUEST_PARAMETERSENTRY']._loaded_options = None
   _globals['_PREDICTREQUEST_PARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_TENSORCONTENTS']._serialized_start=84
-  _globals['_TENSORCONTENTS']._serialized_end=287
-  _globals['_TENSOR']._serialized_start=289
-  _globals['_TENSOR']._serialized_end=415
-  _globals['_PARAMETERVALUE']._serialized_start=417
-  _globals['_PARAMETERVALUE']._serialized_end=536
-  _globals['_PREDICTREQUEST']._serialized_start=539
-  _globals['_PREDICTREQUEST']._serialized_end=844
-  _globals['_PREDICTREQUEST_PARAMETERSENTRY']._serialized_start=749
-  _globals['_PREDICTREQUEST_PARAMETERSENTRY']._serialized_end=829
-  _globals['_ERROR']._serialized_start=846
-  _globals['_ERROR']._serialized_end=884
-  _globals['_PREDICTRESPONSE']._serialized_start=887
-  _globals['_PREDICTRESPONSE']._serialized_end=1025
-  _globals['_LISTMODELSREQUEST']._serialized_start=1027
-  _globals['_LISTMODELSREQUEST']._serialized_end=1046
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1048
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1110
-  _globals['_GETMODELREQUEST']._serialized_start=1112
-  _globals['_GETMODELREQUEST']._serialized_end=1161
-  _globals['_TENSORINFO']._serialized_start=1163
-  _globals['_TENSORINFO']._serialized_end=1222
-  _globals['_MODELVERSIONINFO']._serialized_start=1225
-  _globals['_MODELVERSIONINFO']._serialized_end=1507
-  _globals['_MODELVERSIONINFO_STATE']._serialized_start=1436
-  _globals['_MODELVERSIONINFO_STATE']._serialized_end=1507
-  _globals['_SELECTIONSTEP']._serialized_start=1509
-  _globals['_SELECTIONSTEP']._serialized_end=1607
-  _globals['_MODELINFO']._serialized_start=1610
-  _globals['_MODELINFO']._serialized_end=1849
-  _globals['_MODELSTATISTICS']._serialized_start=1852
-  _globals['_MODELSTATISTICS']._serialized_end=2007
-  _globals['_GETSERVERINFOREQUEST']._serialized_start=2009
-  _globals['_GETSERVERINFOREQUEST']._serialized_end=2031
-  _globals['_SERVERINFO']._serialized_start=2034
-  _globals['_SERVERINFO']._serialized_end=2164
-  _globals['_PREDICT']._serialized_start=2167
-  _globals['_PREDICT']._serialized_end=2568
+  _globals['_TENSORCONTENTS']._serialized_start=118
+  _globals['_TENSORCONTENTS']._serialized_end=321
+  _globals['_TENSOR']._serialized_start=323
+  _globals['_TENSOR']._serialized_end=449
+  _globals['_PARAMETERVALUE']._serialized_start=451
+  _globals['_PARAMETERVALUE']._serialized_end=570
+  _globals['_PREDICTREQUEST']._serialized_start=573
+  _globals['_PREDICTREQUEST']._serialized_end=878
+  _globals['_PREDICTREQUEST_PARAMETERSENTRY']._serialized_start=783
+  _globals['_PREDICTREQUEST_PARAMETERSENTRY']._serialized_end=863
+  _globals['_ERROR']._serialized_start=880
+  _globals['_ERROR']._serialized_end=918
+  _globals['_PREDICTRESPONSE']._serialized_start=921
+  _globals['_PREDICTRESPONSE']._serialized_end=1059
+  _globals['_LISTMODELSREQUEST']._serialized_start=1061
+  _globals['_LISTMODELSREQUEST']._serialized_end=1080
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1082
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1144
+  _globals['_GETMODELREQUEST']._serialized_start=1146
+  _globals['_GETMODELREQUEST']._serialized_end=1195
+  _globals['_TENSORINFO']._serialized_start=1197
+  _globals['_TENSORINFO']._serialized_end=1256
+  _globals['_MODELVERSIONINFO']._serialized_start=1259
+  _globals['_MODELVERSIONINFO']._serialized_end=1541
+  _globals['_MODELVERSIONINFO_STATE']._serialized_start=1470
+  _globals['_MODELVERSIONINFO_STATE']._serialized_end=1541
+  _globals['_SELECTIONSTEP']._serialized_start=1543
+  _globals['_SELECTIONSTEP']._serialized_end=1641
+  _globals['_MODELINFO']._serialized_start=1644
+  _globals['_MODELINFO']._serialized_end=1883
+  _globals['_MODELSTATISTICS']._serialized_start=1886
+  _globals['_MODELSTATISTICS']._serialized_end=2041
+  _globals['_GETSERVERINFOREQUEST']._serialized_start=2043
+  _globals['_GETSERVERINFOREQUEST']._serialized_end=2065
+  _globals['_SERVERINFO']._serialized_start=2068
+  _globals['_SERVERINFO']._serialized_end=2198
+  _globals['_PREDICT']._serialized_start=2201
+  _globals['_PREDICT']._serialized_end=2680
 # @@protoc_insertion_point(module_scope)

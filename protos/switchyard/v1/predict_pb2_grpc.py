@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from protos.switchyard.v1 import predict_pb2 as protos_dot_switchyard_dot_v1_dot_predict__pb2
+from protos.switchyard.v1 import video_pb2 as protos_dot_switchyard_dot_v1_dot_video__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -44,6 +45,11 @@ class PredictStub:
                 request_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
                 response_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.StreamVideo = channel.stream_stream(
+                '/switchyard.v1.Predict/StreamVideo',
+                request_serializer=protos_dot_switchyard_dot_v1_dot_video__pb2.VideoRequest.SerializeToString,
+                response_deserializer=protos_dot_switchyard_dot_v1_dot_video__pb2.VideoResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/switchyard.v1.Predict/ListModels',
                 request_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ListModelsRequest.SerializeToString,
@@ -80,6 +86,13 @@ class PredictServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamVideo(self, request_iterator, context):
+        """Video frames in, one reply per frame out, in order (see video.proto).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -110,6 +123,11 @@ def add_PredictServicer_to_server(servicer, server):
                     servicer.PredictStream,
                     request_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.FromString,
                     response_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.SerializeToString,
+            ),
+            'StreamVideo': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamVideo,
+                    request_deserializer=protos_dot_switchyard_dot_v1_dot_video__pb2.VideoRequest.FromString,
+                    response_serializer=protos_dot_switchyard_dot_v1_dot_video__pb2.VideoResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -181,6 +199,33 @@ class Predict:
             '/switchyard.v1.Predict/PredictStream',
             protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
             protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamVideo(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/switchyard.v1.Predict/StreamVideo',
+            protos_dot_switchyard_dot_v1_dot_video__pb2.VideoRequest.SerializeToString,
+            protos_dot_switchyard_dot_v1_dot_video__pb2.VideoResponse.FromString,
             options,
             channel_credentials,
             insecure,
