@@ -30,7 +30,8 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
         if loaded is not None:
             item.backend, item.device, item.load_seconds = loaded.backend_name, str(loaded.device), loaded.load_seconds
             item.selection.extend(
-                pb.SelectionStep(backend=s.backend, device=s.device, outcome=s.outcome, reason=s.reason, seconds=s.seconds)
+                pb.SelectionStep(backend=s.backend, device=s.device, outcome=s.outcome, reason=s.reason,
+                                 seconds=s.seconds, label=s.label)
                 for s in loaded.trail
             )
             signature = loaded.signature

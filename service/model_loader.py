@@ -29,10 +29,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SelectionStep:
     backend: str
-    device: str  # the candidate's label, e.g. onnxruntime[CUDA]@nvidia:gpu:0
+    device: str
     outcome: str  # chosen, failed, skipped, timed
     reason: str = ""
     seconds: float = 0.0
+    label: str = ""  # the candidate route, e.g. onnxruntime[CUDA]@nvidia:gpu:0
 
 
 @dataclass
@@ -97,7 +98,7 @@ class ModelLoader:
             backend.unload()
             raise
         steps = [
-            SelectionStep(e.backend, e.label, e.outcome.value, e.reason, e.load_seconds or 0.0)
+            SelectionStep(e.backend, e.device, e.outcome.value, e.reason, e.load_seconds or 0.0, e.label)
             for e in trail.entries
         ]
         artifact = version_dir / (chosen.artifact_name or "")

@@ -37,7 +37,7 @@ async def test_get_model_signature_and_selection_trail(running):
     trail = info.versions[0].selection
     chosen = [s for s in trail if s.outcome == "chosen"]
     assert len(chosen) == 1 and chosen[0].backend == "onnxruntime"
-    assert chosen[0].device == "onnxruntime[CPU]@cpu"
+    assert (chosen[0].device, chosen[0].label) == ("cpu", "onnxruntime[CPU]@cpu")
     # The config asked for onnxruntime, so OpenVINO on the CPU is listed as skipped, with why.
     skipped = [s for s in trail if s.backend == "openvino"]
     assert skipped and skipped[0].outcome == "skipped" and skipped[0].reason

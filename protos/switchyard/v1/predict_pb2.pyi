@@ -159,18 +159,20 @@ class ModelVersionInfo(_message.Message):
     def __init__(self, version: _Optional[str] = ..., state: _Optional[_Union[ModelVersionInfo.State, str]] = ..., reason: _Optional[str] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., load_seconds: _Optional[float] = ..., selection: _Optional[_Iterable[_Union[SelectionStep, _Mapping]]] = ...) -> None: ...
 
 class SelectionStep(_message.Message):
-    __slots__ = ("backend", "device", "outcome", "reason", "seconds")
+    __slots__ = ("backend", "device", "outcome", "reason", "seconds", "label")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     backend: str
     device: str
     outcome: str
     reason: str
     seconds: float
-    def __init__(self, backend: _Optional[str] = ..., device: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+    label: str
+    def __init__(self, backend: _Optional[str] = ..., device: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., seconds: _Optional[float] = ..., label: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
     __slots__ = ("name", "versions", "inputs", "outputs", "max_batch_size", "statistics")
