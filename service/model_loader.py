@@ -20,7 +20,8 @@ from backends.loading import NoBackendLoadedError, load_with_fallback
 from backends.probe import HardwareReport, probe
 from backends.selection import Preferences, select_candidates
 from service.config import ModelConfig, TensorConfig
-from service.runner import ModelRunner
+from service.batcher import policy_from_config
+from service.runner import ModelRunner, onnxruntime_options
 from service.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class ModelLoader:
 
     def load(self, name: str, config: ModelConfig, version_dir: Path) -> LoadedModel:
         prefs = self.preferences(config)
-        base_options = {"onnxruntime": config.onnxruntime, "openvino": config.openvino, "tensorrt": config.tensorrt}
+        base_options = {"onnxruntime": onnxruntime_options(config), "openvino": config.openvino, "tensorrt": config.tensorrt}
         candidates = select_candidates(self.report, version_dir, prefs, base_options)
         started = time.perf_counter()
         try:
@@ -105,9 +106,12 @@ class ModelLoader:
         return LoadedModel(backend, chosen.backend, chosen.device, signature, artifact, seconds, steps, chosen.label)
 
     def make_runner(self, name: str, version: int, config: ModelConfig, loaded: LoadedModel) -> ModelRunner:
+        # Scheduling (issue 5): every runner queues through a DynamicBatcher; it combines
+        # requests only when config.yaml sets dynamic_batching and max_batch_size > 0.
         return ModelRunner(
             name, version, loaded.backend, loaded.signature,
             max_batch_size=config.max_batch_size, instances=config.instances,
+            batching=policy_from_config(config.max_batch_size, config.dynamic_batching),
         )
 
 
