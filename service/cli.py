@@ -110,7 +110,7 @@ def predict(
     timeout: Annotated[float, typer.Option(help="seconds")] = 30.0,
 ) -> None:
     """Call Predict with inputs from .npy files."""
-    from clients import SwitchyardClient
+    from clients import PredictError, SwitchyardClient
 
     inputs = {}
     for item in input:
@@ -119,7 +119,11 @@ def predict(
             raise typer.BadParameter(f"expected NAME=FILE.npy, got {item!r}", param_hint="--input")
         inputs[name] = np.load(path, allow_pickle=False)
     with SwitchyardClient(target) as client:
-        outputs = client.predict(model, inputs, version=version, outputs=output or (), timeout=timeout)
+        try:
+            outputs = client.predict(model, inputs, version=version, outputs=output or (), timeout=timeout)
+        except PredictError as error:
+            Console(stderr=True).print(f"[red]error[/red] {error.code.name}: {error.details}")
+            raise typer.Exit(1) from None
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
         for name, array in outputs.items():
