@@ -19,6 +19,7 @@ from backends.errors import ErrorCode, ModelNotFoundError, SwitchyardError
 from protos.inference import grpc_service_pb2 as pb
 from protos.inference import grpc_service_pb2_grpc
 from service import __version__
+from service.drain import DrainGate
 from service.oip_config import model_config, model_metadata, model_statistics, repository_index
 from service.oip_messages import decode_request, encode_response, parameter_values, unimplemented
 from service.repository import ModelRepository, ModelState
@@ -47,8 +48,11 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         allow_repository_admin: bool = False,
         clock: Callable[[], float] = time.monotonic,
         server_ready: Callable[[], bool] | None = None,
+        gate: DrainGate | None = None,
     ) -> None:
         self._repository = repository
+        # Shared with the other servicers: graceful shutdown refuses new work with UNAVAILABLE.
+        self._gate = gate or DrainGate()
         self._admin = allow_repository_admin
         self._clock = clock
         self._server_ready = server_ready or self._no_model_loading
@@ -58,7 +62,7 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         return [*BASE_EXTENSIONS, *(("model_repository",) if self._admin else ())]
 
     def _no_model_loading(self) -> bool:
-        return all(v.state is not ModelState.LOADING for e in self._repository.entries() for v in e.versions.values())
+        return not self._gate.draining and all(v.state is not ModelState.LOADING for e in self._repository.entries() for v in e.versions.values())
 
     @staticmethod
     async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
@@ -117,7 +121,8 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def ModelInfer(self, request, context):
         try:
-            return await self._infer(request, self._deadline(context))
+            async with self._gate.track():
+                return await self._infer(request, self._deadline(context))
         except Exception as exc:
             await self._abort(context, exc)
 
@@ -143,11 +148,16 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 await pending.put(asyncio.ensure_future(self._infer_in_band(request, deadline)))
             await pending.put(None)
 
+        try:
+            self._gate.check()
+        except Exception as exc:
+            await self._abort(context, exc)
         reader = asyncio.ensure_future(read())
         try:
-            while (task := await pending.get()) is not None:
-                yield await task
-            await reader
+            async with self._gate.track():
+                while (task := await pending.get()) is not None:
+                    yield await task
+                await reader
         finally:
             reader.cancel()
             while not pending.empty():

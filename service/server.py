@@ -72,7 +72,8 @@ class SwitchyardServer:
         from service.oip_servicer import SERVICE_NAME as OIP_SERVICE, OipServicer
 
         grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            OipServicer(self.repository, allow_repository_admin=self.settings.allow_repository_admin), self._server
+            OipServicer(self.repository, allow_repository_admin=self.settings.allow_repository_admin, gate=self.gate),
+            self._server,
         )
         names.append(OIP_SERVICE)
         return names

@@ -24,7 +24,7 @@ async def start_server(repository: Path, **overrides) -> SwitchyardServer:
     settings = ServerSettings(
         host="127.0.0.1", port=0, metrics_port=-1, model_repository=repository, grace_period=1.0, **overrides
     )
-    server = SwitchyardServer(settings, hardware=lambda: {"summary": "test"})
+    server = SwitchyardServer(settings)
     await server.start()
     await server.load_models()
     return server
