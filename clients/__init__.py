@@ -3,5 +3,6 @@
 from clients.aio_client import AsyncSwitchyardClient
 from clients.errors import PredictError
 from clients.sync_client import SwitchyardClient
+from clients.video import AsyncVideoClient, Frame, FrameResult, VideoClient
 
-__all__ = ["AsyncSwitchyardClient", "PredictError", "SwitchyardClient"]
+__all__ = ["AsyncSwitchyardClient", "AsyncVideoClient", "Frame", "FrameResult", "PredictError", "SwitchyardClient", "VideoClient"]

@@ -11,11 +11,14 @@ import grpc
 from backends.errors import ModelUnavailableError
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
+from protos.switchyard.v1 import video_pb2 as vpb
 from service.drain import DrainGate
+from service.image_predict import is_image_request, predict_image
 from service.model_info import model_info, server_info
 from service.predict_messages import decode_request, encode_response
 from service.repository import ModelRepository
 from service.status import grpc_status
+from service.video_session import VideoStreams
 
 # Requests of one stream that may be in the server at once; past it, gRPC flow
 # control holds the client back.
@@ -31,6 +34,7 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         self._gate = gate
         self._hardware = hardware
         self._clock = clock
+        self.video = VideoStreams(repository)
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
         remaining = context.time_remaining()
@@ -38,6 +42,8 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
 
     async def _predict(self, request: pb.PredictRequest, deadline: float | None) -> pb.PredictResponse:
         version = self._repository.get(request.model, request.version)
+        if is_image_request(version, request):
+            return await predict_image(self._repository, version, request, deadline)
         infer_request, raw = decode_request(request, deadline)
         outputs = await version.runner.infer(infer_request)
         return encode_response(request, version.version, outputs, raw)
@@ -98,6 +104,16 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
                 task = pending.get_nowait()
                 if task is not None:
                     task.cancel()
+
+    async def StreamVideo(self, request_iterator, context) -> AsyncIterator[vpb.VideoResponse]:
+        """Video frames in, one reply per frame out (service/video_session.py)."""
+        try:
+            async with self._gate.track():
+                async for response in self.video.stream(request_iterator):
+                    yield response
+        except Exception as exc:  # a broken stream (bad config, unknown model); frame errors are in band
+            code, message = grpc_status(exc)
+            await context.abort(code, message)
 
     async def ListModels(self, request, context):
         return pb.ListModelsResponse(models=[model_info(e) for e in self._repository.entries()])

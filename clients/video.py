@@ -1,0 +1,117 @@
+"""Video streams (switchyard.v1.Predict/StreamVideo): frames in, results out, in order.
+
+    async with AsyncVideoClient("127.0.0.1:8001") as client:
+        async for result in client.stream(frames, model="text_detection", encoding="jpeg"):
+            print(result.index, result.detections)
+
+`frames` yields `Frame(data, index=None, pts=None)` or plain bytes, from a sync or async
+iterable. gRPC reads it only as fast as the server accepts frames (flow control), so a
+generator reading a camera never runs ahead of the server by more than a few frames.
+Every frame gets exactly one FrameResult: `.ok` with detections, `.error`, or `.dropped`.
+`VideoClient` is the blocking twin with the same arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+
+import grpc
+
+from clients.errors import PredictError
+from clients.request import channel_options, normalise_target
+from clients.video_messages import (
+    Classification,
+    Detection,
+    Frame,
+    FrameResult,
+    SendTimes,
+    decode_response,
+    frame_requests,
+    stream_config,
+)
+from protos.switchyard.v1 import predict_pb2_grpc
+from protos.switchyard.v1 import video_pb2 as vpb
+
+__all__ = ["AsyncVideoClient", "Classification", "Detection", "Frame", "FrameResult", "VideoClient", "stream_config"]
+
+
+class AsyncVideoClient:
+    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        address, round_robin = normalise_target(target)
+        self._channel = grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
+        self._stub = predict_pb2_grpc.PredictStub(self._channel)
+
+    async def __aenter__(self) -> AsyncVideoClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def stream(
+        self, frames: AsyncIterable[Frame | bytes] | Iterable[Frame | bytes], *, model: str,
+        timeout: float | None = None, **options,
+    ) -> AsyncIterator[FrameResult]:
+        """Results in frame order. Options as `stream_config` (encoding, drop_policy, ...).
+
+        Leaving the loop early cancels the stream, which frees its server-side decoder.
+        """
+        config = stream_config(model, **options)
+        times = SendTimes()
+
+        async def requests() -> AsyncIterator[vpb.VideoRequest]:
+            yield vpb.VideoRequest(config=config)
+            if isinstance(frames, AsyncIterable):
+                async for frame in frames:
+                    yield times.request(frame)
+            else:
+                for request in frame_requests(frames, times):
+                    yield request
+
+        call = self._stub.StreamVideo(requests(), timeout=timeout)
+        try:
+            async for response in call:
+                yield decode_response(response, times)
+        except grpc.RpcError as error:
+            raise PredictError.from_rpc_error(error) from None
+        finally:
+            call.cancel()
+
+
+class VideoClient:
+    """Blocking: `for result in VideoClient(target).stream(frames, model=...)`."""
+
+    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        address, round_robin = normalise_target(target)
+        self._channel = grpc.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
+        self._stub = predict_pb2_grpc.PredictStub(self._channel)
+
+    def __enter__(self) -> VideoClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def stream(
+        self, frames: Iterable[Frame | bytes], *, model: str, timeout: float | None = None, **options
+    ) -> Iterator[FrameResult]:
+        config = stream_config(model, **options)
+        times = SendTimes()
+
+        def requests() -> Iterator[vpb.VideoRequest]:
+            yield vpb.VideoRequest(config=config)
+            yield from frame_requests(frames, times)
+
+        call = self._stub.StreamVideo(requests(), timeout=timeout)
+        try:
+            for response in call:
+                yield decode_response(response, times)
+        except grpc.RpcError as error:
+            raise PredictError.from_rpc_error(error) from None
+        finally:
+            call.cancel()
