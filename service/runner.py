@@ -38,6 +38,9 @@ class InferRequest:
     parameters: dict[str, object] = field(default_factory=dict)
 
 
+RUNNING_BATCH_GRACE_S = 60.0
+
+
 class BatchOutcome(list):
     """One outcome per request of a batch (outputs dict or exception), plus the batch's timings."""
 
@@ -223,6 +226,8 @@ class ModelRunner:
         self.batcher.fail_queued(ModelUnavailableError(
             f"model '{self.name}' version {self.version} was unloaded before the request ran"
         ))
+        # A running batch cannot be stopped: let it finish (bounded) before the backend goes.
+        await self.batcher.drain(RUNNING_BATCH_GRACE_S)
         self._executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.backend.unload)
 

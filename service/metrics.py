@@ -1,0 +1,121 @@
+"""Prometheus metrics: read at scrape time from the same RunnerStats that GetModel and OIP use.
+
+Nothing is observed twice: the hot path only bumps RunnerStats (plain ints and bucket
+arrays), and this collector turns them into Prometheus families when /metrics is
+scraped. The registry is injected (tests make their own; no global state), and the
+endpoint is prometheus-client's HTTP server on its own port. Names: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from service.repository import ModelRepository, ModelState
+from service.stats import Histogram
+
+log = logging.getLogger(__name__)
+
+LABELS = ["model", "version", "backend", "device"]
+
+
+class RepositoryCollector:
+    """Per model/version/backend/device families for every version in the repository."""
+
+    def __init__(self, repository: ModelRepository) -> None:
+        self._repository = repository
+
+    def describe(self) -> list[Metric]:
+        return []  # families vary with the repository: collect on every scrape
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "switchyard_requests", "Inference requests finished, by gRPC status code.", labels=[*LABELS, "code"])
+        inferences = CounterMetricFamily(
+            "switchyard_inferences", "Items inferred (a request of batch 4 counts 4).", labels=LABELS)
+        executions = CounterMetricFamily(
+            "switchyard_executions", "Backend executions (a batch of requests counts once).", labels=LABELS)
+        queue = HistogramMetricFamily(
+            "switchyard_request_queue_duration_seconds", "Time a successful request waited in the queue.", labels=LABELS)
+        compute = HistogramMetricFamily(
+            "switchyard_request_compute_duration_seconds",
+            "Backend time of the batch a successful request rode in.", labels=LABELS)
+        total = HistogramMetricFamily(
+            "switchyard_request_duration_seconds",
+            "Time a successful request spent in the runner (queue + compute + split).", labels=LABELS)
+        batch = HistogramMetricFamily(
+            "switchyard_batch_size", "Items per backend execution.", labels=LABELS)
+        depth = GaugeMetricFamily("switchyard_queue_depth", "Requests waiting in the queue.", labels=LABELS)
+        in_flight = GaugeMetricFamily(
+            "switchyard_requests_in_flight", "Requests inside the runner (queued or running).", labels=LABELS)
+        load = GaugeMetricFamily(
+            "switchyard_model_load_duration_seconds", "How long the version took to load.", labels=LABELS)
+        state = GaugeMetricFamily(
+            "switchyard_model_state", "1 for the version's current state, 0 for the others.", labels=[*LABELS, "state"])
+        for entry in self._repository.entries():
+            for number in sorted(entry.versions):
+                version = entry.versions[number]
+                loaded = version.loaded
+                labels = [entry.name, str(number), loaded.backend_name if loaded else "", str(loaded.device) if loaded else ""]
+                for s in ModelState:
+                    state.add_metric([*labels, s.value], 1.0 if version.state is s else 0.0)
+                if loaded is not None:
+                    load.add_metric(labels, loaded.load_seconds)
+                runner = version.runner
+                if runner is None:
+                    continue
+                stats = runner.stats
+                for code, count in sorted(stats.by_code.items()):
+                    requests.add_metric([*labels, code], count)
+                inferences.add_metric(labels, stats.inference_count)
+                executions.add_metric(labels, stats.execution_count)
+                _histogram(queue, labels, stats.queue_seconds)
+                _histogram(compute, labels, stats.compute_seconds)
+                _histogram(total, labels, stats.total_seconds)
+                _histogram(batch, labels, stats.batch_size)
+                depth.add_metric(labels, runner.queue_depth)
+                in_flight.add_metric(labels, runner.in_flight)
+        yield from (requests, inferences, executions, queue, compute, total, batch, depth, in_flight, load, state)
+
+
+def _histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:
+    counts = list(histogram.counts)  # a snapshot: the loop thread may be adding to it
+    buckets, running = [], 0
+    for bound, count in zip(histogram.bounds, counts):
+        running += count
+        buckets.append((_le(bound), running))
+    running += counts[-1]
+    buckets.append(("+Inf", running))
+    family.add_metric(labels, buckets, histogram.total)
+
+
+def _le(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() and bound >= 1 else repr(float(bound))
+
+
+class Metrics:
+    """The registry (injected or fresh) with the repository's collector, and its HTTP endpoint."""
+
+    def __init__(self, repository: ModelRepository, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry.register(RepositoryCollector(repository))
+        self._httpd = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def serve(self, host: str, port: int) -> int:
+        """Serve /metrics on host:port (0 = any free port); returns the bound port."""
+        self._httpd, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        self.port = self._httpd.server_port
+        log.info("serving Prometheus metrics on http://%s:%d/metrics", host, self.port)
+        return self.port
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
