@@ -224,14 +224,14 @@ class VideoStreams:
     async def open(self, config: vpb.StreamConfig) -> VideoSession:
         options = stream_options(config)
         version = self._repository.get(options.model, options.version)
-        if options.want_results and (version.config is None or version.config.postprocess is None):
-            raise InvalidInputError(
-                f"model '{options.model}' declares no `postprocess`; ask for TENSORS instead of RESULTS"
-            )
         pipeline = pipeline_for(
             version, self._repository.entry(options.model).path,
             options.preprocess_overrides, options.postprocess_overrides,
         )
+        if options.want_results and pipeline.postprocessor is None:
+            raise InvalidInputError(
+                f"model '{options.model}' declares no `postprocess`; ask for TENSORS instead of RESULTS"
+            )
         decoder = make_decoder(options.encoding, options.width, options.height, options.pixel_format)
         return VideoSession(options, version.runner, pipeline, decoder)
 
