@@ -8,12 +8,14 @@ import signal
 from collections.abc import Callable
 
 import grpc
+from prometheus_client import CollectorRegistry
 from grpc_reflection.v1alpha import reflection
 
 from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
 from service.drain import DrainGate
 from service.health import HealthReporter
 from service.hardware import hardware_info
+from service.metrics import Metrics
 from service.model_loader import ModelLoader
 from service.predict_servicer import PredictServicer
 from service.repository import ModelRepository
@@ -43,6 +45,7 @@ class SwitchyardServer:
         settings: ServerSettings,
         repository: ModelRepository | None = None,
         loader: ModelLoader | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.loader = loader or ModelLoader(settings)
@@ -50,6 +53,8 @@ class SwitchyardServer:
         hardware = lambda: hardware_info(self.loader.report)  # noqa: E731 - probed once, on first use
         self._server = grpc.aio.server(options=channel_options(settings))
         self.gate = DrainGate()
+        # Metrics (issue 5): /metrics on its own port, read from the runners' RunnerStats.
+        self.metrics = Metrics(self.repository, registry)
         services = self._register_services(hardware)
         self.health = HealthReporter(services)
         self.repository.subscribe(self.health.on_model_change)
@@ -85,6 +90,8 @@ class SwitchyardServer:
             raise RuntimeError(f"could not bind {self.settings.host}:{self.settings.port}")
         await self._server.start()
         log.info("serving gRPC on %s:%d", self.settings.host, self.port)
+        if self.settings.metrics_port >= 0:  # metrics (issue 5); -1 = off
+            self.metrics.serve(self.settings.host, self.settings.metrics_port)
         return self.port
 
     async def load_models(self) -> None:
@@ -106,6 +113,7 @@ class SwitchyardServer:
             log.warning("grace period over with %d call(s) still running; cancelling them", self.gate.active)
         await self._server.stop(0)
         await self.repository.close(timeout=0)
+        self.metrics.close()  # metrics (issue 5)
         self._stopped.set()
 
     async def wait_stopped(self) -> None:
