@@ -15,5 +15,10 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${EXTRAS}]"
-.venv/bin/python scripts/fetch_models.py
+# shellcheck disable=SC1091
+source .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# The same install and fetch steps as docker/Dockerfile.cpu (editable here, so the
+# checkout is what runs).
+python -m pip install --quiet -e ".[${EXTRAS}]"
+python scripts/fetch_models.py --repository model_repository
