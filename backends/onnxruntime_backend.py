@@ -108,7 +108,12 @@ class OnnxRuntimeBackend:
             raise BackendError("onnxruntime backend used before load() or after unload()")
         feeds = dict(inputs)
         for name in self._string_inputs & feeds.keys():
-            feeds[name] = np.vectorize(_as_str, otypes=[object])(feeds[name])
+            try:
+                feeds[name] = np.vectorize(_as_str, otypes=[object])(feeds[name])
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"input '{name}': ONNX string tensors hold UTF-8 text; an element is not valid UTF-8 ({exc.reason})"
+                ) from None
         try:
             values = session.run(None, feeds)
         except ort.capi.onnxruntime_pybind11_state.InvalidArgument as exc:

@@ -53,6 +53,8 @@ CASES = {
                          grpc.StatusCode.INVALID_ARGUMENT, ["'a'", "FLOAT"]),
     "bad BYTES prefix": (pb.PredictRequest(model="identity_string", inputs=[tensor("x", "BYTES", (1, 2), raw=b"\x05\0\0\0abc")]),
                          grpc.StatusCode.INVALID_ARGUMENT, ["'x'", "declares 5 bytes"]),
+    "non-UTF-8 string": (pb.PredictRequest(model="identity_string", inputs=[tensor("x", "BYTES", (1, 1), raw=b"\x02\0\0\0\xff\xfe")]),
+                         grpc.StatusCode.INVALID_ARGUMENT, ["'x'", "UTF-8"]),
     "unknown output": (pb.PredictRequest(model="add", outputs=["product"], inputs=[tensor(raw=ONES.tobytes()), GOOD_B]),
                        grpc.StatusCode.INVALID_ARGUMENT, ["'product'"]),
     "duplicate input": (pb.PredictRequest(model="add", inputs=[GOOD_B, GOOD_B]), grpc.StatusCode.INVALID_ARGUMENT, ["'b'", "twice"]),
