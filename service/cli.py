@@ -155,3 +155,36 @@ def probe(
         print(report.to_json())
         return
     console.print(render_report(report))
+
+
+@app.command()
+def bench(
+    model: Annotated[str, typer.Argument(help="model name")] = "tiny_cnn",
+    target: Target = "127.0.0.1:8001",
+    concurrency: Annotated[str, typer.Option("--concurrency", "-c", help="comma-separated list, e.g. 1,8,32")] = "1,8,32",
+    seconds: Annotated[float, typer.Option(help="duration per concurrency (ignored with --requests)")] = 5.0,
+    requests: Annotated[Optional[int], typer.Option(help="requests per concurrency instead of a duration")] = None,
+    input_name: Annotated[str, typer.Option("--input-name", help="input tensor name")] = "input",
+    shape: Annotated[str, typer.Option(help="per-item shape, e.g. 3,64,64")] = "3,64,64",
+    batch: Annotated[int, typer.Option(help="batch rows per request")] = 1,
+    dtype: Annotated[str, typer.Option(help="numpy dtype of the random input")] = "float32",
+    mode: Annotated[str, typer.Option(help="unary | stream")] = "unary",
+    channels: Annotated[int, typer.Option(help="gRPC channels (connections) the workers share")] = 1,
+    reference: Annotated[Optional[Path], typer.Option(help="ONNX file or model repository: also run in-process")] = None,
+    reference_threads: Annotated[int, typer.Option(help="intra-op threads of the in-process reference, 0 = ORT default")] = 0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write results as JSON")] = None,
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="write results as CSV")] = None,
+) -> None:
+    """Load-test a Predict server: throughput, p50/p90/p99 latency, errors by code (service/bench.py)."""
+    from service.bench import BenchOptions, run_bench
+
+    run_bench(BenchOptions(
+        target=target, model=model, input_name=input_name, shape=tuple(int(d) for d in shape.split(",") if d),
+        batch=batch, dtype=dtype, concurrency=[int(c) for c in concurrency.split(",")], seconds=seconds,
+        requests=requests, mode=mode, channels=channels, reference=reference, reference_threads=reference_threads,
+        json_path=json_out, csv_path=csv_out,
+    ), console)
+
+from service.cli_stream import stream  # noqa: E402  (video streaming lives in its own module)
+
+app.command("stream")(stream)
