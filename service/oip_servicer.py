@@ -24,10 +24,9 @@ from service.oip_config import model_config, model_metadata, model_statistics, r
 from service.oip_messages import decode_request, encode_response, parameter_values, unimplemented
 from service.repository import ModelRepository, ModelState
 from service.status import grpc_status
+from service.streams import concurrent_replies
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
-# Requests of one stream in the server at once; past it, gRPC flow control holds the client.
-STREAM_WINDOW = 64
 BASE_EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics")
 UNLOAD_DRAIN_SECONDS = 30.0
 
@@ -139,31 +138,15 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             )
 
     async def ModelStreamInfer(self, request_iterator, context) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Requests run concurrently (up to STREAM_WINDOW); replies come in request order."""
-        pending: asyncio.Queue = asyncio.Queue(maxsize=STREAM_WINDOW)
+        """Requests run concurrently (service/streams.py); replies come in request order."""
         deadline = self._deadline(context)
-
-        async def read() -> None:
-            async for request in request_iterator:
-                await pending.put(asyncio.ensure_future(self._infer_in_band(request, deadline)))
-            await pending.put(None)
-
         try:
             self._gate.check()
         except Exception as exc:
             await self._abort(context, exc)
-        reader = asyncio.ensure_future(read())
-        try:
-            async with self._gate.track():
-                while (task := await pending.get()) is not None:
-                    yield await task
-                await reader
-        finally:
-            reader.cancel()
-            while not pending.empty():
-                task = pending.get_nowait()
-                if task is not None:
-                    task.cancel()
+        async with self._gate.track():
+            async for reply in concurrent_replies(request_iterator, lambda r: self._infer_in_band(r, deadline)):
+                yield reply
 
     # Repository (admin) --------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -18,11 +17,8 @@ from service.model_info import model_info, server_info
 from service.predict_messages import decode_request, encode_response
 from service.repository import ModelRepository
 from service.status import grpc_status
+from service.streams import concurrent_replies
 from service.video_session import VideoStreams
-
-# Requests of one stream that may be in the server at once; past it, gRPC flow
-# control holds the client back.
-STREAM_WINDOW = 64
 
 
 class PredictServicer(predict_pb2_grpc.PredictServicer):
@@ -67,7 +63,7 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
             )
 
     async def PredictStream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
-        """Requests run concurrently (up to STREAM_WINDOW); replies in request order by default."""
+        """Requests run concurrently (service/streams.py); replies in request order by default."""
         try:
             async with self._gate.track():
                 async for response in self._stream(request_iterator, context):
@@ -76,34 +72,11 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
             code, message = grpc_status(exc)
             await context.abort(code, message)
 
-    async def _stream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
-        pending: asyncio.Queue = asyncio.Queue(maxsize=STREAM_WINDOW)
+    def _stream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
         deadline = self._deadline(context)
-        requests = request_iterator.__aiter__()
-        try:
-            first = await requests.__anext__()
-        except StopAsyncIteration:
-            return
-        flag = first.parameters.get("unordered")
-        unordered = bool(flag and flag.bool_param)
-
-        async def read() -> None:
-            await pending.put(asyncio.ensure_future(self._predict_in_band(first, deadline)))
-            async for request in requests:
-                await pending.put(asyncio.ensure_future(self._predict_in_band(request, deadline)))
-            await pending.put(None)
-
-        reader = asyncio.ensure_future(read())
-        try:
-            async for response in (_as_completed(pending) if unordered else _in_order(pending)):
-                yield response
-            await reader
-        finally:
-            reader.cancel()
-            while not pending.empty():
-                task = pending.get_nowait()
-                if task is not None:
-                    task.cancel()
+        return concurrent_replies(
+            request_iterator, lambda request: self._predict_in_band(request, deadline), ordered=_ordered
+        )
 
     async def StreamVideo(self, request_iterator, context) -> AsyncIterator[vpb.VideoResponse]:
         """Video frames in, one reply per frame out (service/video_session.py)."""
@@ -135,22 +108,7 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         return server_info(self._hardware())
 
 
-async def _in_order(pending: asyncio.Queue) -> AsyncIterator[pb.PredictResponse]:
-    while (task := await pending.get()) is not None:
-        yield await task
-
-
-async def _as_completed(pending: asyncio.Queue) -> AsyncIterator[pb.PredictResponse]:
-    running: set[asyncio.Future] = set()
-    getter: asyncio.Future | None = asyncio.ensure_future(pending.get())
-    while getter is not None or running:
-        finished, _ = await asyncio.wait(running | ({getter} if getter else set()), return_when=asyncio.FIRST_COMPLETED)
-        if getter in finished:
-            item = getter.result()
-            getter = None if item is None else asyncio.ensure_future(pending.get())
-            if item is not None:
-                running.add(item)
-        for task in finished - {getter}:
-            if task in running:
-                running.discard(task)
-                yield task.result()
+def _ordered(first: pb.PredictRequest) -> bool:
+    """Replies in request order unless the first request sets parameter unordered=true."""
+    flag = first.parameters.get("unordered")
+    return not (flag and flag.bool_param)

@@ -1,0 +1,82 @@
+"""Concurrent request streams: every request runs as soon as it arrives, replies come back
+in request order (or as they finish). Shared by PredictStream and ModelStreamInfer.
+
+At most `window` requests of one stream are in the server at once; past that the reader
+stops pulling and gRPC flow control holds the client back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+Request = TypeVar("Request")
+Reply = TypeVar("Reply")
+
+STREAM_WINDOW = 64
+
+
+async def concurrent_replies(
+    requests: AsyncIterable[Request],
+    handle: Callable[[Request], Awaitable[Reply]],
+    *,
+    ordered: Callable[[Request], bool] = lambda first: True,
+    window: int = STREAM_WINDOW,
+) -> AsyncIterator[Reply]:
+    """Yield handle(request) for every request; `ordered(first_request)` picks the reply order.
+
+    `handle` must not raise for a bad request (streams answer those in band).
+    """
+    pending: asyncio.Queue = asyncio.Queue(maxsize=window)
+    iterator = requests.__aiter__()
+    try:
+        first = await iterator.__anext__()
+    except StopAsyncIteration:
+        return
+    in_order = ordered(first)
+
+    async def read() -> None:
+        await pending.put(asyncio.ensure_future(handle(first)))
+        async for request in iterator:
+            await pending.put(asyncio.ensure_future(handle(request)))
+        await pending.put(None)
+
+    reader = asyncio.ensure_future(read())
+    try:
+        async for reply in (_in_order(pending) if in_order else _as_completed(pending)):
+            yield reply
+        await reader
+    finally:
+        reader.cancel()
+        while not pending.empty():
+            task = pending.get_nowait()
+            if task is not None:
+                task.cancel()
+
+
+async def _in_order(pending: asyncio.Queue) -> AsyncIterator:
+    while (task := await pending.get()) is not None:
+        yield await task
+
+
+async def _as_completed(pending: asyncio.Queue) -> AsyncIterator:
+    running: set[asyncio.Future] = set()
+    getter: asyncio.Future | None = asyncio.ensure_future(pending.get())
+    try:
+        while getter is not None or running:
+            waiting = running | ({getter} if getter else set())
+            finished, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if getter in finished:
+                item = getter.result()
+                getter = None if item is None else asyncio.ensure_future(pending.get())
+                if item is not None:
+                    running.add(item)
+            for task in finished & running:
+                running.discard(task)
+                yield task.result()
+    finally:
+        if getter is not None:
+            getter.cancel()
+        for task in running:
+            task.cancel()
