@@ -7,6 +7,9 @@ sizes its batches from these), and leaves every other field at its default.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 from backends.base import TensorSpec
 from backends.errors import ModelNotFoundError
 from protos.inference import grpc_service_pb2 as pb
@@ -84,6 +87,12 @@ def model_config(entry: ModelEntry, version: ModelVersion) -> mc.ModelConfig:
     )
     for key, value in config.labels.items():
         out.parameters[key].string_value = value
+    if version.loaded is not None:
+        # The hardware decision, where Triton's ModelConfig has room for it: free parameters.
+        out.parameters["switchyard.selected"].string_value = version.loaded.label
+        out.parameters["switchyard.selection_trail"].string_value = json.dumps(
+            [dataclasses.asdict(step) for step in version.loaded.trail]
+        )
     return out
 
 

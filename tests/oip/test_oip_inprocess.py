@@ -201,3 +201,14 @@ async def test_admin_index_unload_drains_and_load_rereads_config(tmp_path):
             assert caught.value.code() is grpc.StatusCode.NOT_FOUND
     finally:
         await server.stop(grace=1.0)
+
+
+async def test_model_config_carries_the_hardware_decision(channel):
+    import json
+
+    stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    config = (await stub.ModelConfig(pb.ModelConfigRequest(name="simple_fp32"))).config
+    assert config.parameters["switchyard.selected"].string_value == "onnxruntime[CPU]@cpu"
+    trail = json.loads(config.parameters["switchyard.selection_trail"].string_value)
+    assert [s["outcome"] for s in trail].count("chosen") == 1
+    assert all(s["reason"] for s in trail if s["outcome"] == "skipped")  # every skip says why
