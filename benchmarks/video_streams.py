@@ -1,0 +1,132 @@
+"""StreamVideo benchmark: per-stream fps and latency at 640x480 on the text detector.
+
+    python benchmarks/video_streams.py                       # 1, 2, 4 streams; jpeg and h264; batching off and on
+    python benchmarks/video_streams.py --streams 1 --encodings jpeg --batching off --seconds 10
+
+Starts `switchyard serve` as a separate process (so client work does not share the
+server's cores' GIL) on a temporary copy of the text_detection model folder, once with its
+config as shipped (batching off) and once with `max_batch_size: 4` + `dynamic_batching`.
+Each stream sends pre-encoded frames of moving text either paced at --fps (a live camera;
+latency is meaningful) or as fast as flow control allows (--mode max; throughput).
+Latency is client-side: frame handed to gRPC -> its reply received.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from clients import AsyncVideoClient, Frame  # noqa: E402
+from tests.fixtures.vision.scenes import encode_h264, encode_jpeg, text_scene  # noqa: E402
+
+BATCHING = "max_batch_size: 4\ndynamic_batching: {max_queue_delay_us: 3000}\n"
+
+
+def make_repository(folder: Path, batching: bool) -> Path:
+    source = ROOT / "model_repository" / "text_detection"
+    target = folder / ("batching" if batching else "plain") / "text_detection"
+    (target / "1").mkdir(parents=True)
+    os.symlink(source / "1" / "model.onnx", target / "1" / "model.onnx")
+    config = (source / "config.yaml").read_text()
+    (target / "config.yaml").write_text(config + (BATCHING if batching else ""))
+    return target.parent
+
+
+def start_server(repository: Path, folder: Path) -> tuple[subprocess.Popen, int]:
+    port_file = folder / f"port-{repository.name}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1",
+         "--model-repository", str(repository), "--port-file", str(port_file), "--log-level", "warning"],
+        cwd=ROOT, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not port_file.exists() or not port_file.read_text().strip():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("server did not start")
+        time.sleep(0.2)  # a benchmark polling a file, not a test
+    return process, int(port_file.read_text())
+
+
+def clip(encoding: str, count: int) -> list[Frame]:
+    images = [text_scene(shift=((5 * i) % 200, (3 * i) % 120))[0] for i in range(count)]
+    if encoding == "jpeg":
+        return [Frame(encode_jpeg(im), index=i, pts=i) for i, im in enumerate(images)]
+    return [Frame(d, index=i, pts=p) for i, (d, p) in enumerate(encode_h264(images, gop=50))]
+
+
+async def one_stream(address: str, frames: list[Frame], encoding: str, mode: str, fps: float) -> dict:
+    async def paced():
+        start = time.perf_counter()
+        for i, frame in enumerate(frames):
+            delay = start + i / fps - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield frame
+
+    source = paced() if mode == "paced" else frames
+    policy = "drop_oldest" if mode == "paced" else "none"
+    latencies, dropped, started = [], 0, time.perf_counter()
+    async with AsyncVideoClient(address) as client:
+        async for result in client.stream(source, model="text_detection", encoding=encoding, drop_policy=policy):
+            if result.ok:
+                latencies.append(result.latency_ms)
+            dropped += result.dropped is not None
+    elapsed = time.perf_counter() - started
+    return dict(fps=len(latencies) / elapsed, p50=np.percentile(latencies, 50), p95=np.percentile(latencies, 95),
+                dropped=dropped, frames=len(frames))
+
+
+async def run(address: str, streams: int, encoding: str, mode: str, fps: float, seconds: float) -> list[dict]:
+    frames = clip(encoding, int(seconds * fps))
+    async with AsyncVideoClient(address) as client:  # warm-up
+        [r async for r in client.stream(frames[:5], model="text_detection", encoding=encoding)]
+    return await asyncio.gather(*(one_stream(address, frames, encoding, mode, fps) for _ in range(streams)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--streams", default="1,2,4")
+    parser.add_argument("--encodings", default="jpeg,h264")
+    parser.add_argument("--batching", default="off,on")
+    parser.add_argument("--modes", default="paced,max")
+    parser.add_argument("--fps", type=float, default=25.0, help="source frame rate per stream (paced mode)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="clip length at --fps")
+    args = parser.parse_args()
+    print("| batching | encoding | streams | mode | per-stream fps (mean) | p50 ms | p95 ms | dropped |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for batching in args.batching.split(","):
+            repository = make_repository(Path(tmp), batching == "on")
+            process, port = start_server(repository, Path(tmp))
+            try:
+                for encoding in args.encodings.split(","):
+                    for streams in (int(s) for s in args.streams.split(",")):
+                        for mode in args.modes.split(","):
+                            stats = asyncio.run(run(f"127.0.0.1:{port}", streams, encoding, mode, args.fps, args.seconds))
+                            print(
+                                f"| {batching} | {encoding} | {streams} | {mode} "
+                                f"| {np.mean([s['fps'] for s in stats]):.1f} "
+                                f"| {np.mean([s['p50'] for s in stats]):.0f} | {max(s['p95'] for s in stats):.0f} "
+                                f"| {sum(s['dropped'] for s in stats)}/{sum(s['frames'] for s in stats)} |",
+                                flush=True,
+                            )
+            finally:
+                process.terminate()
+                process.wait(30)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
