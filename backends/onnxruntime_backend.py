@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import ctypes
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -58,7 +58,6 @@ class OnnxRuntimeBackend:
     def __init__(self) -> None:
         self._session: ort.InferenceSession | None = None
         self._string_inputs: frozenset[str] = frozenset()
-        self._lock = threading.Lock()
 
     def load(self, artifact: Path, options: OnnxRuntimeOptions, device: Device) -> ModelSignature:
         requested = list(options.providers)
@@ -91,7 +90,7 @@ class OnnxRuntimeBackend:
         active = session.get_providers()
         if requested and requested[0] not in active:
             raise BackendLoadError(
-                f"onnxruntime could not start {requested[0]} (its libraries failed to load; "
+                f"onnxruntime could not start {requested[0]} ({provider_library_error(requested[0])}; "
                 f"the session fell back to {', '.join(active)})"
             )
         self._session = session
@@ -124,6 +123,34 @@ class OnnxRuntimeBackend:
 
     def unload(self) -> None:
         self._session = None
+
+
+_PROVIDER_LIBRARY = {
+    "CUDAExecutionProvider": "libonnxruntime_providers_cuda.so",
+    "TensorrtExecutionProvider": "libonnxruntime_providers_tensorrt.so",
+    "ROCMExecutionProvider": "libonnxruntime_providers_rocm.so",
+    "MIGraphXExecutionProvider": "libonnxruntime_providers_migraphx.so",
+    "OpenVINOExecutionProvider": "libonnxruntime_providers_openvino.so",
+}
+
+
+def provider_library_error(provider: str) -> str:
+    """Why an execution provider's shared library does not load, e.g. a missing libcublasLt.
+
+    ONNX Runtime only prints this to stderr; loading the library ourselves gives the
+    dynamic loader's own message for the decision trail.
+    """
+    library = _PROVIDER_LIBRARY.get(provider)
+    if library is None:
+        return "the provider failed to initialise"
+    path = Path(ort.__file__).parent / "capi" / library
+    if not path.exists():
+        return f"{library} is not part of this onnxruntime build"
+    try:
+        ctypes.CDLL(str(path))
+    except OSError as exc:
+        return f"{library}: {exc}"
+    return f"{library} loads, but the provider failed to initialise (no usable device?)"
 
 
 def _as_str(value) -> str:

@@ -86,6 +86,8 @@ def test_auto_mode_falls_back_to_cpu_with_the_gpu_failures_in_the_trail():
     cuda_ep = trail["onnxruntime[CUDA]@nvidia:gpu:0"]
     assert trt_ep["outcome"] == "failed" and "could not start TensorrtExecutionProvider" in trt_ep["reason"]
     assert cuda_ep["outcome"] == "failed" and "could not start CUDAExecutionProvider" in cuda_ep["reason"]
+    # The dynamic loader's own message says what is missing (e.g. libcublasLt.so.13).
+    assert "cannot open shared object file" in cuda_ep["reason"], cuda_ep["reason"]
     assert result["trail"]["chosen"] == "onnxruntime[CPU]@cpu"
     assert result["runtime_detail"] == "CPUExecutionProvider"
     assert result["output"] == [[0.0, 0.0, 1.0, 2.0]]
