@@ -38,6 +38,7 @@ def stream(
     pre: Annotated[Optional[list[str]], typer.Option(help="preprocess override KEY=VALUE (repeatable)")] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality when frames are re-encoded")] = 85,
     limit: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
+    realtime: Annotated[bool, typer.Option(help="send a file's frames at its own frame rate, like a camera")] = False,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Stream SOURCE through StreamVideo; draw results, save video / JSON lines, show progress."""
@@ -53,7 +54,10 @@ def stream(
     progress = Progress()
 
     def frames():
+        started = time.perf_counter()
         for index, item in enumerate(i for i in _record(items, pictures) if i.data is not None):
+            if realtime:  # runs on gRPC's sending thread, so waiting here paces the stream
+                time.sleep(max(0.0, started + index / info.fps - time.perf_counter()))
             progress.sent += 1
             yield Frame(item.data, index=index, pts=item.pts)
 
@@ -87,7 +91,7 @@ def stream(
             writer.close()
         if lines:
             lines.close()
-    console.print(progress.summary())
+    console.print("\n" + progress.summary())
 
 
 def _record(items, pictures: dict[int, np.ndarray]):
