@@ -76,7 +76,7 @@ async def one_stream(address: str, frames: list[Frame], encoding: str, mode: str
             yield frame
 
     source = paced() if mode == "paced" else frames
-    policy = "drop_oldest" if mode == "paced" else "none"
+    policy = "drop_oldest" if mode == "paced" else "none"  # live: 1 waiting, 1 in the model
     latencies, dropped, started = [], 0, time.perf_counter()
     async with AsyncVideoClient(address) as client:
         async for result in client.stream(source, model="text_detection", encoding=encoding, drop_policy=policy):

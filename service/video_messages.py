@@ -14,8 +14,10 @@ from protos.switchyard.v1 import video_pb2 as vpb
 from service.status import grpc_status
 from service.vision.postprocess import Classification, Detection
 
-DEFAULT_MAX_PENDING = 2
-DEFAULT_MAX_IN_FLIGHT = 2
+# Defaults per policy: `none` keeps two frames in the model so pre/postprocessing overlap
+# inference (throughput); the live policies keep one of each, since every frame queued on
+# the server adds one model run to the latency.
+DEFAULTS = {"none": (2, 2), "drop_oldest": (1, 1), "latest_only": (1, 1)}  # (max_pending, max_in_flight)
 LIMIT_MAX_PENDING = 256
 LIMIT_MAX_IN_FLIGHT = 16
 
@@ -51,8 +53,9 @@ def stream_options(config: vpb.StreamConfig) -> StreamOptions:
     raw = encoding == "raw"
     if raw and (not config.width or not config.height):
         raise InvalidInputError("StreamConfig: raw frames need width and height")
-    max_pending = config.max_pending or DEFAULT_MAX_PENDING
-    max_in_flight = config.max_in_flight or DEFAULT_MAX_IN_FLIGHT
+    drop_policy = _DROP_POLICY[config.drop_policy]
+    max_pending = config.max_pending or DEFAULTS[drop_policy][0]
+    max_in_flight = config.max_in_flight or DEFAULTS[drop_policy][1]
     if max_pending > LIMIT_MAX_PENDING:
         raise InvalidInputError(f"StreamConfig.max_pending {max_pending} is above the limit {LIMIT_MAX_PENDING}")
     if max_in_flight > LIMIT_MAX_IN_FLIGHT:
@@ -67,7 +70,7 @@ def stream_options(config: vpb.StreamConfig) -> StreamOptions:
         width=config.width if raw else None,
         height=config.height if raw else None,
         pixel_format=vpb.StreamConfig.PixelFormat.Name(config.pixel_format) if raw else None,
-        drop_policy=_DROP_POLICY[config.drop_policy],
+        drop_policy=drop_policy,
         max_pending=max_pending,
         max_in_flight=max_in_flight,
         want_results=returns in (vpb.StreamConfig.RESULTS, vpb.StreamConfig.RESULTS_AND_TENSORS),

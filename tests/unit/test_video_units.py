@@ -54,7 +54,7 @@ def test_stream_options_from_the_wire() -> None:
     options = stream_options(config)
     assert (options.encoding, options.width, options.height, options.pixel_format) == ("raw", 64, 48, "NV12")
     assert options.drop_policy == "latest_only" and options.want_results and options.want_tensors
-    assert options.postprocess_overrides == {"box_thresh": "0.5"} and options.max_pending == 2
+    assert options.postprocess_overrides == {"box_thresh": "0.5"} and options.max_pending == 1
 
 
 @pytest.mark.parametrize(
