@@ -15,7 +15,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
 check() {
     "$VENV/bin/python" - <<'PY'
-import numpy, onnx, pydantic, onnxruntime
+import numpy, onnx, pydantic, onnxruntime, grpc, service.server
 providers = onnxruntime.get_available_providers()
 assert "CUDAExecutionProvider" in providers, providers
 print("ortgpu env ok: onnxruntime", onnxruntime.__version__, providers)
@@ -27,6 +27,6 @@ if [ -x "$VENV/bin/python" ] && check 2>/dev/null; then
 fi
 
 "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "onnxruntime-gpu>=1.18" "onnx>=1.16" "numpy>=1.26" "pydantic>=2.7"
+# The whole project with the nvidia extra (onnxruntime-gpu), so a real server runs here too.
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[nvidia]"
 check

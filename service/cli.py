@@ -36,6 +36,7 @@ def serve(
     max_message_bytes: Annotated[Optional[int], typer.Option(help="largest request/response message")] = None,
     max_connection_age: Annotated[Optional[float], typer.Option(help="seconds before a client connection is recycled; 0 = never")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="engine / compiled model cache")] = None,
+    probe_sysroot: Annotated[Optional[Path], typer.Option(help="probe the hardware below this root (tests)")] = None,
     allow_repository_admin: Annotated[Optional[bool], typer.Option("--allow-repository-admin/--no-repository-admin", help="enable load/unload RPCs (no auth yet!)")] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug | info | warning | error")] = None,
     port_file: Annotated[Optional[Path], typer.Option(help="write the bound gRPC port here once models are loaded")] = None,
@@ -45,7 +46,7 @@ def serve(
         "host": host, "port": port, "metrics_port": metrics_port, "model_repository": model_repository,
         "models": model, "backend": backend, "device": device, "strict": strict, "grace_period": grace_period,
         "max_message_bytes": max_message_bytes, "max_connection_age": max_connection_age,
-        "cache_dir": cache_dir, "allow_repository_admin": allow_repository_admin, "log_level": log_level,
+        "cache_dir": cache_dir, "probe_sysroot": probe_sysroot, "allow_repository_admin": allow_repository_admin, "log_level": log_level,
     }.items() if v is not None}
     settings = ServerSettings(**overrides)
     logging.basicConfig(

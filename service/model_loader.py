@@ -63,7 +63,7 @@ class ModelLoader:
         """The hardware probe, taken once (on first use) and shared by every model."""
         with self._report_lock:
             if self._report is None:
-                self._report = probe()
+                self._report = probe(self._settings.probe_sysroot)
             return self._report
 
     def preferences(self, config: ModelConfig) -> Preferences:

@@ -28,6 +28,9 @@ class ServerSettings(BaseSettings):
     device: str = "auto"
     strict: bool = False
     cache_dir: Path | None = None
+    # Read the hardware below this root instead of "/" (tests, and rehearsing another machine's
+    # selection); the runtimes are always this environment's.
+    probe_sysroot: Path = Path("/")
     allow_repository_admin: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Threads that run backend calls for all models (per-model instances add to it).

@@ -64,3 +64,26 @@ def model_repo(tmp_path_factory) -> Path:
         (repo / "text_detection_ov" / "config.yaml").write_text("backend: openvino\nopenvino: {precision_hint: f32}\n")
         os.symlink(TEXT_DETECTION, ov / "model.onnx")
     return repo
+
+
+def start_serve_process(python: str, repo: Path, *extra: str):
+    """Run `switchyard serve` in its own process on 127.0.0.1:0; returns (process, address).
+
+    The server writes its port on stdout once every model is loaded (--port-file); runtimes
+    may print their own lines there too, so the first all-digit line is the port.
+    """
+    import subprocess
+    import tempfile
+
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(
+        [python, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1",
+         "--model-repository", str(repo), "--port-file", "/dev/stdout", *extra],
+        stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+    )
+    for line in proc.stdout:
+        if line.strip().isdigit():
+            return proc, f"127.0.0.1:{line.strip()}"
+    proc.wait(timeout=30)
+    log.seek(0)
+    pytest.fail(f"the server exited with {proc.returncode} before serving: {log.read()[-4000:]}")

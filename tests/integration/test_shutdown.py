@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -15,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import PredictError, SwitchyardClient
-from tests.conftest import write_model
+from tests.conftest import start_serve_process, write_model
 from tests.fixtures.models import add_model, slow_model
 
 
@@ -28,17 +26,7 @@ def shutdown_repo(tmp_path_factory):
 
 
 def start(repo, *extra):
-    log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1",
-         "--model-repository", str(repo), "--port-file", "/dev/stdout", *extra],
-        stdout=subprocess.PIPE, stderr=log, text=True,
-    )
-    port = proc.stdout.readline().strip()  # written once every model is loaded
-    if not port.isdigit():
-        log.seek(0)
-        pytest.fail(f"server did not start: {log.read()}")
-    return proc, f"127.0.0.1:{port}"
+    return start_serve_process(sys.executable, repo, *extra)
 
 
 def test_sigterm_drains_in_flight_then_refuses_and_exits_zero(shutdown_repo):
