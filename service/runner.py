@@ -250,8 +250,13 @@ def intra_op_threads_for(instances: int) -> int:
 
 
 def onnxruntime_options(config):
-    """config.onnxruntime, with intra-op threads capped at cores // instances unless set explicitly."""
+    """config.onnxruntime, with intra-op threads = usable cores // instances unless set explicitly.
+
+    ONNX Runtime's default (one thread per core, spinning while idle) oversubscribes as soon as
+    there are several instances, and on a server pinned to one core its spinning pool fights
+    the event loop; 1 thread there runs the model on the calling thread with no pool at all.
+    """
     options = config.onnxruntime
-    if config.instances > 1 and not options.intra_op_threads:
+    if not options.intra_op_threads:
         options = options.model_copy(update={"intra_op_threads": intra_op_threads_for(config.instances)})
     return options

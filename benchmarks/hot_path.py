@@ -1,0 +1,93 @@
+"""Where a request's server CPU goes, without gRPC: each stage of the hot path timed alone.
+
+Times, per request of the tiny CNN ([1,3,64,64] FP32, raw contents), on one core:
+protobuf parse of the wire bytes, decode_request (codec), runner.infer with the batcher and
+executor hand-off, the backend call alone, encode_response, and serialisation. Compare the
+sum with benchmarks/grpc_floor.py (grpc.aio doing nothing) to see what the server adds.
+
+    taskset -c 0 python benchmarks/hot_path.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backends.base import Device  # noqa: E402
+from backends.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
+from backends.options import OnnxRuntimeOptions  # noqa: E402
+from clients.request import build_request  # noqa: E402
+from protos.switchyard.v1 import predict_pb2 as pb  # noqa: E402
+from service.batcher import BatchPolicy  # noqa: E402
+from service.predict_messages import decode_request, encode_response  # noqa: E402
+from service.runner import ModelRunner  # noqa: E402
+
+N = 5000
+
+
+def per_call_us(fn, n: int = N) -> float:
+    for _ in range(100):
+        fn()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+async def runner_us(runner: ModelRunner, request, concurrency: int) -> float:
+    async def worker(count: int):
+        for _ in range(count):
+            await runner.infer(request)
+
+    await worker(100)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(N // concurrency) for _ in range(concurrency)))
+    return (time.perf_counter() - t0) / (N // concurrency * concurrency) * 1e6
+
+
+def main() -> None:
+    import tempfile
+
+    import onnx
+
+    from tests.fixtures.models import tiny_cnn
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        onnx.save(tiny_cnn(), path)
+        backend = OnnxRuntimeBackend()
+        signature = backend.load(path, OnnxRuntimeOptions(intra_op_threads=1), Device("cpu"))
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    wire = build_request("tiny_cnn", {"input": x}).SerializeToString()
+    message = pb.PredictRequest.FromString(wire)
+    infer_request, raw = decode_request(message, None)
+    outputs = backend.infer({"input": x})
+    reply = encode_response(message, 1, outputs, raw)
+    rows = {
+        "protobuf parse (48 KB request)": per_call_us(lambda: pb.PredictRequest.FromString(wire)),
+        "decode_request (codec)": per_call_us(lambda: decode_request(message, None)),
+        "backend.infer (ORT, 1 thread)": per_call_us(lambda: backend.infer({"input": x})),
+        "encode_response": per_call_us(lambda: encode_response(message, 1, outputs, raw)),
+        "protobuf serialise reply": per_call_us(reply.SerializeToString),
+    }
+    for label, policy, concurrency in (
+        ("runner.infer, no batching, c=1", BatchPolicy(), 1),
+        ("runner.infer, no batching, c=32", BatchPolicy(), 32),
+        ("runner.infer, batching delay 0, c=32", BatchPolicy(max_batch_size=32), 32),
+    ):
+        runner = ModelRunner("tiny_cnn", 1, backend, signature, max_batch_size=32, batching=policy)
+        rows[label] = asyncio.run(runner_us(runner, infer_request, concurrency))
+        rows[label + " (batches run)"] = runner.stats.execution_count
+    for label, value in rows.items():
+        print(f"{label:45s} {value:10.1f}")
+
+
+if __name__ == "__main__":
+    main()

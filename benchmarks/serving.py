@@ -1,0 +1,150 @@
+"""Serving benchmark matrix for docs/benchmarks.md: batching off/on x concurrency, vs in-process.
+
+Starts ONE `switchyard serve` pinned to --server-cpu with a temporary repository holding
+the tiny CNN and a ~3 ms CNN under several scheduling configs (one model name each), then
+runs `switchyard bench` pinned to --client-cpu for every (model, concurrency), reads the
+server's CPU time per request from /proc, and runs the in-process ONNX Runtime reference
+on the server's core with the same inputs. Every run is bounded (--seconds each).
+
+    python benchmarks/serving.py --seconds 3 --out bench-results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.models import tiny_cnn  # noqa: E402
+
+CONFIGS = {
+    # name suffix -> config.yaml scheduling lines
+    "plain": "max_batch_size: 32\n",
+    "b0": "max_batch_size: 32\ndynamic_batching: {max_queue_delay_us: 0}\n",
+    "b500": "max_batch_size: 32\ndynamic_batching: {max_queue_delay_us: 500}\n",
+    "b2000": "max_batch_size: 32\ndynamic_batching: {max_queue_delay_us: 2000}\n",
+}
+
+
+def medium_cnn(classes: int = 10) -> onnx.ModelProto:
+    """[N,3,64,64] -> 3 convs (32, 64, 64 channels) -> pool -> fc: ~3 ms per item on one core here."""
+    rng = np.random.default_rng(5)
+    inits, nodes, last, channels = [], [], "input", 3
+    for i, out in enumerate((32, 64, 64)):
+        inits += [numpy_helper.from_array(rng.normal(0, 0.1, (out, channels, 3, 3)).astype(np.float32), f"w{i}"),
+                  numpy_helper.from_array(np.zeros(out, np.float32), f"b{i}")]
+        nodes += [helper.make_node("Conv", [last, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
+        last, channels = f"r{i}", out
+    inits += [numpy_helper.from_array(rng.normal(0, 0.3, (channels, classes)).astype(np.float32), "fc"),
+              numpy_helper.from_array(np.array([-1, channels], np.int64), "flat")]
+    nodes += [helper.make_node("GlobalAveragePool", [last], ["p"]), helper.make_node("Reshape", ["p", "flat"], ["f"]),
+              helper.make_node("MatMul", ["f", "fc"], ["logits"]),
+              helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)]
+    graph = helper.make_graph(
+        nodes, "medium_cnn", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 64, 64])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", classes])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def build_repository(root: Path) -> dict[str, Path]:
+    artifacts = {}
+    for base, model in (("tiny", tiny_cnn()), ("medium", medium_cnn())):
+        for suffix, lines in CONFIGS.items():
+            folder = root / f"{base}_{suffix}" / "1"
+            folder.mkdir(parents=True)
+            onnx.save(model, folder / "model.onnx")
+            (folder.parent / "config.yaml").write_text("backend: onnxruntime\n" + lines)
+            artifacts[base] = folder / "model.onnx"
+    return artifacts
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench(args, model: str, concurrency: int, port: int, server_pid: int, out: Path) -> dict:
+    before = cpu_seconds(server_pid)
+    subprocess.run(
+        ["taskset", "-c", args.client_cpu, sys.executable, "-m", "service", "bench", model, "--target",
+         f"127.0.0.1:{port}", "-c", str(concurrency), "--seconds", str(args.seconds), "--json", str(out)],
+        check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+    )
+    row = json.loads(out.read_text())["results"][0]
+    served = row["requests"] + row["errors"] + 51  # + the check call and the warm-up
+    row["server_cpu_us_per_request"] = round((cpu_seconds(server_pid) - before) / served * 1e6, 1)
+    row["model"] = model
+    return row
+
+
+def inprocess(args, artifact: Path, batch: int) -> dict:
+    code = (
+        "import json,sys; from pathlib import Path; import numpy as np;"
+        "from service.bench_inproc import inprocess_throughput;"
+        f"x={{'input': np.random.default_rng(0).standard_normal(({batch},3,64,64)).astype('float32')}};"
+        f"print(json.dumps(inprocess_throughput(Path({str(artifact)!r}), x, seconds={args.seconds}, threads=1)))"
+    )
+    done = subprocess.run(["taskset", "-c", args.server_cpu, sys.executable, "-c", code], cwd=ROOT,
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--server-cpu", default="0")
+    parser.add_argument("--client-cpu", default="1")
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--models", default=",".join(f"{b}_{s}" for b in ("tiny", "medium") for s in CONFIGS))
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        artifacts = build_repository(repo)
+        for base, artifact in artifacts.items():
+            for batch in (1, 8):
+                row = inprocess(args, artifact, batch)
+                row["model"] = f"{base} in-process"
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        port_file = Path(tmp) / "port"
+        server = subprocess.Popen(
+            ["taskset", "-c", args.server_cpu, sys.executable, "-m", "service", "serve", "--host", "127.0.0.1",
+             "--port", "0", "--metrics-port", "-1", "--model-repository", str(repo), "--log-level", "warning",
+             "--port-file", str(port_file)], cwd=ROOT, stderr=subprocess.DEVNULL,
+        )
+        try:
+            while not port_file.exists() or not port_file.read_text().strip():
+                if server.poll() is not None:
+                    raise SystemExit("the server did not start")
+                subprocess.run(["sleep", "0.2"])
+            port = int(port_file.read_text())
+            for model in args.models.split(","):
+                for concurrency in (int(c) for c in args.concurrency.split(",")):
+                    row = bench(args, model, concurrency, port, server.pid, Path(tmp) / "one.json")
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+        finally:
+            server.terminate()
+            server.wait(30)
+    args.out.write_text(json.dumps(rows, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
