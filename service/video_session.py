@@ -43,6 +43,8 @@ from service.vision.decode import FrameDecoder, h264_nal_types, make_decoder
 # the queue and the model; past it the reader stops and flow control holds the sender.
 REPLY_SLACK = 32
 _NO_REPLY = None  # a message without a picture (H.264 SPS/PPS only) gets no reply
+# H.264 holds at most 16 pictures back for reordering; a frame older than that is lost.
+MAX_REORDER = 16
 
 
 @dataclass
@@ -116,6 +118,10 @@ class VideoSession:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            # Frames the decoder still holds will never come out: answer them before the
+            # stream ends with this error.
+            for tag in list(self._by_tag):
+                self._fail_tag(tag, InvalidInputError("the stream ended before this frame's picture was decoded"))
             self.queue.close()
             self._slots.put_nowait(exc)
             return
@@ -133,9 +139,11 @@ class VideoSession:
         self._by_tag[tag] = item
         try:
             decoded = await asyncio.to_thread(self.decoder.decode, frame.data, tag)
-        except SwitchyardError as exc:
+        except Exception as exc:  # a bad frame is that frame's error (INTERNAL if unexpected)
             self._fail_tag(tag, exc)
             return
+        finally:
+            self._expire(tag)
         item.decode_ms = (self._clock() - item.received) * 1e3
         await self._enqueue(decoded)
 
@@ -163,6 +171,13 @@ class VideoSession:
                     dropped_response(old.index, old.pts, self.options.drop_policy, self.options.max_pending)
                 )
                 old.image = None
+
+    def _expire(self, newest: int) -> None:
+        """Frames older than any reordering could hold back lost their picture (damaged data)."""
+        for tag in list(itertools.takewhile(lambda t: t < newest - MAX_REORDER, self._by_tag)):
+            self._fail_tag(tag, InvalidInputError(
+                f"frame {self._by_tag[tag].index} produced no picture (damaged, or its references were lost)"
+            ))
 
     def _fail_tag(self, tag: int, exc: BaseException) -> None:
         item = self._by_tag.pop(tag, None)
