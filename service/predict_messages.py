@@ -23,17 +23,19 @@ def decode_request(request: pb.PredictRequest, deadline: float | None) -> tuple[
     for tensor in request.inputs:
         if tensor.name in inputs:
             raise InvalidInputError(f"input '{tensor.name}' is given twice")
-        typed = codec.has_typed_contents(tensor.contents)
-        if tensor.raw_contents and typed:
+        typed = tensor.HasField("contents") and codec.has_typed_contents(tensor.contents)
+        # Read once: every access to a bytes field copies it out of the message.
+        raw = tensor.raw_contents
+        if raw and typed:
             raise InvalidInputError(
                 f"tensor '{tensor.name}': both raw_contents and typed contents are set; send one"
             )
-        if tensor.raw_contents or (not typed and tensor.datatype in ("FP16", "BF16")):
+        if raw or (not typed and tensor.datatype in ("FP16", "BF16")):
             any_raw = True
-            inputs[tensor.name] = codec.decode_raw(tensor.name, tensor.datatype, tensor.shape, tensor.raw_contents)
+            inputs[tensor.name] = codec.decode_raw(tensor.name, tensor.datatype, tensor.shape, raw)
         else:
             inputs[tensor.name] = codec.decode_typed(tensor.name, tensor.datatype, tensor.shape, tensor.contents)
-    params = parameters_of(request)
+    params = parameters_of(request) if request.parameters else {}
     priority = params.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise InvalidInputError(f"parameter 'priority' must be an integer (int64_param), got {priority!r}")
