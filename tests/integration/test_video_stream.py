@@ -164,3 +164,33 @@ async def test_sync_client(running) -> None:
 
     results = await asyncio.to_thread(run)
     assert [r.index for r in results] == [0, 1, 2] and all(r.ok and r.detections for r in results)
+
+
+async def test_a_second_config_ends_the_stream_after_the_earlier_replies(running) -> None:
+    require_text_detection()
+    from clients.video_messages import stream_config
+    from protos.switchyard.v1 import video_pb2 as vpb
+
+    frames, _ = encoded("jpeg", 2)
+    requests = [
+        vpb.VideoRequest(config=stream_config(MODEL)),
+        *(vpb.VideoRequest(frame=vpb.VideoFrame(index=i, data=d)) for i, d in enumerate(frames)),
+        vpb.VideoRequest(config=stream_config(MODEL)),
+    ]
+    replies = []
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for reply in running.stub.StreamVideo(iter(requests)):
+            replies.append(reply)
+    assert [r.index for r in replies] == [0, 1] and all(r.HasField("result") for r in replies)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and "StreamConfig" in caught.value.details()
+
+
+async def test_parameter_sets_alone_get_no_reply_and_join_the_next_picture(video) -> None:
+    frames, _ = encoded("h264", 3)
+    first = frames[0].data
+    idr = first.find(b"\x00\x00\x01\x65")  # NAL type 5 (IDR slice) behind a 3-byte start code
+    assert idr > 0
+    split = [Frame(first[:idr], index=0, pts=0), Frame(first[idr:], index=1, pts=0),
+             *(Frame(f.data, index=i + 1, pts=f.pts) for i, f in enumerate(frames[1:], start=1))]
+    results = await collect(video, split, encoding="h264")
+    assert [r.index for r in results] == [1, 2, 3] and all(r.ok and r.detections for r in results)
