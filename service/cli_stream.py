@@ -113,10 +113,18 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
 
 
 def _draw(picture: np.ndarray, result, progress: Progress) -> np.ndarray:
+    import cv2
+
     from service.vision.annotate import annotate  # the client's Detection has the same fields
 
-    return annotate(picture, result.detections, result.classifications,
-                    fps=progress.fps(), latency_ms=result.latency_ms if result.ok else None)
+    canvas = annotate(picture, result.detections, result.classifications,
+                      fps=progress.fps(), latency_ms=result.latency_ms if result.ok else None)
+    if not result.ok:  # say why this frame has no results, so a viewer is not misled
+        why = f"dropped: {result.dropped}" if result.dropped else f"error: {result.error.code.name}"
+        scale = max(canvas.shape[0] / 480, 0.5)
+        cv2.putText(canvas, why, (int(8 * scale), canvas.shape[0] - int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.6 * scale, (220, 40, 40), max(1, round(1.5 * scale)), cv2.LINE_AA)
+    return canvas
 
 
 class Progress:
