@@ -142,9 +142,10 @@ class Progress:
             self.received += 1
             self.dropped += result.dropped is not None
             self.errors += result.error is not None
-            self._times.append(time.perf_counter())
-            if result.ok and result.latency_ms is not None:
-                self._latencies.append(result.latency_ms)
+            if result.ok:  # fps counts frames with results, not drop notices
+                self._times.append(time.perf_counter())
+                if result.latency_ms is not None:
+                    self._latencies.append(result.latency_ms)
 
     def fps(self) -> float | None:
         if len(self._times) < 2 or self._times[-1] == self._times[0]:
