@@ -194,3 +194,15 @@ async def test_parameter_sets_alone_get_no_reply_and_join_the_next_picture(video
              *(Frame(f.data, index=i + 1, pts=f.pts) for i, f in enumerate(frames[1:], start=1))]
     results = await collect(video, split, encoding="h264")
     assert [r.index for r in results] == [1, 2, 3] and all(r.ok and r.detections for r in results)
+
+
+async def test_damaged_packet_in_a_b_frame_stream_still_accounts_for_every_frame(video) -> None:
+    images = [scene(i)[0] for i in range(24)]
+    packets = encode_h264(images, gop=24, bframes=2)
+    frames = [Frame(d, index=i, pts=p) for i, (d, p) in enumerate(packets)]
+    victim = frames[5]
+    frames[5] = Frame(victim.data[: len(victim.data) // 4], index=victim.index, pts=victim.pts)
+    results = await collect(video, frames, encoding="h264")
+    assert [r.index for r in results] == list(range(24))  # exactly one reply each, in sending order
+    assert any(not r.ok for r in results)
+    assert results[0].ok and results[-1].ok  # decoding recovered; the stream went on
