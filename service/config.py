@@ -68,8 +68,6 @@ class DynamicBatchingConfig(_Strict):
     timeout_ms: int = Field(default=0, ge=0)
     # A lower-priority request waiting longer than this goes before newer higher-priority ones.
     priority_starvation_ms: int = Field(default=100, ge=0)
-    # A lower-priority request waiting longer than this goes before newer higher-priority ones.
-    priority_starvation_ms: int = Field(default=100, ge=0)
 
 
 class ModelConfig(_Strict):
