@@ -11,52 +11,6 @@ unary image path compose these around a model runner:
         outputs = runner(tensor)                       # the model, elsewhere
         results = post(outputs, transform)             # source-pixel Detections / Classifications
 """
-
-from service.vision.annotate import annotate
-from service.vision.config import (
-    BoxDetectionConfig,
-    ClassificationConfig,
-    DbTextConfig,
-    PostprocessConfig,
-    PreprocessConfig,
-    apply_overrides,
-    parse_postprocess,
-)
-from service.vision.decode import (
-    DecodedFrame,
-    FrameDecoder,
-    H264Decoder,
-    JpegDecoder,
-    PngDecoder,
-    RawDecoder,
-    decode_image,
-    make_decoder,
-)
-from service.vision.postprocess import Classification, Detection, Postprocessor, make_postprocessor, nms
-from service.vision.preprocess import Preprocessor, Transform
-
-__all__ = [
-    "BoxDetectionConfig",
-    "Classification",
-    "ClassificationConfig",
-    "DbTextConfig",
-    "DecodedFrame",
-    "Detection",
-    "FrameDecoder",
-    "H264Decoder",
-    "JpegDecoder",
-    "PngDecoder",
-    "PostprocessConfig",
-    "Postprocessor",
-    "PreprocessConfig",
-    "Preprocessor",
-    "RawDecoder",
-    "Transform",
-    "annotate",
-    "apply_overrides",
-    "decode_image",
-    "make_decoder",
-    "make_postprocessor",
-    "nms",
-    "parse_postprocess",
-]
+# Import the submodules you need (service.vision.config, .decode, .preprocess, .postprocess,
+# .annotate): the package itself imports nothing, so loading a model's config does not pull
+# in OpenCV, PyAV or pyclipper.
