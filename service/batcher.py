@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from backends.errors import DeadlineExceededError, ModelUnavailableError, QueueFullError
+from service.precise_timer import PRECISE_BELOW_S, TIMERS
 
 QUEUED, RUNNING, CANCELLED, EXPIRED, FAILED = range(5)
 
@@ -44,13 +45,15 @@ class Clock(Protocol):
 
 
 class MonotonicClock:
-    """time.monotonic, with timers on the running event loop (whose clock is monotonic too)."""
+    """time.monotonic, with timers on the running event loop (sub-5 ms ones on a precise timer thread)."""
 
     now = staticmethod(time.monotonic)
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
-        loop = asyncio.get_running_loop()
-        return loop.call_later(max(0.0, when - time.monotonic()), callback)
+        delay = when - time.monotonic()
+        if delay < PRECISE_BELOW_S:  # epoll would round it up to whole milliseconds
+            return TIMERS.call_at(when, callback)
+        return asyncio.get_running_loop().call_later(delay, callback)
 
 
 class ManualClock:
