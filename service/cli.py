@@ -40,19 +40,24 @@ def serve(
     allow_repository_admin: Annotated[Optional[bool], typer.Option("--allow-repository-admin/--no-repository-admin", help="enable load/unload RPCs (no auth yet!)")] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug | info | warning | error")] = None,
     port_file: Annotated[Optional[Path], typer.Option(help="write the bound gRPC port here once models are loaded")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="server processes sharing the port (SO_REUSEPORT) [default 1]")] = None,
 ) -> None:
     """Run the gRPC server (flags override SWITCHYARD_* environment variables)."""
     overrides = {k: v for k, v in {
         "host": host, "port": port, "metrics_port": metrics_port, "model_repository": model_repository,
         "models": model, "backend": backend, "device": device, "strict": strict, "grace_period": grace_period,
         "max_message_bytes": max_message_bytes, "max_connection_age": max_connection_age,
-        "cache_dir": cache_dir, "probe_sysroot": probe_sysroot, "allow_repository_admin": allow_repository_admin, "log_level": log_level,
+        "cache_dir": cache_dir, "probe_sysroot": probe_sysroot, "workers": workers, "allow_repository_admin": allow_repository_admin, "log_level": log_level,
     }.items() if v is not None}
     settings = ServerSettings(**overrides)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(message)s",
         handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
     )
+    if settings.workers > 1:
+        from service.workers import run_workers
+
+        raise typer.Exit(run_workers(settings, port_file))
     from service.server import serve as run
 
     def ready(server) -> None:

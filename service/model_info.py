@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from google.protobuf import struct_pb2
 
 from backends.registry import installed_backends
@@ -63,4 +66,5 @@ def server_info(hardware: dict) -> pb.ServerInfo:
     return pb.ServerInfo(
         name="switchyard", version=__version__, backends=installed_backends(),
         hardware_summary=str(hardware.get("summary", "")), hardware=report,
+        instance=f"{socket.gethostname()}:{os.getpid()}",
     )

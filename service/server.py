@@ -30,7 +30,8 @@ def channel_options(settings: ServerSettings) -> list[tuple[str, int]]:
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
+        # Only worker processes of one `serve --workers N` share a port on purpose.
+        ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
     ]
     if settings.max_connection_age:
         # Long-lived clients reconnect now and then, so new replicas get their share.

@@ -33,5 +33,10 @@ class ServerSettings(BaseSettings):
     probe_sysroot: Path = Path("/")
     allow_repository_admin: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Server processes sharing the port (SO_REUSEPORT): one Python process is bound by its
+    # event loop to about one core; more processes use more cores. Each loads every model.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Set by the supervisor for its worker processes.
+    reuse_port: bool = False
     # Threads that run backend calls for all models (per-model instances add to it).
     executor_threads: int = Field(default=0, ge=0, description="0 = one per usable core")

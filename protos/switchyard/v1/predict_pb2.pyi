@@ -211,15 +211,17 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("name", "version", "backends", "hardware_summary", "hardware")
+    __slots__ = ("name", "version", "backends", "hardware_summary", "hardware", "instance")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_SUMMARY_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     backends: _containers.RepeatedScalarFieldContainer[str]
     hardware_summary: str
     hardware: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., hardware_summary: _Optional[str] = ..., hardware: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    instance: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., hardware_summary: _Optional[str] = ..., hardware: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instance: _Optional[str] = ...) -> None: ...
