@@ -8,7 +8,7 @@ import grpc
 import numpy as np
 
 from clients.errors import PredictError
-from clients.request import build_request, channel_options, decode_outputs, normalise_target
+from clients.request import build_request, channel_options, decode_outputs, normalise_target, stream_result
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
 
@@ -52,10 +52,7 @@ class AsyncSwitchyardClient:
         call = self._stub.PredictStream(requests, timeout=timeout)
         try:
             async for response in call:
-                if response.HasField("error"):
-                    yield PredictError.from_in_band(response.error, response.id)
-                else:
-                    yield decode_outputs(response)
+                yield stream_result(response)
         except grpc.RpcError as error:
             raise PredictError.from_rpc_error(error) from None
 

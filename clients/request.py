@@ -10,7 +10,7 @@ from backends.datatypes import datatype_of
 from protos import codec
 from protos.switchyard.v1 import predict_pb2 as pb
 
-__all__ = ["build_request", "decode_outputs", "channel_options", "normalise_target"]
+__all__ = ["build_request", "decode_outputs", "stream_result", "channel_options", "normalise_target"]
 
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -74,3 +74,12 @@ def decode_outputs(response: pb.PredictResponse) -> dict[str, np.ndarray]:
         else:
             out[tensor.name] = codec.decode_typed(tensor.name, tensor.datatype, tensor.shape, tensor.contents)
     return out
+
+
+def stream_result(response: pb.PredictResponse):
+    """A stream reply -> its outputs, or the PredictError of its in-band error."""
+    from clients.errors import PredictError
+
+    if response.HasField("error"):
+        return PredictError.from_in_band(response.error, response.id)
+    return decode_outputs(response)

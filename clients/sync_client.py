@@ -8,7 +8,7 @@ import grpc
 import numpy as np
 
 from clients.errors import PredictError
-from clients.request import build_request, channel_options, decode_outputs, normalise_target
+from clients.request import build_request, channel_options, decode_outputs, normalise_target, stream_result
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
 
@@ -51,10 +51,7 @@ class SwitchyardClient:
         """Yield each reply's outputs in order; a failed request yields its PredictError in place."""
         try:
             for response in self._stub.PredictStream(iter(requests), timeout=timeout):
-                if response.HasField("error"):
-                    yield PredictError.from_in_band(response.error, response.id)
-                else:
-                    yield decode_outputs(response)
+                yield stream_result(response)
         except grpc.RpcError as error:
             raise PredictError.from_rpc_error(error) from None
 
