@@ -114,7 +114,11 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def _infer(self, request: pb.ModelInferRequest, deadline: float | None) -> pb.ModelInferResponse:
         version = self._repository.get(request.model_name, request.model_version)
-        infer_request, raw = decode_request(request, deadline, self._clock())
+        try:
+            infer_request, raw = decode_request(request, deadline, self._clock())
+        except SwitchyardError as exc:
+            version.runner.record_rejected(exc)
+            raise
         outputs = await version.runner.infer(infer_request)
         return encode_response(request, version.version, version.signature, outputs, raw)
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from backends.errors import ModelUnavailableError
+from backends.errors import ModelUnavailableError, SwitchyardError
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
 from protos.switchyard.v1 import video_pb2 as vpb
@@ -40,7 +40,11 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         version = self._repository.get(request.model, request.version)
         if is_image_request(version, request):
             return await predict_image(self._repository, version, request, deadline)
-        infer_request, raw = decode_request(request, deadline)
+        try:
+            infer_request, raw = decode_request(request, deadline)
+        except SwitchyardError as exc:
+            version.runner.record_rejected(exc)
+            raise
         outputs = await version.runner.infer(infer_request)
         return encode_response(request, version.version, outputs, raw)
 

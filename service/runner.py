@@ -137,6 +137,11 @@ class ModelRunner:
         )
         return outputs
 
+    def record_rejected(self, error: SwitchyardError) -> None:
+        """Count a request for this model that failed before it reached the runner (e.g. its
+        tensors did not decode), so statistics and metrics see every failure, as Triton's do."""
+        self.stats.record_failure(GRPC_STATUS[error.code].name)
+
     # -- execution (the batcher's start callback; runs the batch on the executor) -----------
 
     def _start(self, items: list[Pending]) -> asyncio.Future:

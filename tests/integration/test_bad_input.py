@@ -91,3 +91,12 @@ async def test_good_requests_unaffected_by_concurrent_bad_ones(running):
 
     results = await asyncio.gather(*(good(i) for i in range(40)), *(bad(i) for i in range(40)))
     assert list(results[:40]) == [2.0 * i for i in range(40)]
+
+
+async def test_rejected_requests_count_as_failures_of_their_model(running):
+    before = (await running.client.get_model("add")).statistics.failure_count
+    for case in ("raw length", "typed count", "wrong datatype", "missing input"):
+        request, _, _ = CASES[case]
+        with pytest.raises(grpc.aio.AioRpcError):
+            await running.stub.Predict(request)
+    assert (await running.client.get_model("add")).statistics.failure_count == before + 4
