@@ -106,18 +106,21 @@ def version_statistics(version: ModelVersion) -> pb.ModelStatistics:
         return out
     stats = version.runner.stats
     success = stats.success_count
-    # The runner times queue and backend call; compute_input/output are folded into
-    # those unless the stats object measures them separately.
     out.last_inference = stats.last_inference_ms
     out.inference_count = stats.inference_count
     out.execution_count = stats.execution_count
     infer = out.inference_stats
     infer.success.CopyFrom(_duration(success, stats.cumulative_total_ns))
-    infer.fail.CopyFrom(_duration(stats.failure_count, getattr(stats, "cumulative_failure_ns", 0)))
+    infer.fail.CopyFrom(_duration(stats.failure_count, stats.cumulative_failure_ns))
     infer.queue.CopyFrom(_duration(success, stats.cumulative_queue_ns))
-    infer.compute_input.CopyFrom(_duration(success, getattr(stats, "cumulative_compute_input_ns", 0)))
+    infer.compute_input.CopyFrom(_duration(success, stats.cumulative_compute_input_ns))
     infer.compute_infer.CopyFrom(_duration(success, stats.cumulative_infer_ns))
-    infer.compute_output.CopyFrom(_duration(success, getattr(stats, "cumulative_compute_output_ns", 0)))
+    infer.compute_output.CopyFrom(_duration(success, stats.cumulative_compute_output_ns))
+    for size, (count, input_ns, infer_ns, output_ns) in sorted(stats.batch_executions.items()):
+        out.batch_stats.add(
+            batch_size=size, compute_input=_duration(count, input_ns),
+            compute_infer=_duration(count, infer_ns), compute_output=_duration(count, output_ns),
+        )
     return out
 
 

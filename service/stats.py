@@ -67,8 +67,9 @@ class RunnerStats:
     last_inference_ms: int = 0
     # Request outcomes by status code name ("OK", "DEADLINE_EXCEEDED", ...).
     by_code: dict[str, int] = field(default_factory=dict)
-    # Executions by batch size (OIP batch_stats) and their histogram.
-    batch_executions: dict[int, int] = field(default_factory=dict)
+    # Per batch size: [executions, compute input ns, compute infer ns, compute output ns]
+    # (OIP batch_stats), and the batch-size histogram.
+    batch_executions: dict[int, list[int]] = field(default_factory=dict)
     batch_size: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
     queue_seconds: Histogram = field(default_factory=latency_histogram)
     compute_seconds: Histogram = field(default_factory=latency_histogram)
@@ -92,7 +93,11 @@ class RunnerStats:
     def record_execution(self, batch: int, requests: int, input_ns: int, infer_ns: int, output_ns: int) -> None:
         """One backend call that served `requests` requests holding `batch` items."""
         self.execution_count += 1
-        self.batch_executions[batch] = self.batch_executions.get(batch, 0) + 1
+        per_size = self.batch_executions.setdefault(batch, [0, 0, 0, 0])
+        per_size[0] += 1
+        per_size[1] += input_ns
+        per_size[2] += infer_ns
+        per_size[3] += output_ns
         self.batch_size.observe(batch)
         # Each request is charged the whole batch's compute, as Triton does.
         self.cumulative_compute_input_ns += input_ns * requests

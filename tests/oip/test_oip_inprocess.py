@@ -212,3 +212,14 @@ async def test_model_config_carries_the_hardware_decision(channel):
     trail = json.loads(config.parameters["switchyard.selection_trail"].string_value)
     assert [s["outcome"] for s in trail].count("chosen") == 1
     assert all(s["reason"] for s in trail if s["outcome"] == "skipped")  # every skip says why
+
+
+async def test_statistics_break_executions_down_by_batch_size(channel):
+    stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    for _ in range(3):
+        await stub.ModelInfer(add_sub_request("simple_fp32", np.float32, shape=(2, 16)))
+    stats = (await stub.ModelStatistics(pb.ModelStatisticsRequest(name="simple_fp32"))).model_stats[0]
+    assert stats.batch_stats, "batch_stats is empty"
+    assert sum(b.compute_infer.count for b in stats.batch_stats) == stats.execution_count
+    assert sum(b.batch_size * b.compute_infer.count for b in stats.batch_stats) == stats.inference_count
+    assert all(b.compute_infer.ns > 0 for b in stats.batch_stats)
