@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from service.repository import ModelRepository, ModelState
 from service.stats import Histogram
+from service.video_stats import OUTCOMES, VideoStats
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +98,39 @@ def _le(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() and bound >= 1 else repr(float(bound))
 
 
+class VideoCollector:
+    """StreamVideo: streams opened and open now, frames answered by outcome, per model."""
+
+    def __init__(self, stats: VideoStats) -> None:
+        self._stats = stats
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        opened = CounterMetricFamily("switchyard_video_streams", "StreamVideo streams opened.", labels=["model"])
+        active = GaugeMetricFamily("switchyard_video_streams_active", "StreamVideo streams open now.", labels=["model"])
+        frames = CounterMetricFamily(
+            "switchyard_video_frames", "Frames answered, by outcome (result, error, dropped).", labels=["model", "outcome"]
+        )
+        for model in self._stats.models():
+            opened.add_metric([model], self._stats.streams_opened[model])
+            active.add_metric([model], self._stats.streams_active[model])
+            for outcome in OUTCOMES:
+                frames.add_metric([model, outcome], self._stats.frames[(model, outcome)])
+        yield from (opened, active, frames)
+
+
 class Metrics:
     """The registry (injected or fresh) with the repository's collector, and its HTTP endpoint."""
 
-    def __init__(self, repository: ModelRepository, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, repository: ModelRepository, registry: CollectorRegistry | None = None, video: VideoStats | None = None
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.registry.register(RepositoryCollector(repository))
+        if video is not None:
+            self.registry.register(VideoCollector(video))
         self._httpd = None
         self._thread: threading.Thread | None = None
         self.port = 0

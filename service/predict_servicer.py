@@ -24,13 +24,13 @@ from service.video_session import VideoStreams
 class PredictServicer(predict_pb2_grpc.PredictServicer):
     def __init__(
         self, repository: ModelRepository, hardware: Callable[[], dict], gate: DrainGate,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, video: VideoStreams | None = None,
     ) -> None:
         self._repository = repository
         self._gate = gate
         self._hardware = hardware
         self._clock = clock
-        self.video = VideoStreams(repository)
+        self.video = video or VideoStreams(repository)
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
         remaining = context.time_remaining()

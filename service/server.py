@@ -11,15 +11,19 @@ import grpc
 from prometheus_client import CollectorRegistry
 from grpc_reflection.v1alpha import reflection
 
+from protos.inference import grpc_service_pb2_grpc
 from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
 from service.drain import DrainGate
 from service.health import HealthReporter
 from service.hardware import hardware_info
 from service.metrics import Metrics
+from service.oip_servicer import SERVICE_NAME as OIP_SERVICE, OipServicer
 from service.model_loader import ModelLoader
 from service.predict_servicer import PredictServicer
 from service.repository import ModelRepository
 from service.settings import ServerSettings
+from service.video_session import VideoStreams
+from service.video_stats import VideoStats
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,10 @@ class SwitchyardServer:
         hardware = lambda: hardware_info(self.loader.report)  # noqa: E731 - probed once, on first use
         self._server = grpc.aio.server(options=channel_options(settings))
         self.gate = DrainGate()
-        # Metrics (issue 5): /metrics on its own port, read from the runners' RunnerStats.
-        self.metrics = Metrics(self.repository, registry)
+        self.video = VideoStreams(self.repository, VideoStats())
+        # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
+        # and the video streams' counters.
+        self.metrics = Metrics(self.repository, registry, self.video.stats)
         services = self._register_services(hardware)
         self.health = HealthReporter(services)
         self.repository.subscribe(self.health.on_model_change)
@@ -71,11 +77,10 @@ class SwitchyardServer:
 
     def _register_services(self, hardware: Callable[[], dict]) -> list[str]:
         """Add every protocol adapter; returns the gRPC service names served."""
-        predict_pb2_grpc.add_PredictServicer_to_server(PredictServicer(self.repository, hardware, self.gate), self._server)
+        predict_pb2_grpc.add_PredictServicer_to_server(
+            PredictServicer(self.repository, hardware, self.gate, video=self.video), self._server
+        )
         names = [PREDICT_SERVICE]
-        # Protocol adapters beyond switchyard.v1 register here (see service/oip_servicer.py).
-        from protos.inference import grpc_service_pb2_grpc
-        from service.oip_servicer import SERVICE_NAME as OIP_SERVICE, OipServicer
 
         grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
             OipServicer(self.repository, allow_repository_admin=self.settings.allow_repository_admin, gate=self.gate),

@@ -37,6 +37,7 @@ from service.video_messages import (
 )
 from service.video_pipeline import VisionPipeline, pipeline_for
 from service.video_queue import DropQueue
+from service.video_stats import VideoStats
 from service.vision.decode import FrameDecoder, h264_nal_types, make_decoder
 
 # Replies that may wait to be sent (drop notices, finished results) beyond the frames in
@@ -232,9 +233,10 @@ def _parameter_sets_only(data: bytes) -> bool:
 class VideoStreams:
     """Opens sessions for the Predict servicer and keeps the live ones (for drain and tests)."""
 
-    def __init__(self, repository: ModelRepository) -> None:
+    def __init__(self, repository: ModelRepository, stats: VideoStats | None = None) -> None:
         self._repository = repository
         self.active: set[VideoSession] = set()
+        self.stats = stats or VideoStats()
 
     async def open(self, config: vpb.StreamConfig) -> VideoSession:
         options = stream_options(config)
@@ -260,9 +262,13 @@ class VideoStreams:
         if first.WhichOneof("kind") != "config":
             raise InvalidInputError("the first StreamVideo message must carry a StreamConfig")
         session = await self.open(first.config)
+        model = session.options.model
         self.active.add(session)
+        self.stats.opened(model)
         try:
             async for response in session.replies(iterator):
+                self.stats.answered(model, response.WhichOneof("outcome"))
                 yield response
         finally:
             self.active.discard(session)
+            self.stats.closed(model)

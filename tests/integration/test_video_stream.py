@@ -206,3 +206,19 @@ async def test_damaged_packet_in_a_b_frame_stream_still_accounts_for_every_frame
     assert [r.index for r in results] == list(range(24))  # exactly one reply each, in sending order
     assert any(not r.ok for r in results)
     assert results[0].ok and results[-1].ok  # decoding recovered; the stream went on
+
+
+async def test_stream_outcomes_are_counted_for_metrics(video, running) -> None:
+    from prometheus_client import generate_latest
+
+    stats = running.server.video.stats
+    before = {o: stats.frames[(MODEL, o)] for o in ("result", "error")}
+    opened = stats.streams_opened[MODEL]
+    frames, _ = encoded("jpeg", 4)
+    frames[1] = b"not a jpeg at all"
+    await collect(video, frames, encoding="jpeg")
+    assert stats.frames[(MODEL, "result")] == before["result"] + 3
+    assert stats.frames[(MODEL, "error")] == before["error"] + 1
+    assert stats.streams_opened[MODEL] == opened + 1 and stats.streams_active[MODEL] == 0
+    text = generate_latest(running.server.metrics.registry).decode()
+    assert f'switchyard_video_frames_total{{model="{MODEL}",outcome="error"}} {float(before["error"] + 1)}' in text
