@@ -34,9 +34,6 @@ BACKENDS: dict[str, BackendEntry] = {
     ),
 }
 
-# When a model does not name a backend, the first installed one that reads its artifact.
-DEFAULT_ORDER: tuple[str, ...] = ("onnxruntime", "openvino")
-
 
 def is_installed(name: str) -> bool:
     entry = BACKENDS.get(name)

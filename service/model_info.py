@@ -33,9 +33,9 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
         if loaded is not None:
             item.backend, item.device, item.load_seconds = loaded.backend_name, str(loaded.device), loaded.load_seconds
             item.selection.extend(
-                pb.SelectionStep(backend=s.backend, device=s.device, outcome=s.outcome, reason=s.reason,
-                                 seconds=s.seconds, label=s.label)
-                for s in loaded.trail
+                pb.SelectionStep(backend=e.backend, device=e.device, outcome=e.outcome.value, reason=e.reason,
+                                 seconds=e.load_seconds or 0.0, label=e.label)
+                for e in loaded.trail.entries
             )
             signature = loaded.signature
         if version.runner is not None:

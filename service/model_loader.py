@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from backends.base import Backend, Device, ModelSignature, TensorSpec
 from backends.errors import BackendLoadError, SwitchyardError
-from backends.loading import NoBackendLoadedError, load_with_fallback
+from backends.loading import DecisionTrail, NoBackendLoadedError, load_with_fallback
 from backends.probe import HardwareReport, probe
 from backends.selection import Preferences, select_candidates
 from service.config import ModelConfig, TensorConfig
@@ -27,27 +27,20 @@ from service.settings import ServerSettings
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SelectionStep:
-    backend: str
-    device: str
-    outcome: str  # chosen, failed, skipped, timed
-    reason: str = ""
-    seconds: float = 0.0
-    label: str = ""  # the candidate route, e.g. onnxruntime[CUDA]@nvidia:gpu:0
-
-
 @dataclass
 class LoadedModel:
     backend: Backend
     backend_name: str
     device: Device
     signature: ModelSignature
-    artifact: Path
     load_seconds: float
-    trail: list[SelectionStep] = field(default_factory=list)
-    # "onnxruntime[CPU]@cpu": the chosen route, also the metric label.
-    label: str = ""
+    # Every candidate the selection considered and what became of it (GetModel, ModelConfig).
+    trail: DecisionTrail
+
+    @property
+    def label(self) -> str:
+        """The chosen route, e.g. "onnxruntime[CPU]@cpu"."""
+        return self.trail.chosen_label
 
 
 class ModelLoader:
@@ -98,12 +91,7 @@ class ModelLoader:
         except SwitchyardError:
             backend.unload()
             raise
-        steps = [
-            SelectionStep(e.backend, e.device, e.outcome.value, e.reason, e.load_seconds or 0.0, e.label)
-            for e in trail.entries
-        ]
-        artifact = version_dir / (chosen.artifact_name or "")
-        return LoadedModel(backend, chosen.backend, chosen.device, signature, artifact, seconds, steps, chosen.label)
+        return LoadedModel(backend, chosen.backend, chosen.device, signature, seconds, trail)
 
     def make_runner(self, name: str, version: int, config: ModelConfig, loaded: LoadedModel) -> ModelRunner:
         # Scheduling (issue 5): every runner queues through a DynamicBatcher; it combines

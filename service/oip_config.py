@@ -7,7 +7,6 @@ sizes its batches from these), and leaves every other field at its default.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 from backends.base import TensorSpec
@@ -91,7 +90,7 @@ def model_config(entry: ModelEntry, version: ModelVersion) -> mc.ModelConfig:
         # The hardware decision, where Triton's ModelConfig has room for it: free parameters.
         out.parameters["switchyard.selected"].string_value = version.loaded.label
         out.parameters["switchyard.selection_trail"].string_value = json.dumps(
-            [dataclasses.asdict(step) for step in version.loaded.trail]
+            version.loaded.trail.to_dict()["entries"]
         )
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -48,16 +48,6 @@ class BatchOutcome(list):
     input_ns = infer_ns = output_ns = 0
 
 
-class _CallableClock:
-    """Adapts a plain now() callable (the old `clock=` argument) to the batcher's Clock."""
-
-    def __init__(self, now: Callable[[], float]) -> None:
-        self.now = now
-
-    def call_at(self, when, callback):
-        return asyncio.get_running_loop().call_later(max(0.0, when - self.now()), callback)
-
-
 class ModelRunner:
     def __init__(
         self,
@@ -69,7 +59,7 @@ class ModelRunner:
         max_batch_size: int = 0,
         instances: int = 1,
         batching: BatchPolicy | None = None,
-        clock: Clock | Callable[[], float] | None = None,
+        clock: Clock | None = None,
         stats: RunnerStats | None = None,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
@@ -80,10 +70,7 @@ class ModelRunner:
         self.max_batch_size = max_batch_size
         self.instances = instances
         self.stats = stats or RunnerStats()
-        if clock is None:
-            clock = MonotonicClock()
-        elif not hasattr(clock, "call_at"):
-            clock = _CallableClock(clock)
+        clock = clock or MonotonicClock()
         self._clock = clock
         self._now = clock.now
         self._executor = executor or ThreadPoolExecutor(max_workers=instances, thread_name_prefix=f"run-{name}")

@@ -38,5 +38,3 @@ class ServerSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     # Set by the supervisor for its worker processes.
     reuse_port: bool = False
-    # Threads that run backend calls for all models (per-model instances add to it).
-    executor_threads: int = Field(default=0, ge=0, description="0 = one per usable core")

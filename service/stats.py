@@ -104,9 +104,3 @@ class RunnerStats:
         self.cumulative_infer_ns += infer_ns * requests
         self.cumulative_compute_output_ns += output_ns * requests
         self.last_inference_ms = int(time.time() * 1000)
-
-    def mean_latency_ms(self) -> float:
-        return self.cumulative_total_ns / self.success_count / 1e6 if self.success_count else 0.0
-
-    def mean_queue_ms(self) -> float:
-        return self.cumulative_queue_ns / self.success_count / 1e6 if self.success_count else 0.0
