@@ -10,6 +10,7 @@ import numpy as np
 from backends.base import Device
 from backends.options import default_options
 from backends.registry import create_backend
+from service.bench_load import LoadResult
 
 
 def find_artifact(repository: Path, model: str) -> Path:
@@ -46,11 +47,5 @@ def inprocess_throughput(
     finally:
         engine.unload()
     batch = int(next(iter(inputs.values())).shape[0])
-    lat = np.asarray(latencies, dtype=np.float64) / 1e6
-    return {
-        "concurrency": 1, "mode": f"in-process {backend}", "batch": batch, "requests": len(latencies), "errors": 0,
-        "seconds": round(elapsed, 3), "requests_per_s": round(len(latencies) / elapsed, 1),
-        "infer_per_s": round(len(latencies) * batch / elapsed, 1),
-        "p50_ms": round(float(np.percentile(lat, 50)), 3), "p90_ms": round(float(np.percentile(lat, 90)), 3),
-        "p99_ms": round(float(np.percentile(lat, 99)), 3), "errors_by_code": {},
-    }
+    result = LoadResult(concurrency=1, mode=f"in-process {backend}", batch=batch, seconds=elapsed, latencies_ns=latencies)
+    return result.summary()
