@@ -61,6 +61,12 @@ class ModelSignature:
         return next((t for t in self.outputs if t.name == name), None)
 
 
+def declared_datatype(signature: ModelSignature | None, output: str) -> str | None:
+    """The datatype the model declares for an output, if known."""
+    spec = signature.output(output) if signature is not None else None
+    return spec.datatype if spec is not None else None
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A loaded model on one runtime and device.

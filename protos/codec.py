@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from backends.datatypes import DATATYPES, element_size, numpy_dtype
+from backends.datatypes import DATATYPES, datatype_of, element_size, numpy_dtype
 from backends.errors import InvalidInputError
 
 # Which typed field carries each datatype.
@@ -100,6 +100,12 @@ def has_typed_contents(contents) -> bool:
         if len(getattr(contents, field)):
             return True
     return False
+
+
+def output_datatype(array: np.ndarray, declared: str | None = None) -> str:
+    """The datatype to send an output as: BF16 has no numpy dtype (it is carried as uint16
+    words), so the model's declared datatype decides for it; otherwise the array's dtype."""
+    return "BF16" if declared == "BF16" else datatype_of(array.dtype)
 
 
 def encode_raw(array: np.ndarray) -> bytes:

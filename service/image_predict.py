@@ -61,7 +61,9 @@ async def predict_image(
                 f"model '{version.name}' image outputs are {sorted(outputs)}; unknown: {missing}"
             )
         outputs = {name: outputs[name] for name in requested}
-    return encode_response(request, version.version, outputs, raw)
+    # Postprocessed outputs are ours (boxes, scores, ...); raw model outputs follow its signature.
+    signature = version.signature if pipeline.postprocessor is None else None
+    return encode_response(request, version.version, outputs, raw, signature)
 
 
 def _prepare(pipeline: VisionPipeline, data: bytes):

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.base import ModelSignature
-from backends.datatypes import datatype_of
+from backends.base import ModelSignature, declared_datatype
 from backends.errors import ErrorCode, InvalidInputError, SwitchyardError
 from protos import codec
 from protos.inference import grpc_service_pb2 as pb
@@ -130,10 +129,9 @@ def encode_response(
     raw: bool,
 ) -> pb.ModelInferResponse:
     response = pb.ModelInferResponse(model_name=request.model_name, model_version=str(version), id=request.id)
-    datatypes = {}
-    for name, array in outputs.items():
-        spec = signature.output(name) if signature is not None else None
-        datatypes[name] = spec.datatype if spec is not None and spec.datatype == "BF16" else datatype_of(array.dtype)
+    datatypes = {
+        name: codec.output_datatype(array, declared_datatype(signature, name)) for name, array in outputs.items()
+    }
     raw = raw or any(d in RAW_ONLY for d in datatypes.values())
     for name, array in outputs.items():
         tensor = response.outputs.add(name=name, datatype=datatypes[name], shape=array.shape)

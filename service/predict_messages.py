@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.datatypes import datatype_of
+from backends.base import ModelSignature, declared_datatype
 from backends.errors import InvalidInputError
 from protos import codec
 from protos.switchyard.v1 import predict_pb2 as pb
@@ -50,13 +50,14 @@ def decode_request(request: pb.PredictRequest, deadline: float | None) -> tuple[
 
 
 def encode_response(
-    request: pb.PredictRequest, version: int, outputs: dict[str, np.ndarray], raw: bool
+    request: pb.PredictRequest, version: int, outputs: dict[str, np.ndarray], raw: bool,
+    signature: ModelSignature | None = None,
 ) -> pb.PredictResponse:
     response = pb.PredictResponse(model=request.model, version=str(version), id=request.id)
     for name, array in outputs.items():
-        datatype = datatype_of(array.dtype)
+        datatype = codec.output_datatype(array, declared_datatype(signature, name))
         tensor = response.outputs.add(name=name, datatype=datatype, shape=array.shape)
-        if raw or datatype in ("BF16",):
+        if raw or datatype == "BF16":  # BF16 has no typed contents field
             tensor.raw_contents = codec.encode_raw(array)
         else:
             codec.fill_typed(tensor.contents, array, datatype)

@@ -46,7 +46,7 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
             version.runner.record_rejected(exc)
             raise
         outputs = await version.runner.infer(infer_request)
-        return encode_response(request, version.version, outputs, raw)
+        return encode_response(request, version.version, outputs, raw, version.signature)
 
     async def Predict(self, request, context):
         try:

@@ -80,3 +80,20 @@ def test_errors_name_the_tensor(call, fragments):
         call()
     for fragment in fragments:
         assert fragment in str(info.value)
+
+
+def test_bf16_outputs_are_labelled_by_the_model_signature_on_both_protocols():
+    from backends.base import ModelSignature, TensorSpec
+    from protos.inference import grpc_service_pb2 as oip
+    from service import oip_messages, predict_messages
+
+    signature = ModelSignature(inputs=(), outputs=(TensorSpec("y", "BF16", (2,)), TensorSpec("z", "FP32", (1,))))
+    outputs = {"y": np.array([0x3F80, 0xC000], np.uint16), "z": np.array([1.5], np.float32)}
+    reply = predict_messages.encode_response(pb.PredictRequest(model="m"), 1, outputs, raw=False, signature=signature)
+    y, z = reply.outputs
+    assert (y.datatype, y.raw_contents) == ("BF16", outputs["y"].tobytes())  # BF16 has no typed field
+    assert (z.datatype, list(z.contents.fp32_contents)) == ("FP32", [1.5])
+    unlabelled = predict_messages.encode_response(pb.PredictRequest(model="m"), 1, outputs, raw=True)
+    assert unlabelled.outputs[0].datatype == "UINT16"  # without a signature the dtype speaks
+    triton = oip_messages.encode_response(oip.ModelInferRequest(model_name="m"), 1, signature, outputs, raw=False)
+    assert [t.datatype for t in triton.outputs] == ["BF16", "FP32"]
