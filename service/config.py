@@ -71,6 +71,7 @@ class DynamicBatchingConfig(_Strict):
 
 
 class ModelConfig(_Strict):
+    # Optional; when given it must match the model's folder name.
     name: str | None = None
     backend: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = "auto"
     # auto, cpu, gpu, gpu:N, npu
@@ -106,9 +107,14 @@ def load_model_config(path: Path) -> ModelConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
-        return ModelConfig.model_validate(raw)
+        config = ModelConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}") from exc
+    if config.name is not None and config.name != path.parent.name:
+        raise ConfigError(
+            f"{path}: field 'name': '{config.name}' does not match the model's folder '{path.parent.name}'"
+        )
+    return config

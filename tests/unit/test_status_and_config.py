@@ -52,3 +52,13 @@ def test_version_policy(policy, expected):
 def test_generated_code_is_current():
     result = subprocess.run([sys.executable, "-m", "protos.generate", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_name_must_match_the_folder(tmp_path):
+    folder = tmp_path / "detector"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("name: detector\n")
+    assert load_model_config(folder / "config.yaml").name == "detector"
+    (folder / "config.yaml").write_text("name: classifier\n")
+    with pytest.raises(ConfigError, match=r"field 'name': 'classifier' does not match the model's folder 'detector'"):
+        load_model_config(folder / "config.yaml")
