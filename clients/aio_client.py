@@ -7,30 +7,16 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 import grpc
 import numpy as np
 
+from clients.channel import AsyncPredictChannel
 from clients.errors import PredictError
-from clients.request import build_request, channel_options, decode_outputs, normalise_target, stream_result
+from clients.request import build_request, decode_outputs, stream_result
 from protos.switchyard.v1 import predict_pb2 as pb
-from protos.switchyard.v1 import predict_pb2_grpc
 
 __all__ = ["AsyncSwitchyardClient"]
 
 
-class AsyncSwitchyardClient:
+class AsyncSwitchyardClient(AsyncPredictChannel):
     """`async with AsyncSwitchyardClient("host:8001") as client: await client.predict(...)`."""
-
-    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
-        address, round_robin = normalise_target(target)
-        self._channel = grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
-        self._stub = predict_pb2_grpc.PredictStub(self._channel)
-
-    async def __aenter__(self) -> AsyncSwitchyardClient:
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._channel.close()
 
     async def _call(self, method, request, timeout):
         try:

@@ -7,30 +7,16 @@ from collections.abc import Iterable, Iterator, Mapping
 import grpc
 import numpy as np
 
+from clients.channel import PredictChannel
 from clients.errors import PredictError
-from clients.request import build_request, channel_options, decode_outputs, normalise_target, stream_result
+from clients.request import build_request, decode_outputs, stream_result
 from protos.switchyard.v1 import predict_pb2 as pb
-from protos.switchyard.v1 import predict_pb2_grpc
 
 __all__ = ["SwitchyardClient"]
 
 
-class SwitchyardClient:
+class SwitchyardClient(PredictChannel):
     """`SwitchyardClient("host:8001")`, or several addresses / a dns:/// name for round_robin."""
-
-    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
-        address, round_robin = normalise_target(target)
-        self._channel = grpc.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
-        self._stub = predict_pb2_grpc.PredictStub(self._channel)
-
-    def __enter__(self) -> SwitchyardClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._channel.close()
 
     def _call(self, method, request, timeout):
         try:

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 import grpc
 
+from clients.channel import AsyncPredictChannel, PredictChannel
 from clients.errors import PredictError
-from clients.request import channel_options, normalise_target
 from clients.video_messages import (
     Classification,
     Detection,
@@ -29,26 +29,13 @@ from clients.video_messages import (
     frame_requests,
     stream_config,
 )
-from protos.switchyard.v1 import predict_pb2_grpc
 from protos.switchyard.v1 import video_pb2 as vpb
 
 __all__ = ["AsyncVideoClient", "Classification", "Detection", "Frame", "FrameResult", "VideoClient", "stream_config"]
 
 
-class AsyncVideoClient:
-    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
-        address, round_robin = normalise_target(target)
-        self._channel = grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
-        self._stub = predict_pb2_grpc.PredictStub(self._channel)
-
-    async def __aenter__(self) -> AsyncVideoClient:
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._channel.close()
+class AsyncVideoClient(AsyncPredictChannel):
+    """`async with AsyncVideoClient(target) as client: async for result in client.stream(...)`."""
 
     async def stream(
         self, frames: AsyncIterable[Frame | bytes] | Iterable[Frame | bytes], *, model: str,
@@ -80,22 +67,8 @@ class AsyncVideoClient:
             call.cancel()
 
 
-class VideoClient:
+class VideoClient(PredictChannel):
     """Blocking: `for result in VideoClient(target).stream(frames, model=...)`."""
-
-    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
-        address, round_robin = normalise_target(target)
-        self._channel = grpc.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
-        self._stub = predict_pb2_grpc.PredictStub(self._channel)
-
-    def __enter__(self) -> VideoClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._channel.close()
 
     def stream(
         self, frames: Iterable[Frame | bytes], *, model: str, timeout: float | None = None, **options
