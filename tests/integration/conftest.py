@@ -43,11 +43,17 @@ async def fresh(model_repo) -> AsyncIterator[Running]:
         yield item
 
 
-async def start_server(settings: ServerSettings) -> AsyncIterator[Running]:
+async def started_server(settings: ServerSettings) -> SwitchyardServer:
+    """A real server on 127.0.0.1:0, serving once its models are loaded."""
     server = SwitchyardServer(settings)
-    port = await server.start()
+    await server.start()
     await server.load_models()
-    address = f"127.0.0.1:{port}"
+    return server
+
+
+async def start_server(settings: ServerSettings) -> AsyncIterator[Running]:
+    server = await started_server(settings)
+    address = f"127.0.0.1:{server.port}"
     client = AsyncSwitchyardClient(address)
     channel = grpc.aio.insecure_channel(address)
     try:

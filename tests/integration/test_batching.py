@@ -8,6 +8,7 @@ with a gate around the real backend: requests then provably wait in our queue.
 from __future__ import annotations
 
 import asyncio
+import time
 import threading
 from contextlib import asynccontextmanager
 
@@ -89,13 +90,13 @@ async def held(server, model: str):
         await asyncio.gather(first, return_exceptions=True)
 
 
-async def until(condition) -> None:
-    """Wait for an in-process condition by yielding to the loop (bounded)."""
-    for _ in range(20000):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("condition not reached")
+async def until(condition, limit_s: float = 30.0) -> None:
+    """Wait for an in-process condition by yielding to the loop (no sleeping; bounded)."""
+    give_up = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > give_up:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0)
 
 
 def add_inputs(value: float, rows: int = 1) -> dict[str, np.ndarray]:

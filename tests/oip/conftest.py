@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest_asyncio
 
 from service.server import SwitchyardServer
-from service.settings import ServerSettings
+from tests.integration.conftest import make_settings, started_server
 from tests.oip import model_repo
 
 
@@ -21,13 +21,9 @@ def oip_repository(tmp_path_factory) -> Path:
 
 
 async def start_server(repository: Path, **overrides) -> SwitchyardServer:
-    settings = ServerSettings(
-        host="127.0.0.1", port=0, metrics_port=-1, model_repository=repository, grace_period=1.0, **overrides
+    return await started_server(
+        make_settings(repository, grace_period=1.0, max_message_bytes=64 * 1024 * 1024, **overrides)
     )
-    server = SwitchyardServer(settings)
-    await server.start()
-    await server.load_models()
-    return server
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
