@@ -3,12 +3,16 @@
 It answers every PredictRequest with a prebuilt 10-float PredictResponse without decoding
 tensors or touching a model, so `switchyard bench` against it measures grpc.aio + protobuf
 parsing alone. Usage (pin it): taskset -c 0 python benchmarks/grpc_floor.py --port 8201
+
+--then sleep0 adds one `await asyncio.sleep(0)` before replying, --then executor one
+`run_in_executor` of a no-op (a thread hop like the runner's), to price those steps.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
@@ -18,18 +22,24 @@ from protos.switchyard.v1 import predict_pb2_grpc
 
 
 class Floor(predict_pb2_grpc.PredictServicer):
-    def __init__(self) -> None:
+    def __init__(self, then: str = "reply") -> None:
+        self.then = then
+        self.executor = ThreadPoolExecutor(1)
         self.reply = pb.PredictResponse(model="tiny_cnn", version="1")
         self.reply.outputs.add(name="probabilities", datatype="FP32", shape=[1, 10],
                                raw_contents=np.zeros((1, 10), np.float32).tobytes())
 
     async def Predict(self, request, context):
+        if self.then == "sleep0":
+            await asyncio.sleep(0)
+        elif self.then == "executor":
+            await asyncio.get_running_loop().run_in_executor(self.executor, int)
         return self.reply
 
 
-async def main(port: int) -> None:
+async def main(port: int, then: str) -> None:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
-    predict_pb2_grpc.add_PredictServicer_to_server(Floor(), server)
+    predict_pb2_grpc.add_PredictServicer_to_server(Floor(then), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
@@ -38,4 +48,6 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8201)
-    asyncio.run(main(parser.parse_args().port))
+    parser.add_argument("--then", choices=("reply", "sleep0", "executor"), default="reply")
+    args = parser.parse_args()
+    asyncio.run(main(args.port, args.then))
