@@ -36,8 +36,8 @@ import numpy as np
 
 from backends import registry
 from backends.base import Backend, ModelSignature
-from backends.datatypes import numpy_dtype
-from backends.errors import BackendLoadError
+from protos.datatypes import numpy_dtype
+from protos.errors import BackendLoadError
 from backends.selection import Candidate
 
 log = logging.getLogger("switchyard.selection")

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from backends.base import Device, ModelSignature, TensorSpec
-from backends.errors import BackendError, BackendLoadError, InvalidInputError
+from protos.errors import BackendError, BackendLoadError, InvalidInputError
 from backends.options import OnnxRuntimeOptions
 
 _DATATYPE_OF = {

@@ -14,7 +14,7 @@ import numpy as np
 import openvino as ov
 
 from backends.base import Device, ModelSignature, TensorSpec
-from backends.errors import BackendError, BackendLoadError
+from protos.errors import BackendError, BackendLoadError
 from backends.options import OpenVinoOptions
 
 _DATATYPE_OF = {

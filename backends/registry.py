@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from backends.base import Backend
-from backends.errors import BackendNotInstalledError
+from protos.errors import BackendNotInstalledError
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ BACKENDS: dict[str, BackendEntry] = {
     ),
     # Imported only on hosts that chose it: a CPU-only install never imports tensorrt.
     "tensorrt": BackendEntry(
-        "tensorrt", "backends.tensorrt_backend:TensorRTBackend", "tensorrt",
+        "tensorrt", "backends.tensorrt.backend:TensorRTBackend", "tensorrt",
         ("model.plan", "model.engine", "model.onnx"),
     ),
 }

@@ -94,7 +94,7 @@ def bench(args, model: str, concurrency: int, port: int, server_pid: int, out: P
 def inprocess(args, artifact: Path, batch: int) -> dict:
     code = (
         "import json,sys; from pathlib import Path; import numpy as np;"
-        "from service.bench_inproc import inprocess_throughput;"
+        "from service.cli.bench_inproc import inprocess_throughput;"
         f"x={{'input': np.random.default_rng(0).standard_normal(({batch},3,64,64)).astype('float32')}};"
         f"print(json.dumps(inprocess_throughput(Path({str(artifact)!r}), x, seconds={args.seconds}, threads=1)))"
     )

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from backends.datatypes import datatype_of
+from protos.datatypes import datatype_of
 from protos import codec
 from protos.switchyard.v1 import predict_pb2 as pb
 

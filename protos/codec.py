@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from backends.datatypes import DATATYPES, datatype_of, element_size, numpy_dtype
-from backends.errors import InvalidInputError
+from protos.datatypes import DATATYPES, datatype_of, element_size, numpy_dtype
+from protos.errors import InvalidInputError
 
 # Which typed field carries each datatype.
 TYPED_FIELD: dict[str, str] = {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare the outside clients of the Open Inference Protocol tests (tests/oip/):
+# Prepare the outside clients of the Open Inference Protocol tests (tests/service/oip/):
 #   .venv-triton                      tritonclient[grpc] with its own protobuf<7 (the main venv
 #                                     needs protobuf>=7, and tritonclient's `inference.*` protos
 #                                     cannot share a process with ours anyway), numpy, and

@@ -1,3 +1,3 @@
-from service.cli import app
+from service.cli.app import app
 
 app()

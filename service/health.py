@@ -7,7 +7,7 @@ import asyncio
 from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
-from service.repository import ModelEntry, ModelState
+from service.repository.repository import ModelEntry, ModelState
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

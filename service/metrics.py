@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from service.repository import ModelRepository, ModelState
-from service.stats import Histogram
-from service.video_stats import OUTCOMES, VideoStats
+from service.repository.repository import ModelRepository, ModelState
+from service.scheduling.stats import Histogram
+from service.video.stats import OUTCOMES, VideoStats
 
 log = logging.getLogger(__name__)
 

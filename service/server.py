@@ -13,17 +13,17 @@ from grpc_reflection.v1alpha import reflection
 
 from protos.inference import grpc_service_pb2_grpc
 from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
-from service.drain import DrainGate
+from service.rpc.drain import DrainGate
 from service.health import HealthReporter
-from service.hardware import hardware_info
+from service.predict.hardware import hardware_info
 from service.metrics import Metrics
-from service.oip_servicer import SERVICE_NAME as OIP_SERVICE, OipServicer
-from service.model_loader import ModelLoader
-from service.predict_servicer import PredictServicer
-from service.repository import ModelRepository
+from service.oip.servicer import SERVICE_NAME as OIP_SERVICE, OipServicer
+from service.repository.loader import ModelLoader
+from service.predict.servicer import PredictServicer
+from service.repository.repository import ModelRepository
 from service.settings import ServerSettings
-from service.video_session import VideoStreams
-from service.video_stats import VideoStats
+from service.video.session import VideoStreams
+from service.video.stats import VideoStats
 
 log = logging.getLogger(__name__)
 

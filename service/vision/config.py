@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from backends.errors import InvalidInputError
+from protos.errors import InvalidInputError
 
 ColorOrder = Literal["RGB", "BGR", "GRAY"]
 ResizeMode = Literal["stretch", "letterbox", "pad", "keep_aspect"]

@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 import cv2
 import numpy as np
 
-from backends.errors import InvalidInputError
+from protos.errors import InvalidInputError
 
 try:  # libjpeg-turbo straight into an RGB array: the fastest decoder here
     import simplejpeg

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pyclipper
 
-from backends.errors import ErrorCode, InvalidInputError, SwitchyardError
+from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from service.vision.config import BoxDetectionConfig, ClassificationConfig, DbTextConfig
 from service.vision.preprocess import Transform
 

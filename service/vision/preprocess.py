@@ -12,7 +12,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from backends.errors import InvalidInputError
+from protos.errors import InvalidInputError
 from service.vision.config import PreprocessConfig
 
 _INTERPOLATION = {

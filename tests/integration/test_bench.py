@@ -8,9 +8,9 @@ import json
 import pytest
 from rich.console import Console
 
-from service.bench import BenchOptions, _serve_rows, render, write_outputs
-from service.bench_inproc import inprocess_throughput
-from service.bench_load import run_load
+from service.cli.bench import BenchOptions, _serve_rows, render, write_outputs
+from service.cli.bench_inproc import inprocess_throughput
+from service.cli.bench_load import run_load
 
 
 async def test_bench_rows_json_and_csv(running, model_repo, tmp_path):

@@ -11,7 +11,7 @@ import av
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from service.cli.app import app
 from tests.conftest import require_text_detection
 from tests.integration.test_video_support import finds_all_words, scene
 

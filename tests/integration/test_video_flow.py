@@ -16,8 +16,8 @@ import pytest
 
 from clients import AsyncVideoClient, Frame
 from protos.switchyard.v1 import predict_pb2_grpc
-from service.drain import DrainGate
-from service.predict_servicer import PredictServicer
+from service.rpc.drain import DrainGate
+from service.predict.servicer import PredictServicer
 from tests.conftest import require_text_detection
 from tests.fixtures.vision.scenes import encode_h264, encode_jpeg
 from tests.integration.test_video_support import raw_rgb, scene

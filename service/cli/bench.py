@@ -1,0 +1,136 @@
+"""`switchyard bench`: bounded load over the real Predict API, with the in-process reference.
+
+For each concurrency: a closed loop of `concurrency` workers (unary calls or one stream
+each) for `seconds` or `requests`, then a table of throughput, p50/p90/p99 latency and
+errors by status code; results also go to JSON and/or CSV. With --reference (an ONNX
+file or a model repository folder) the same inputs run in-process on the backend,
+batch 1 and the requested batch, as the ceiling a server is measured against.
+Any server speaking switchyard.v1.Predict can be the target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.cli.bench_inproc import find_artifact, inprocess_throughput
+from service.cli.bench_load import check_reply, run_load
+
+COLUMNS = ("mode", "concurrency", "batch", "requests", "errors", "infer_per_s", "p50_ms", "p90_ms", "p99_ms", "errors_by_code")
+
+
+@dataclass
+class BenchOptions:
+    target: str = "127.0.0.1:8001"
+    model: str = "tiny_cnn"
+    input_name: str = "input"
+    shape: tuple[int, ...] = (3, 64, 64)
+    batch: int = 1
+    dtype: str = "float32"
+    concurrency: list[int] = field(default_factory=lambda: [1, 8, 32])
+    seconds: float | None = 5.0
+    requests: int | None = None
+    mode: str = "unary"  # unary | stream
+    timeout: float = 30.0
+    channels: int = 1
+    warmup: int = 50
+    reference: Path | None = None
+    reference_backend: str = "onnxruntime"
+    reference_threads: int = 0
+    json_path: Path | None = None
+    csv_path: Path | None = None
+    seed: int = 0
+
+    def inputs(self, batch: int | None = None) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        shape = (batch or self.batch, *self.shape)
+        return {self.input_name: rng.standard_normal(shape).astype(self.dtype)}
+
+
+def run_bench(options: BenchOptions, console: Console | None = None) -> list[dict]:
+    console = console or Console()
+    rows = asyncio.run(_serve_rows(options, console))
+    if options.reference is not None:
+        artifact = options.reference
+        if artifact.is_dir():
+            artifact = find_artifact(artifact, options.model)
+        seconds = min(options.seconds or 3.0, 3.0)
+        for batch in sorted({1, options.batch, max(options.batch, 8)}):
+            row = inprocess_throughput(artifact, options.inputs(batch), backend=options.reference_backend,
+                                       seconds=seconds, threads=options.reference_threads)
+            rows.append(row)
+    console.print(render(rows, options))
+    write_outputs(rows, options)
+    return rows
+
+
+async def _serve_rows(options: BenchOptions, console: Console) -> list[dict]:
+    inputs = options.inputs()
+    outputs = await check_reply(options.target, options.model, inputs, options.timeout)
+    console.print(f"[dim]{options.model} on {options.target} answers: "
+                  + ", ".join(f"{k} {list(v.shape)}" for k, v in outputs.items()) + "[/dim]")
+    if options.warmup:
+        await run_load(options.target, options.model, inputs, concurrency=min(8, max(options.concurrency)),
+                       mode=options.mode, requests=options.warmup, seconds=None, timeout=options.timeout)
+    rows = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        for concurrency in options.concurrency:
+            total = options.requests or None
+            task = progress.add_task(f"{options.mode} c={concurrency}", total=total)
+            # Updating rich per request would cost the generator more than the call: batch it.
+            counter = [0]
+
+            def tick(n: int, task=task, counter=counter) -> None:
+                counter[0] += n
+                if counter[0] >= 200:
+                    progress.advance(task, counter[0])
+                    counter[0] = 0
+
+            result = await run_load(
+                options.target, options.model, inputs, concurrency=concurrency, mode=options.mode,
+                requests=options.requests, seconds=None if options.requests else options.seconds,
+                timeout=options.timeout, channels=options.channels, progress=tick,
+            )
+            progress.advance(task, counter[0])
+            rows.append(result.summary())
+    return rows
+
+
+def render(rows: list[dict], options: BenchOptions) -> Table:
+    table = Table(title=f"switchyard bench: {options.model} {[options.batch, *options.shape]} {options.dtype} -> {options.target}")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("mode", "errors_by_code") else "right")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in COLUMNS))
+    return table
+
+
+def _cell(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def write_outputs(rows: list[dict], options: BenchOptions) -> None:
+    if options.json_path:
+        meta = {"target": options.target, "model": options.model, "shape": [options.batch, *options.shape],
+                "dtype": options.dtype, "mode": options.mode}
+        options.json_path.write_text(json.dumps({"options": meta, "results": rows}, indent=2))
+    if options.csv_path:
+        with options.csv_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(COLUMNS) + ["requests_per_s", "seconds"])
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: (json.dumps(row[k]) if isinstance(row.get(k), dict) else row.get(k))
+                                 for k in writer.fieldnames})

@@ -1,0 +1,214 @@
+"""inference.GRPCInferenceService (the Open Inference Protocol, Triton's form): a thin adapter.
+
+Same repository and runners as switchyard.v1.Predict: decode (service/oip/messages.py,
+protos.codec), runner.infer, encode. Errors map to status codes through service/rpc/status.py
+only. RPCs Switchyard does not implement answer UNIMPLEMENTED and are left out of
+`extensions`; the repository RPCs answer PERMISSION_DENIED unless the server runs with
+--allow-repository-admin (there is no authentication yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from protos.errors import ErrorCode, ModelNotFoundError, SwitchyardError
+from protos.inference import grpc_service_pb2 as pb
+from protos.inference import grpc_service_pb2_grpc
+from service import __version__
+from service.rpc.drain import DrainGate
+from service.oip.config import model_config, model_metadata, model_statistics, repository_index
+from service.oip.messages import decode_request, encode_response, parameter_values, unimplemented
+from service.repository.repository import ModelRepository, ModelState
+from service.rpc.status import grpc_status
+from service.rpc.streams import concurrent_replies
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+BASE_EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics")
+UNLOAD_DRAIN_SECONDS = 30.0
+
+
+def _not_implemented(feature: str):
+    async def handler(self, request, context):
+        await self._abort(context, unimplemented(f"{feature} is not implemented by Switchyard"))
+
+    handler.__doc__ = f"{feature}: UNIMPLEMENTED."
+    return handler
+
+
+class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
+    def __init__(
+        self,
+        repository: ModelRepository,
+        *,
+        allow_repository_admin: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        server_ready: Callable[[], bool] | None = None,
+        gate: DrainGate | None = None,
+    ) -> None:
+        self._repository = repository
+        # Shared with the other servicers: graceful shutdown refuses new work with UNAVAILABLE.
+        self._gate = gate or DrainGate()
+        self._admin = allow_repository_admin
+        self._clock = clock
+        self._server_ready = server_ready or self._no_model_loading
+
+    @property
+    def extensions(self) -> list[str]:
+        return [*BASE_EXTENSIONS, *(("model_repository",) if self._admin else ())]
+
+    def _no_model_loading(self) -> bool:
+        return not self._gate.draining and all(v.state is not ModelState.LOADING for e in self._repository.entries() for v in e.versions.values())
+
+    @staticmethod
+    async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+        code, message = grpc_status(error)
+        await context.abort(code, message)
+
+    def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
+        remaining = context.time_remaining()
+        return None if remaining is None else self._clock() + remaining
+
+    # Health and metadata -------------------------------------------------------------
+
+    async def ServerLive(self, request, context):
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request, context):
+        return pb.ServerReadyResponse(ready=self._server_ready())
+
+    async def ServerMetadata(self, request, context):
+        return pb.ServerMetadataResponse(name="switchyard", version=__version__, extensions=self.extensions)
+
+    async def ModelReady(self, request, context):
+        try:
+            self._repository.get(request.name, request.version)
+        except SwitchyardError:
+            return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=True)
+
+    async def ModelMetadata(self, request, context):
+        try:
+            version = self._repository.get(request.name, request.version)
+            return model_metadata(self._repository.entry(request.name), version)
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    async def ModelConfig(self, request, context):
+        try:
+            version = self._repository.get(request.name, request.version)
+            return pb.ModelConfigResponse(config=model_config(self._repository.entry(request.name), version))
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    async def ModelStatistics(self, request, context):
+        try:
+            return model_statistics(self._repository.entries(), request.name, request.version)
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    # Inference ---------------------------------------------------------------------
+
+    async def _infer(self, request: pb.ModelInferRequest, deadline: float | None) -> pb.ModelInferResponse:
+        version = self._repository.get(request.model_name, request.model_version)
+        try:
+            infer_request, raw = decode_request(request, deadline, self._clock())
+        except SwitchyardError as exc:
+            version.runner.record_rejected(exc)
+            raise
+        outputs = await version.runner.infer(infer_request)
+        return encode_response(request, version.version, version.signature, outputs, raw)
+
+    async def ModelInfer(self, request, context):
+        try:
+            async with self._gate.track():
+                return await self._infer(request, self._deadline(context))
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    async def _infer_in_band(self, request: pb.ModelInferRequest, deadline: float | None) -> pb.ModelStreamInferResponse:
+        try:
+            return pb.ModelStreamInferResponse(infer_response=await self._infer(request, deadline))
+        except Exception as exc:
+            _, message = grpc_status(exc)
+            return pb.ModelStreamInferResponse(
+                error_message=message,
+                infer_response=pb.ModelInferResponse(
+                    model_name=request.model_name, model_version=request.model_version, id=request.id
+                ),
+            )
+
+    async def ModelStreamInfer(self, request_iterator, context) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Requests run concurrently (service/rpc/streams.py); replies come in request order."""
+        deadline = self._deadline(context)
+        try:
+            self._gate.check()
+        except Exception as exc:
+            await self._abort(context, exc)
+        async with self._gate.track():
+            async for reply in concurrent_replies(request_iterator, lambda r: self._infer_in_band(r, deadline)):
+                yield reply
+
+    # Repository (admin) --------------------------------------------------------------
+
+    def _require_admin(self, rpc: str) -> None:
+        if not self._admin:
+            raise SwitchyardError(
+                f"{rpc} is an admin operation and is disabled; start the server with "
+                "--allow-repository-admin (SWITCHYARD_ALLOW_REPOSITORY_ADMIN=true) to enable it",
+                ErrorCode.PERMISSION_DENIED,
+            )
+
+    @staticmethod
+    def _check_repository(name: str) -> None:
+        if name:
+            raise ModelNotFoundError(f"unknown repository '{name}'; Switchyard serves one repository (leave it empty)")
+
+    async def RepositoryIndex(self, request, context):
+        try:
+            self._require_admin("RepositoryIndex")
+            self._check_repository(request.repository_name)
+            on_disk = await asyncio.to_thread(self._repository.discover)
+            return repository_index(self._repository.entries(), on_disk, request.ready)
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    async def RepositoryModelLoad(self, request, context):
+        try:
+            self._require_admin("RepositoryModelLoad")
+            self._check_repository(request.repository_name)
+            unsupported = sorted(k for k in parameter_values(request.parameters) if k != "unload_dependents")
+            if unsupported:
+                raise unimplemented(f"RepositoryModelLoad parameter '{unsupported[0]}' is not supported")
+            entry = await self._repository.load(request.model_name)
+            if entry.state is not ModelState.READY:
+                reasons = entry.reason or "; ".join(
+                    f"version {n}: {v.reason}" for n, v in sorted(entry.versions.items())
+                )
+                raise SwitchyardError(f"model '{entry.name}' failed to load: {reasons}", ErrorCode.UNAVAILABLE)
+            return pb.RepositoryModelLoadResponse()
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    async def RepositoryModelUnload(self, request, context):
+        try:
+            self._require_admin("RepositoryModelUnload")
+            self._check_repository(request.repository_name)
+            await self._repository.unload(request.model_name, timeout=UNLOAD_DRAIN_SECONDS)
+            return pb.RepositoryModelUnloadResponse()
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    # Not implemented ---------------------------------------------------------------
+
+    SystemSharedMemoryStatus = _not_implemented("system shared memory")
+    SystemSharedMemoryRegister = _not_implemented("system shared memory")
+    SystemSharedMemoryUnregister = _not_implemented("system shared memory")
+    CudaSharedMemoryStatus = _not_implemented("CUDA shared memory")
+    CudaSharedMemoryRegister = _not_implemented("CUDA shared memory")
+    CudaSharedMemoryUnregister = _not_implemented("CUDA shared memory")
+    TraceSetting = _not_implemented("tracing (TraceSetting)")
+    LogSettings = _not_implemented("LogSettings")

@@ -1,0 +1,70 @@
+"""Repository state -> switchyard.v1 ModelInfo / ServerInfo messages."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from google.protobuf import struct_pb2
+
+from backends.registry import installed_backends
+from protos.switchyard.v1 import predict_pb2 as pb
+from service import __version__
+from service.repository.repository import ModelEntry, ModelState
+
+_STATE = {
+    ModelState.READY: pb.ModelVersionInfo.READY,
+    ModelState.LOADING: pb.ModelVersionInfo.LOADING,
+    ModelState.UNAVAILABLE: pb.ModelVersionInfo.UNAVAILABLE,
+}
+
+
+def model_info(entry: ModelEntry) -> pb.ModelInfo:
+    info = pb.ModelInfo(name=entry.name, max_batch_size=entry.config.max_batch_size if entry.config else 0)
+    if entry.reason:
+        info.versions.add(version="", state=pb.ModelVersionInfo.UNAVAILABLE, reason=entry.reason)
+    signature = None
+    success = failure = executions = in_flight = 0
+    latency_sum = queue_sum = 0.0
+    for number in sorted(entry.versions):
+        version = entry.versions[number]
+        item = info.versions.add(version=str(number), state=_STATE[version.state], reason=version.reason)
+        loaded = version.loaded
+        if loaded is not None:
+            item.backend, item.device, item.load_seconds = loaded.backend_name, str(loaded.device), loaded.load_seconds
+            item.selection.extend(
+                pb.SelectionStep(backend=e.backend, device=e.device, outcome=e.outcome.value, reason=e.reason,
+                                 seconds=e.load_seconds or 0.0, label=e.label)
+                for e in loaded.trail.entries
+            )
+            signature = loaded.signature
+        if version.runner is not None:
+            stats = version.runner.stats
+            success += stats.success_count
+            failure += stats.failure_count
+            executions += stats.execution_count
+            in_flight += version.runner.in_flight
+            latency_sum += stats.cumulative_total_ns
+            queue_sum += stats.cumulative_queue_ns
+    if signature is not None:
+        info.inputs.extend(pb.TensorInfo(name=t.name, datatype=t.datatype, shape=t.shape) for t in signature.inputs)
+        info.outputs.extend(pb.TensorInfo(name=t.name, datatype=t.datatype, shape=t.shape) for t in signature.outputs)
+    info.statistics.CopyFrom(
+        pb.ModelStatistics(
+            success_count=success, failure_count=failure, execution_count=executions,
+            mean_latency_ms=latency_sum / success / 1e6 if success else 0.0,
+            mean_queue_ms=queue_sum / success / 1e6 if success else 0.0,
+            in_flight=in_flight,
+        )
+    )
+    return info
+
+
+def server_info(hardware: dict) -> pb.ServerInfo:
+    report = struct_pb2.Struct()
+    report.update(hardware)
+    return pb.ServerInfo(
+        name="switchyard", version=__version__, backends=installed_backends(),
+        hardware_summary=str(hardware.get("summary", "")), hardware=report,
+        instance=f"{socket.gethostname()}:{os.getpid()}",
+    )

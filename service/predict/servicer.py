@@ -1,0 +1,118 @@
+"""switchyard.v1.Predict: a thin adapter from the wire to the repository and its runners."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from protos.errors import ModelUnavailableError, SwitchyardError
+from protos.switchyard.v1 import predict_pb2 as pb
+from protos.switchyard.v1 import predict_pb2_grpc
+from protos.switchyard.v1 import video_pb2 as vpb
+from service.rpc.drain import DrainGate
+from service.predict.image import is_image_request, predict_image
+from service.predict.model_info import model_info, server_info
+from service.predict.messages import decode_request, encode_response
+from service.repository.repository import ModelRepository
+from service.rpc.status import grpc_status
+from service.rpc.streams import concurrent_replies
+from service.video.session import VideoStreams
+
+
+class PredictServicer(predict_pb2_grpc.PredictServicer):
+    def __init__(
+        self, repository: ModelRepository, hardware: Callable[[], dict], gate: DrainGate,
+        clock: Callable[[], float] = time.monotonic, video: VideoStreams | None = None,
+    ) -> None:
+        self._repository = repository
+        self._gate = gate
+        self._hardware = hardware
+        self._clock = clock
+        self.video = video or VideoStreams(repository)
+
+    def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
+        remaining = context.time_remaining()
+        return None if remaining is None else self._clock() + remaining
+
+    async def _predict(self, request: pb.PredictRequest, deadline: float | None) -> pb.PredictResponse:
+        version = self._repository.get(request.model, request.version)
+        if is_image_request(version, request):
+            return await predict_image(self._repository, version, request, deadline)
+        try:
+            infer_request, raw = decode_request(request, deadline)
+        except SwitchyardError as exc:
+            version.runner.record_rejected(exc)
+            raise
+        outputs = await version.runner.infer(infer_request)
+        return encode_response(request, version.version, outputs, raw, version.signature)
+
+    async def Predict(self, request, context):
+        try:
+            async with self._gate.track():
+                return await self._predict(request, self._deadline(context))
+        except Exception as exc:
+            code, message = grpc_status(exc)
+            await context.abort(code, message)
+
+    async def _predict_in_band(self, request: pb.PredictRequest, deadline: float | None) -> pb.PredictResponse:
+        try:
+            return await self._predict(request, deadline)
+        except Exception as exc:
+            code, message = grpc_status(exc)
+            return pb.PredictResponse(
+                model=request.model, version=request.version, id=request.id,
+                error=pb.Error(code=code.name, message=message),
+            )
+
+    async def PredictStream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
+        """Requests run concurrently (service/rpc/streams.py); replies in request order by default."""
+        try:
+            async with self._gate.track():
+                async for response in self._stream(request_iterator, context):
+                    yield response
+        except ModelUnavailableError as exc:
+            code, message = grpc_status(exc)
+            await context.abort(code, message)
+
+    def _stream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
+        deadline = self._deadline(context)
+        return concurrent_replies(
+            request_iterator, lambda request: self._predict_in_band(request, deadline), ordered=_ordered
+        )
+
+    async def StreamVideo(self, request_iterator, context) -> AsyncIterator[vpb.VideoResponse]:
+        """Video frames in, one reply per frame out (service/video/session.py)."""
+        try:
+            async with self._gate.track():
+                async for response in self.video.stream(request_iterator):
+                    yield response
+        except Exception as exc:  # a broken stream (bad config, unknown model); frame errors are in band
+            code, message = grpc_status(exc)
+            await context.abort(code, message)
+
+    async def ListModels(self, request, context):
+        return pb.ListModelsResponse(models=[model_info(e) for e in self._repository.entries()])
+
+    async def GetModel(self, request, context):
+        try:
+            entry = self._repository.entry(request.model)
+            info = model_info(entry)
+            if request.version:
+                self._repository.get(request.model, request.version)  # NOT_FOUND for unknown versions
+                del info.versions[:]
+                info.versions.extend(v for v in model_info(entry).versions if v.version == request.version)
+            return info
+        except Exception as exc:
+            code, message = grpc_status(exc)
+            await context.abort(code, message)
+
+    async def GetServerInfo(self, request, context):
+        return server_info(self._hardware())
+
+
+def _ordered(first: pb.PredictRequest) -> bool:
+    """Replies in request order unless the first request sets parameter unordered=true."""
+    flag = first.parameters.get("unordered")
+    return not (flag and flag.bool_param)

@@ -1,0 +1,120 @@
+"""config.yaml: the typed description of one model, validated once when the model loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from protos.datatypes import DATATYPES
+from protos.errors import SwitchyardError, ErrorCode
+from backends.options import OnnxRuntimeOptions, OpenVinoOptions, TensorRTOptions
+from service.vision.config import PostprocessConfig, PreprocessConfig
+
+
+class ConfigError(SwitchyardError):
+    code = ErrorCode.FAILED_PRECONDITION
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorConfig(_Strict):
+    name: str
+    datatype: str
+    # -1 marks a dynamic dimension. With max_batch_size > 0 the batch dimension is
+    # NOT listed here (as in Triton): the shape is per item.
+    shape: list[int]
+
+    @field_validator("datatype")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in DATATYPES:
+            raise ValueError(f"unknown datatype {value!r}, expected one of {', '.join(DATATYPES)}")
+        return value
+
+    @field_validator("shape")
+    @classmethod
+    def _dims(cls, value: list[int]) -> list[int]:
+        if any(d < -1 or d == 0 for d in value):
+            raise ValueError("dimensions are positive integers or -1 (dynamic)")
+        return value
+
+
+class VersionPolicy(_Strict):
+    """Which versions serve: the newest `latest` of them, all, or a specific list."""
+
+    latest: int | None = Field(default=None, ge=1)
+    all: bool = False
+    specific: list[int] | None = None
+
+    def select(self, available: list[int]) -> list[int]:
+        ordered = sorted(available)
+        if self.specific is not None:
+            return [v for v in ordered if v in self.specific]
+        if self.all:
+            return ordered
+        return ordered[-(self.latest or 1):]
+
+
+class DynamicBatchingConfig(_Strict):
+    max_queue_delay_us: int = Field(default=500, ge=0)
+    preferred_batch_sizes: list[int] = Field(default_factory=list)
+    max_queue_size: int = Field(default=1024, ge=1)
+    # Default per-request timeout while queued (ms); 0 = only the client's deadline.
+    timeout_ms: int = Field(default=0, ge=0)
+    # A lower-priority request waiting longer than this goes before newer higher-priority ones.
+    priority_starvation_ms: int = Field(default=100, ge=0)
+
+
+class ModelConfig(_Strict):
+    # Optional; when given it must match the model's folder name.
+    name: str | None = None
+    backend: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = "auto"
+    # auto, cpu, gpu, gpu:N, npu
+    device: str = "auto"
+    # true: a failed first choice leaves the model UNAVAILABLE (no fallback)
+    strict: bool = False
+    precision: Literal["fp32", "fp16", "bf16", "int8"] | None = None
+    # first: the first candidate that loads; fastest: time every viable one, keep the fastest
+    selection: Literal["first", "fastest"] = "first"
+    version_policy: VersionPolicy = VersionPolicy()
+    # > 0: the first dimension of every input and output is the batch dimension.
+    max_batch_size: int = Field(default=0, ge=0)
+    dynamic_batching: DynamicBatchingConfig | None = None
+    instances: int = Field(default=1, ge=1, le=64)
+    inputs: list[TensorConfig] | None = None
+    outputs: list[TensorConfig] | None = None
+    onnxruntime: OnnxRuntimeOptions = OnnxRuntimeOptions()
+    openvino: OpenVinoOptions = OpenVinoOptions()
+    tensorrt: TensorRTOptions = TensorRTOptions()
+    # Free-form facts about the model (license, source, sha256), shown in GetModel.
+    labels: dict[str, str] = Field(default_factory=dict)
+    # Image/video models: decoded frame -> input tensor, outputs -> results (docs/vision.md).
+    preprocess: PreprocessConfig | None = None
+    postprocess: PostprocessConfig | None = None
+
+
+def load_model_config(path: Path) -> ModelConfig:
+    """Read and validate a config.yaml; errors name the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        config = ModelConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+    if config.name is not None and config.name != path.parent.name:
+        raise ConfigError(
+            f"{path}: field 'name': '{config.name}' does not match the model's folder '{path.parent.name}'"
+        )
+    return config

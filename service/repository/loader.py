@@ -1,0 +1,138 @@
+"""From a model's config and version folder to a loaded backend and its runner.
+
+Backend selection happens here: the hardware probe's report and the preferences
+(server settings overlaid with the model's config) give ordered candidates
+(backends/selection.py); backends/loading.py tries them with fallback and returns the
+decision trail that GetModel shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from backends.base import Backend, Device, ModelSignature, TensorSpec
+from protos.errors import BackendLoadError, SwitchyardError
+from backends.loading import DecisionTrail, NoBackendLoadedError, load_with_fallback
+from backends.probe import HardwareReport, probe
+from backends.selection import Preferences, select_candidates
+from service.repository.config import ModelConfig, TensorConfig
+from service.scheduling.batcher import policy_from_config
+from service.scheduling.runner import ModelRunner, onnxruntime_options
+from service.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    backend: Backend
+    backend_name: str
+    device: Device
+    signature: ModelSignature
+    load_seconds: float
+    # Every candidate the selection considered and what became of it (GetModel, ModelConfig).
+    trail: DecisionTrail
+
+    @property
+    def label(self) -> str:
+        """The chosen route, e.g. "onnxruntime[CPU]@cpu"."""
+        return self.trail.chosen_label
+
+
+class ModelLoader:
+    """Turns a model version folder into a loaded backend, choosing where it runs from the probe."""
+
+    def __init__(self, settings: ServerSettings, report: HardwareReport | None = None) -> None:
+        self._settings = settings
+        self._report = report
+        self._report_lock = threading.Lock()
+
+    @property
+    def report(self) -> HardwareReport:
+        """The hardware probe, taken once (on first use) and shared by every model."""
+        with self._report_lock:
+            if self._report is None:
+                self._report = probe(self._settings.probe_sysroot)
+            return self._report
+
+    def preferences(self, config: ModelConfig) -> Preferences:
+        """The server's preferences overlaid with what the model's config.yaml sets."""
+        settings = self._settings
+        server = Preferences(
+            backend=settings.backend, device=settings.device, strict=settings.strict,
+            cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
+        )
+        chosen = {k: getattr(config, k) for k in ("backend", "device", "strict", "precision", "selection")
+                  if k in config.model_fields_set}
+        if "providers" in config.onnxruntime.model_fields_set:
+            chosen["providers"] = config.onnxruntime.providers
+        return server.overlay(Preferences(**chosen))
+
+    def load(self, name: str, config: ModelConfig, version_dir: Path) -> LoadedModel:
+        prefs = self.preferences(config)
+        base_options = {"onnxruntime": onnxruntime_options(config), "openvino": config.openvino, "tensorrt": config.tensorrt}
+        candidates = select_candidates(self.report, version_dir, prefs, base_options)
+        started = time.perf_counter()
+        try:
+            backend, signature, chosen, trail = load_with_fallback(
+                candidates, version_dir, strict=prefs.strict, selection=prefs.selection,
+            )
+        except NoBackendLoadedError as exc:
+            log.error("model %s: %s", name, exc.trail.summary())
+            raise
+        seconds = time.perf_counter() - started
+        log.info("model %s: %s", name, trail.summary())
+        try:
+            signature = apply_declared_tensors(name, signature, config)
+        except SwitchyardError:
+            backend.unload()
+            raise
+        return LoadedModel(backend, chosen.backend, chosen.device, signature, seconds, trail)
+
+    def make_runner(self, name: str, version: int, config: ModelConfig, loaded: LoadedModel) -> ModelRunner:
+        # Scheduling (issue 5): every runner queues through a DynamicBatcher; it combines
+        # requests only when config.yaml sets dynamic_batching and max_batch_size > 0.
+        return ModelRunner(
+            name, version, loaded.backend, loaded.signature,
+            max_batch_size=config.max_batch_size, instances=config.instances,
+            batching=policy_from_config(config.max_batch_size, config.dynamic_batching),
+        )
+
+
+def apply_declared_tensors(name: str, signature: ModelSignature, config: ModelConfig) -> ModelSignature:
+    """Let config.yaml's inputs/outputs narrow the model's own; a name or datatype mismatch is an error."""
+
+    def merge(declared: list[TensorConfig] | None, actual: tuple[TensorSpec, ...], kind: str):
+        if declared is None:
+            return actual
+        by_name = {t.name: t for t in actual}
+        merged = []
+        for tensor in declared:
+            real = by_name.get(tensor.name)
+            if real is None:
+                raise BackendLoadError(
+                    f"config.yaml declares {kind} '{tensor.name}' but the model's {kind}s are {sorted(by_name)}"
+                )
+            if real.datatype != tensor.datatype:
+                raise BackendLoadError(
+                    f"config.yaml declares {kind} '{tensor.name}' as {tensor.datatype}, the model has {real.datatype}"
+                )
+            shape = ([-1] if config.max_batch_size else []) + list(tensor.shape)
+            if len(shape) != len(real.shape):
+                raise BackendLoadError(
+                    f"config.yaml declares {kind} '{tensor.name}' with rank {len(shape)} "
+                    f"(batch dim included), the model has rank {len(real.shape)}"
+                )
+            merged.append(TensorSpec(tensor.name, tensor.datatype, tuple(shape)))
+        return tuple(merged)
+
+    return ModelSignature(
+        inputs=merge(config.inputs, signature.inputs, "input"),
+        outputs=merge(config.outputs, signature.outputs, "output"),
+        runtime_detail=signature.runtime_detail,
+        extra=signature.extra,
+    )

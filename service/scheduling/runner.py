@@ -1,0 +1,253 @@
+"""ModelRunner: one loaded model version behind a DynamicBatcher and an executor.
+
+The event loop never calls a backend: the batcher hands each batch to the runner's
+executor (one thread per model instance), the only place blocking work runs. Every
+model goes through the batcher, batching or not, so queue limits, deadlines,
+cancellation and priorities hold for all of them; without dynamic batching a request
+simply runs alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from backends.base import Backend, ModelSignature
+from protos.errors import BackendError, DeadlineExceededError, ModelUnavailableError, SwitchyardError
+from service.scheduling.batcher import RUNNING, BatchPolicy, Clock, DynamicBatcher, MonotonicClock, Pending
+from service.scheduling.stats import RunnerStats
+from service.rpc.status import GRPC_STATUS
+from service.scheduling.validation import validate_inputs, validate_outputs
+
+
+@dataclass
+class InferRequest:
+    inputs: dict[str, np.ndarray]
+    # Names of outputs to return; empty = all.
+    outputs: tuple[str, ...] = ()
+    id: str = ""
+    priority: int = 0
+    # Absolute time (the runner's clock) after which the request is not worth running.
+    deadline: float | None = None
+    parameters: dict[str, object] = field(default_factory=dict)
+
+
+RUNNING_BATCH_GRACE_S = 60.0
+
+
+class BatchOutcome(list):
+    """One outcome per request of a batch (outputs dict or exception), plus the batch's timings."""
+
+    batch = 0
+    requests = 0
+    input_ns = infer_ns = output_ns = 0
+
+
+class ModelRunner:
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        backend: Backend,
+        signature: ModelSignature,
+        *,
+        max_batch_size: int = 0,
+        instances: int = 1,
+        batching: BatchPolicy | None = None,
+        clock: Clock | None = None,
+        stats: RunnerStats | None = None,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.backend = backend
+        self.signature = signature
+        self.max_batch_size = max_batch_size
+        self.instances = instances
+        self.stats = stats or RunnerStats()
+        clock = clock or MonotonicClock()
+        self._clock = clock
+        self._now = clock.now
+        self._executor = executor or ThreadPoolExecutor(max_workers=instances, thread_name_prefix=f"run-{name}")
+        policy = batching or BatchPolicy()
+        # Only a model with a batch dimension combines requests, never beyond its own limit.
+        combine = min(policy.max_batch_size, max_batch_size) if policy.max_batch_size else 0
+        self.policy = replace(policy, max_batch_size=combine)
+        self._combine = bool(combine)
+        self.batcher = DynamicBatcher(name, self.policy, self._start, instances=instances, clock=clock)
+        self._in_flight = 0
+        self._closing = False
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @property
+    def queue_depth(self) -> int:
+        return self.batcher.queue_depth
+
+    def validate(self, request: InferRequest) -> int:
+        if request.outputs:
+            validate_outputs(self.name, self.signature, request.outputs)
+        return validate_inputs(self.name, self.signature, request.inputs, self.max_batch_size)
+
+    async def infer(self, request: InferRequest) -> dict[str, np.ndarray]:
+        """Validate, queue, run (maybe batched with others), return this request's own outputs."""
+        stats = self.stats
+        queued_at = self._now()
+        self._in_flight += 1
+        try:
+            if self._closing:
+                raise ModelUnavailableError(f"model '{self.name}' version {self.version} is unloading")
+            batch = self.validate(request)
+            key = _batch_key(request.inputs) if self._combine else None
+            outputs, started, compute_ns = await self.batcher.submit(request, batch, key)
+        except asyncio.CancelledError:
+            stats.record_failure("CANCELLED", int((self._now() - queued_at) * 1e9))
+            raise
+        except SwitchyardError as exc:
+            stats.record_failure(GRPC_STATUS[exc.code].name, int((self._now() - queued_at) * 1e9))
+            raise
+        except BaseException:
+            stats.record_failure("INTERNAL", int((self._now() - queued_at) * 1e9))
+            raise
+        finally:
+            self._in_flight -= 1
+        done = self._now()
+        stats.record_success(
+            batch, int((done - queued_at) * 1e9), int((started - queued_at) * 1e9), compute_ns
+        )
+        return outputs
+
+    def record_rejected(self, error: SwitchyardError) -> None:
+        """Count a request for this model that failed before it reached the runner (e.g. its
+        tensors did not decode), so statistics and metrics see every failure, as Triton's do."""
+        self.stats.record_failure(GRPC_STATUS[error.code].name)
+
+    # -- execution (the batcher's start callback; runs the batch on the executor) -----------
+
+    def _start(self, items: list[Pending]) -> asyncio.Future:
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._execute, items)
+        future.add_done_callback(self._record_execution)
+        return future
+
+    def _record_execution(self, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        outcome: BatchOutcome = future.result()
+        if outcome.requests:
+            self.stats.record_execution(
+                outcome.batch, outcome.requests, outcome.input_ns, outcome.infer_ns, outcome.output_ns
+            )
+
+    def _execute(self, items: list[Pending]) -> BatchOutcome:
+        """On an executor thread: skip what was cancelled or expired, run the rest as one batch, split."""
+        now = self._now
+        started = now()
+        outcome = BatchOutcome([None] * len(items))
+        live: list[int] = []
+        for i, item in enumerate(items):
+            if item.state != RUNNING:  # cancelled after it was taken: not executed
+                outcome[i] = asyncio.CancelledError()
+            elif item.deadline is not None and started > item.deadline:
+                outcome[i] = DeadlineExceededError(
+                    f"model '{self.name}': the request's deadline passed while it was queued; it was not run"
+                )
+            else:
+                item.started = started
+                live.append(i)
+        if not live:
+            return outcome
+        if len(live) == 1:
+            inputs = items[live[0]].request.inputs
+        else:
+            first = items[live[0]].request.inputs
+            inputs = {name: np.concatenate([items[i].request.inputs[name] for i in live]) for name in first}
+        gathered = now()
+        try:
+            outputs = self.backend.infer(inputs)
+        except Exception as exc:
+            error = exc if isinstance(exc, SwitchyardError) else BackendError(f"model '{self.name}': {exc}")
+            for i in live:
+                outcome[i] = error
+            return outcome
+        inferred = now()
+        compute_ns = int((inferred - gathered) * 1e9)
+        if len(live) == 1:
+            item = items[live[0]]
+            outcome[live[0]] = (select_outputs(outputs, item.request.outputs), started, compute_ns)
+            total = item.batch
+        else:
+            total = self._split(items, live, outputs, outcome, started, compute_ns)
+        outcome.batch, outcome.requests = total, len(live)
+        outcome.input_ns = int((gathered - started) * 1e9)
+        outcome.infer_ns = compute_ns
+        outcome.output_ns = int((now() - inferred) * 1e9)
+        return outcome
+
+    def _split(self, items, live, outputs, outcome, started, compute_ns) -> int:
+        total = sum(items[i].batch for i in live)
+        bad = [name for name, array in outputs.items() if array.ndim == 0 or array.shape[0] != total]
+        if bad:
+            error = BackendError(
+                f"model '{self.name}': output '{bad[0]}' does not have the batch dimension "
+                f"({total}) first, so a batch cannot be split; turn dynamic_batching off for this model"
+            )
+            for i in live:
+                outcome[i] = error
+            return total
+        offset = 0
+        for i in live:
+            item = items[i]
+            end = offset + item.batch
+            selected = select_outputs(outputs, item.request.outputs)
+            outcome[i] = ({name: array[offset:end] for name, array in selected.items()}, started, compute_ns)
+            offset = end
+        return total
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Refuse new work, let queued and running requests finish (up to timeout), fail the rest, unload."""
+        self._closing = True
+        await self.batcher.drain(timeout)
+        self.batcher.fail_queued(ModelUnavailableError(
+            f"model '{self.name}' version {self.version} was unloaded before the request ran"
+        ))
+        # A running batch cannot be stopped: let it finish (bounded) before the backend goes.
+        await self.batcher.drain(RUNNING_BATCH_GRACE_S)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.backend.unload)
+
+
+def _batch_key(inputs: Mapping[str, np.ndarray]) -> tuple:
+    """Requests combine when their inputs agree on names, dtypes and every dim but the first."""
+    return tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items()))
+
+
+def select_outputs(outputs: Mapping[str, np.ndarray], requested: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if not requested:
+        return dict(outputs)
+    return {name: outputs[name] for name in requested}
+
+
+def intra_op_threads_for(instances: int) -> int:
+    """Threads per instance so that instances x threads fits the usable cores (at least 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, instances))
+
+
+def onnxruntime_options(config):
+    """config.onnxruntime, with intra-op threads = usable cores // instances unless set explicitly.
+
+    ONNX Runtime's default (one thread per core, spinning while idle) oversubscribes as soon as
+    there are several instances, and on a server pinned to one core its spinning pool fights
+    the event loop; 1 thread there runs the model on the calling thread with no pool at all.
+    """
+    options = config.onnxruntime
+    if not options.intra_op_threads:
+        options = options.model_copy(update={"intra_op_threads": intra_op_threads_for(config.instances)})
+    return options

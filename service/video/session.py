@@ -1,0 +1,274 @@
+"""StreamVideo: one session per stream — reader, drop-policy queue, dispatcher, ordered replies.
+
+    reader:      frame message -> reply slot (in sending order) -> decode -> DropQueue
+    dispatcher:  DropQueue -> (at most max_in_flight at once) preprocess -> runner.infer
+                 -> postprocess -> fills the frame's slot
+    replies:     slots in sending order; each holds a result, an error or a drop notice
+
+Every frame message gets exactly one slot, and every slot is filled exactly once (result,
+in-band error, or drop notice), so nothing is dropped silently and replies stay in frame
+order. Decoding, pre- and postprocessing run in worker threads (OpenCV, libjpeg-turbo and
+FFmpeg release the GIL), so they overlap the model and never stall the event loop.
+Ending, cancelling or disconnecting runs the session's `finally`: tasks are cancelled,
+the queue is emptied and the decoder is closed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from protos.errors import InvalidInputError, SwitchyardError
+from protos.switchyard.v1 import video_pb2 as vpb
+from service.repository.repository import ModelRepository
+from service.scheduling.runner import InferRequest, ModelRunner
+from service.video.messages import (
+    StreamOptions,
+    Timings,
+    dropped_response,
+    error_response,
+    result_response,
+    stream_options,
+)
+from service.vision.pipeline import VisionPipeline, pipeline_for
+from service.video.queue import DropQueue
+from service.video.stats import VideoStats
+from service.vision.decode import FrameDecoder, h264_nal_types, make_decoder
+
+# Replies that may wait to be sent (drop notices, finished results) beyond the frames in
+# the queue and the model; past it the reader stops and flow control holds the sender.
+REPLY_SLACK = 32
+_NO_REPLY = None  # a message without a picture (H.264 SPS/PPS only) gets no reply
+# H.264 holds at most 16 pictures back for reordering; a frame older than that is lost.
+MAX_REORDER = 16
+
+
+@dataclass
+class _Frame:
+    index: int
+    pts: int
+    received: float
+    slot: asyncio.Future
+    decode_ms: float = 0.0
+    image: np.ndarray | None = None
+    queued: float = 0.0
+
+
+class VideoSession:
+    """One open stream. Built from the opening StreamConfig; `replies()` drives it."""
+
+    def __init__(
+        self, options: StreamOptions, runner: ModelRunner, pipeline: VisionPipeline, decoder: FrameDecoder,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.options = options
+        self.runner = runner
+        self.pipeline = pipeline
+        self.decoder: FrameDecoder | None = decoder
+        self.queue: DropQueue[_Frame] = DropQueue(options.drop_policy, options.max_pending)
+        self.closed = asyncio.Event()
+        self._clock = clock
+        self._slots: asyncio.Queue = asyncio.Queue()
+        # Bounds slots handed out but not yet replied to: the stream's memory bound.
+        self._outstanding = asyncio.Semaphore(options.max_pending + options.max_in_flight + REPLY_SLACK)
+        self._in_flight = asyncio.Semaphore(options.max_in_flight)
+        self._by_tag: dict[int, _Frame] = {}
+        self._tags = itertools.count()
+        self._tasks: set[asyncio.Task] = set()
+
+    async def replies(self, requests: AsyncIterator[vpb.VideoRequest]) -> AsyncIterator[vpb.VideoResponse]:
+        reader = asyncio.ensure_future(self._read(requests))
+        dispatcher = asyncio.ensure_future(self._dispatch())
+        try:
+            while True:
+                slot = await self._slots.get()
+                if isinstance(slot, BaseException):
+                    raise slot  # a broken stream: ends the RPC with its status
+                if slot is None:
+                    break
+                response = await slot
+                self._outstanding.release()
+                if response is not _NO_REPLY:
+                    yield response
+        finally:
+            reader.cancel()
+            dispatcher.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            self.queue.clear()
+            self._by_tag.clear()
+            decoder, self.decoder = self.decoder, None
+            if decoder is not None:
+                decoder.close()
+            self.closed.set()
+
+    # ------------------------------------------------------------------ reader
+
+    async def _read(self, requests: AsyncIterator[vpb.VideoRequest]) -> None:
+        try:
+            async for message in requests:
+                if message.WhichOneof("kind") != "frame":
+                    raise InvalidInputError("a video stream sends one StreamConfig first, then only frames")
+                await self._admit(message.frame)
+            await self._finish()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Frames the decoder still holds will never come out: answer them before the
+            # stream ends with this error.
+            for tag in list(self._by_tag):
+                self._fail_tag(tag, InvalidInputError("the stream ended before this frame's picture was decoded"))
+            self.queue.close()
+            self._slots.put_nowait(exc)
+            return
+        self.queue.close()
+
+    async def _admit(self, frame: vpb.VideoFrame) -> None:
+        await self._outstanding.acquire()
+        item = _Frame(frame.index, frame.pts, self._clock(), asyncio.get_running_loop().create_future())
+        self._slots.put_nowait(item.slot)
+        if self.options.encoding == "h264" and _parameter_sets_only(frame.data):
+            await asyncio.to_thread(self.decoder.decode, frame.data)  # held for the next picture
+            item.slot.set_result(_NO_REPLY)
+            return
+        tag = next(self._tags)
+        self._by_tag[tag] = item
+        try:
+            decoded = await asyncio.to_thread(self.decoder.decode, frame.data, tag)
+        except Exception as exc:  # a bad frame is that frame's error (INTERNAL if unexpected)
+            self._fail_tag(tag, exc)
+            return
+        finally:
+            self._expire(tag)
+        item.decode_ms = (self._clock() - item.received) * 1e3
+        await self._enqueue(decoded)
+
+    async def _finish(self) -> None:
+        """End of input: drain pictures the decoder held back; account for the rest."""
+        try:
+            decoded = await asyncio.to_thread(self.decoder.flush)
+        except SwitchyardError as exc:
+            decoded = []
+            for tag in list(self._by_tag):
+                self._fail_tag(tag, exc)
+        await self._enqueue(decoded)
+        for tag, item in list(self._by_tag.items()):  # lost inside the decoder (damaged references)
+            self._fail_tag(tag, InvalidInputError(f"frame {item.index} produced no picture by the end of the stream"))
+        self._slots.put_nowait(None)
+
+    async def _enqueue(self, decoded) -> None:
+        for picture in decoded:
+            item = self._by_tag.pop(picture.tag, None)
+            if item is None:
+                continue
+            item.image, item.queued = picture.image, self._clock()
+            for old in await self.queue.put(item):
+                old.slot.set_result(
+                    dropped_response(old.index, old.pts, self.options.drop_policy, self.options.max_pending)
+                )
+                old.image = None
+
+    def _expire(self, newest: int) -> None:
+        """Frames older than any reordering could hold back lost their picture (damaged data)."""
+        for tag in list(itertools.takewhile(lambda t: t < newest - MAX_REORDER, self._by_tag)):
+            self._fail_tag(tag, InvalidInputError(
+                f"frame {self._by_tag[tag].index} produced no picture (damaged, or its references were lost)"
+            ))
+
+    def _fail_tag(self, tag: int, exc: BaseException) -> None:
+        item = self._by_tag.pop(tag, None)
+        if item is not None and not item.slot.done():
+            item.slot.set_result(error_response(item.index, item.pts, exc))
+
+    # ------------------------------------------------------------------ dispatcher
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self._in_flight.acquire()
+            item = await self.queue.get()
+            if item is None:
+                return
+            task = asyncio.ensure_future(self._process(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        self._in_flight.release()
+
+    async def _process(self, item: _Frame) -> None:
+        timings = Timings(decode_ms=item.decode_ms, queue_ms=(self._clock() - item.queued) * 1e3)
+        image, item.image = item.image, None
+        try:
+            inputs, transform, timings.preprocess_ms = await asyncio.to_thread(self.pipeline.prepare, image)
+            started = self._clock()
+            outputs = await self.runner.infer(InferRequest(inputs=inputs, id=str(item.index)))
+            timings.infer_ms = (self._clock() - started) * 1e3
+            results: list = []
+            if self.options.want_results:
+                results, timings.postprocess_ms = await asyncio.to_thread(self.pipeline.results, outputs, transform)
+            timings.total_ms = (self._clock() - item.received) * 1e3
+            response = result_response(
+                item.index, item.pts, image.shape[:2], results,
+                outputs if self.options.want_tensors else None, timings,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            response = error_response(item.index, item.pts, exc)
+        if not item.slot.done():
+            item.slot.set_result(response)
+
+
+def _parameter_sets_only(data: bytes) -> bool:
+    types = h264_nal_types(data)
+    return bool(types) and not any(1 <= t <= 5 for t in types)
+
+
+class VideoStreams:
+    """Opens sessions for the Predict servicer and keeps the live ones (for drain and tests)."""
+
+    def __init__(self, repository: ModelRepository, stats: VideoStats | None = None) -> None:
+        self._repository = repository
+        self.active: set[VideoSession] = set()
+        self.stats = stats or VideoStats()
+
+    async def open(self, config: vpb.StreamConfig) -> VideoSession:
+        options = stream_options(config)
+        version = self._repository.get(options.model, options.version)
+        pipeline = pipeline_for(
+            version, self._repository.entry(options.model).path,
+            options.preprocess_overrides, options.postprocess_overrides,
+        )
+        if options.want_results and pipeline.postprocessor is None:
+            raise InvalidInputError(
+                f"model '{options.model}' declares no `postprocess`; ask for TENSORS instead of RESULTS"
+            )
+        decoder = make_decoder(options.encoding, options.width, options.height, options.pixel_format)
+        return VideoSession(options, version.runner, pipeline, decoder)
+
+    async def stream(self, requests) -> AsyncIterator[vpb.VideoResponse]:
+        """The whole RPC: the first message opens the session, the rest are its frames."""
+        iterator = requests.__aiter__()
+        try:
+            first = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        if first.WhichOneof("kind") != "config":
+            raise InvalidInputError("the first StreamVideo message must carry a StreamConfig")
+        session = await self.open(first.config)
+        model = session.options.model
+        self.active.add(session)
+        self.stats.opened(model)
+        try:
+            async for response in session.replies(iterator):
+                self.stats.answered(model, response.WhichOneof("outcome"))
+                yield response
+        finally:
+            self.active.discard(session)
+            self.stats.closed(model)

@@ -1,0 +1,105 @@
+"""Pure parts of StreamVideo: the drop-policy queue, stream options, result tensors, client messages."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import numpy as np
+import pytest
+
+from protos.errors import InvalidInputError
+from clients.video_messages import FrameResult, SendTimes, decode_response, stream_config
+from protos.switchyard.v1 import video_pb2 as vpb
+from service.predict.image import result_tensors
+from service.video.messages import Timings, dropped_response, error_response, result_response, stream_options
+from service.video.queue import DropQueue
+from service.vision.postprocess import Classification, Detection
+
+
+async def test_drop_oldest_keeps_the_newest_and_returns_what_it_pushed_out() -> None:
+    queue: DropQueue[int] = DropQueue("drop_oldest", 2)
+    assert await queue.put(1) == [] and await queue.put(2) == []
+    assert await queue.put(3) == [1]
+    assert await queue.put(4) == [2]
+    assert [await queue.get(), await queue.get()] == [3, 4] and queue.peak == 2
+
+
+async def test_latest_only_keeps_one() -> None:
+    queue: DropQueue[int] = DropQueue("latest_only", 8)
+    await queue.put(1)
+    assert await queue.put(2) == [1] and len(queue) == 1
+
+
+async def test_none_waits_for_room_instead_of_dropping() -> None:
+    queue: DropQueue[int] = DropQueue("none", 1)
+    await queue.put(1)
+    blocked = asyncio.ensure_future(queue.put(2))
+    await asyncio.sleep(0)  # yield one loop turn (no time passes): put() is now parked on the full queue
+    assert not blocked.done()
+    assert await queue.get() == 1
+    assert await blocked == [] and await queue.get() == 2
+
+
+async def test_close_drains_then_ends() -> None:
+    queue: DropQueue[int] = DropQueue("none", 4)
+    await queue.put(7)
+    queue.close()
+    assert await queue.get() == 7 and await queue.get() is None
+
+
+def test_stream_options_from_the_wire() -> None:
+    config = stream_config("m", encoding="raw", width=64, height=48, pixel_format="NV12", drop_policy="latest_only",
+                           returns="results_and_tensors", postprocess={"box_thresh": 0.5})
+    options = stream_options(config)
+    assert (options.encoding, options.width, options.height, options.pixel_format) == ("raw", 64, 48, "NV12")
+    assert options.drop_policy == "latest_only" and options.want_results and options.want_tensors
+    assert options.postprocess_overrides == {"box_thresh": "0.5"} and options.max_pending == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [(dict(model=""), "model is required"), (dict(model="m", encoding="raw"), "width and height"),
+     (dict(model="m", max_in_flight=1000), "max_in_flight")],
+)
+def test_bad_stream_options(kwargs, words) -> None:
+    model = kwargs.pop("model")
+    with pytest.raises(InvalidInputError, match=words):
+        stream_options(stream_config(model, **kwargs))
+
+
+def test_client_rejects_unknown_choices() -> None:
+    with pytest.raises(ValueError, match="drop_policy"):
+        stream_config("m", drop_policy="sometimes")
+
+
+def test_result_error_and_drop_round_trip_through_the_client_decoder() -> None:
+    times = SendTimes()
+    request = times.request(b"abc")
+    assert request.frame.index == 0 and request.frame.pts == 0
+    det = Detection((1, 2, 30, 40), 0.9, "text", polygon=((1, 2), (30, 2), (30, 40), (1, 40)))
+    response = result_response(0, 0, (480, 640), [det], {"p": np.ones((1, 2), np.float32)}, Timings(infer_ms=5))
+    result = decode_response(response, times)
+    assert result.ok and result.detections[0].box == (1, 2, 30, 40) and len(result.detections[0].polygon) == 4
+    assert result.tensors["p"].shape == (1, 2) and result.timings["infer_ms"] == 5 and result.latency_ms is not None
+    assert (result.width, result.height) == (640, 480)
+    line = result.to_json()
+    assert line["boxes"] == [[1, 2, 30, 40]] and line["labels"] == ["text"]
+    error = decode_response(error_response(3, 9, InvalidInputError("bad")), times)
+    assert error.error.code is grpc.StatusCode.INVALID_ARGUMENT and error.to_json()["error"]["message"] == "bad"
+    dropped = decode_response(dropped_response(4, 10, "drop_oldest", 2), times)
+    assert dropped.dropped == "QUEUE_FULL" and dropped.to_json()["dropped"]["reason"] == "QUEUE_FULL"
+    assert isinstance(dropped, FrameResult) and not dropped.ok
+
+
+def test_result_tensor_names_do_not_depend_on_the_count() -> None:
+    empty = result_tensors([], "db_text")
+    assert empty["boxes"].shape == (0, 4) and empty["polygons"].shape == (0, 4, 2) and empty["labels"].shape == (0,)
+    boxes = result_tensors([Detection((0, 0, 1, 1), 0.5, "car", 3)], "box_detection")
+    assert "polygons" not in boxes and boxes["class_ids"].tolist() == [3] and boxes["labels"].tolist() == [b"car"]
+    classes = result_tensors([Classification("cat", 281, 0.8)], "classification")
+    assert sorted(classes) == ["class_ids", "labels", "scores"] and classes["class_ids"].tolist() == [281]
+
+
+def test_proto_enums_match_the_names_we_parse() -> None:
+    assert [vpb.StreamConfig.Encoding.Name(v).lower() for v in range(4)] == ["jpeg", "png", "raw", "h264"]
