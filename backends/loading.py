@@ -36,9 +36,9 @@ import numpy as np
 
 from backends import registry
 from backends.base import Backend, ModelSignature
+from backends.selection import Candidate
 from protos.datatypes import numpy_dtype
 from protos.errors import BackendLoadError
-from backends.selection import Candidate
 
 log = logging.getLogger("switchyard.selection")
 
@@ -93,8 +93,12 @@ class DecisionTrail:
         return "; ".join(e.line() for e in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"strict": self.strict, "selection": self.selection, "chosen": self.chosen_label,
-                "entries": [e.to_dict() for e in self.entries]}
+        return {
+            "strict": self.strict,
+            "selection": self.selection,
+            "chosen": self.chosen_label,
+            "entries": [e.to_dict() for e in self.entries],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -115,12 +119,24 @@ class LoadResult(NamedTuple):
     trail: DecisionTrail
 
 
-def _entry(c: Candidate, outcome: Outcome, reason: str = "", load_seconds: float | None = None,
-           infer_seconds: float | None = None) -> TrailEntry:
-    return TrailEntry(c.label, c.backend, str(c.device), c.providers, outcome, reason,
-                      None if load_seconds is None else round(load_seconds, 6),
-                      None if infer_seconds is None else round(infer_seconds, 9),
-                      c.skip.value if c.skip else None)
+def _entry(
+    c: Candidate,
+    outcome: Outcome,
+    reason: str = "",
+    load_seconds: float | None = None,
+    infer_seconds: float | None = None,
+) -> TrailEntry:
+    return TrailEntry(
+        c.label,
+        c.backend,
+        str(c.device),
+        c.providers,
+        outcome,
+        reason,
+        None if load_seconds is None else round(load_seconds, 6),
+        None if infer_seconds is None else round(infer_seconds, 9),
+        c.skip.value if c.skip else None,
+    )
 
 
 def synthetic_inputs(signature: ModelSignature) -> dict[str, np.ndarray]:
@@ -142,7 +158,7 @@ def _artifact_for(artifact: Path, candidate: Candidate) -> Path:
 def _unload(backend: Backend) -> None:
     try:
         backend.unload()
-    except Exception:  # noqa: BLE001 - a failed candidate's clean-up must not hide its error
+    except Exception:
         log.exception("unloading %s failed", getattr(backend, "name", backend))
 
 
@@ -168,8 +184,11 @@ def load_with_fallback(
             entries.append((candidate, _entry(candidate, Outcome.SKIPPED, candidate.reason)))
             continue
         if (loaded and selection != "fastest") or (strict and tried_failed is not None):
-            why = (f"strict: no fallback after {tried_failed.label} failed" if strict and tried_failed
-                   else f"not tried: {loaded[0][0].label} loaded first")
+            why = (
+                f"strict: no fallback after {tried_failed.label} failed"
+                if strict and tried_failed
+                else f"not tried: {loaded[0][0].label} loaded first"
+            )
             entries.append((candidate, _entry(candidate, Outcome.SKIPPED, why)))
             continue
         start = clock()
@@ -178,9 +197,10 @@ def load_with_fallback(
             backend = create_backend(candidate.backend)
             signature = backend.load(_artifact_for(artifact, candidate), candidate.options, candidate.device)
             load_seconds = clock() - start
-            infer_seconds = (_time_inference(backend, signature, clock, warmup, warmup_runs)
-                             if selection == "fastest" else None)
-        except Exception as exc:  # noqa: BLE001 - any load failure means: try the next candidate
+            infer_seconds = (
+                _time_inference(backend, signature, clock, warmup, warmup_runs) if selection == "fastest" else None
+            )
+        except Exception as exc:
             reason = str(exc) if isinstance(exc, BackendLoadError) else f"{type(exc).__name__}: {exc}"
             entries.append((candidate, _entry(candidate, Outcome.FAILED, reason, clock() - start)))
             log.warning("backend %s failed to load %s: %s", candidate.label, artifact, reason)
@@ -190,8 +210,18 @@ def load_with_fallback(
                 tried_failed = candidate
             continue
         loaded.append((candidate, backend, signature, load_seconds, infer_seconds))
-        entries.append((candidate, _entry(candidate, Outcome.TIMED if selection == "fastest" else Outcome.CHOSEN,
-                                          "", load_seconds, infer_seconds)))
+        entries.append(
+            (
+                candidate,
+                _entry(
+                    candidate,
+                    Outcome.TIMED if selection == "fastest" else Outcome.CHOSEN,
+                    "",
+                    load_seconds,
+                    infer_seconds,
+                ),
+            )
+        )
 
     if strict and tried_failed is not None:
         for _, backend, *_ in loaded:
@@ -220,8 +250,9 @@ def load_with_fallback(
     return LoadResult(winner[1], winner[2], winner[0], trail)
 
 
-def _time_inference(backend: Backend, signature: ModelSignature, clock: Callable[[], float],
-                    warmup: Warmup | None, runs: int) -> float:
+def _time_inference(
+    backend: Backend, signature: ModelSignature, clock: Callable[[], float], warmup: Warmup | None, runs: int
+) -> float:
     inputs = warmup(signature) if warmup else synthetic_inputs(signature)
     backend.infer(inputs)  # first run pays one-off costs (allocation, lazy compilation)
     samples = []

@@ -10,8 +10,8 @@ import numpy as np
 import onnxruntime as ort
 
 from backends.base import Device, ModelSignature, TensorSpec
-from protos.errors import BackendError, BackendLoadError, InvalidInputError
 from backends.options import OnnxRuntimeOptions
+from protos.errors import BackendError, BackendLoadError, InvalidInputError
 
 _DATATYPE_OF = {
     "tensor(bool)": "BOOL",
@@ -65,8 +65,7 @@ class OnnxRuntimeBackend:
         missing = [p for p in requested if p not in available]
         if missing:
             raise BackendLoadError(
-                f"onnxruntime {ort.__version__} has no {', '.join(missing)} "
-                f"(available: {', '.join(available)})"
+                f"onnxruntime {ort.__version__} has no {', '.join(missing)} (available: {', '.join(available)})"
             )
         session_options = ort.SessionOptions()
         session_options.intra_op_num_threads = options.intra_op_threads
@@ -80,7 +79,9 @@ class OnnxRuntimeBackend:
             provider_options.append(opts)
         try:
             session = ort.InferenceSession(
-                str(artifact), sess_options=session_options, providers=requested,
+                str(artifact),
+                sess_options=session_options,
+                providers=requested,
                 provider_options=provider_options,
             )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types

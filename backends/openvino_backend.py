@@ -14,8 +14,8 @@ import numpy as np
 import openvino as ov
 
 from backends.base import Device, ModelSignature, TensorSpec
-from protos.errors import BackendError, BackendLoadError
 from backends.options import OpenVinoOptions
+from protos.errors import BackendError, BackendLoadError
 
 _DATATYPE_OF = {
     "boolean": "BOOL",
@@ -90,10 +90,7 @@ class OpenVinoBackend:
         try:
             request.infer(dict(inputs))
             # The request's buffers are reused by the next caller: copy out.
-            return {
-                name: request.get_output_tensor(i).data.copy()
-                for i, name in enumerate(self._output_names)
-            }
+            return {name: request.get_output_tensor(i).data.copy() for i, name in enumerate(self._output_names)}
         except Exception as exc:
             raise BackendError(f"openvino failed: {exc}") from exc
         finally:

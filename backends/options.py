@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,7 +61,7 @@ class TensorRTOptions(_Options):
 
 
 BackendOptions = Annotated[
-    Union[OnnxRuntimeOptions, OpenVinoOptions, TensorRTOptions],
+    OnnxRuntimeOptions | OpenVinoOptions | TensorRTOptions,
     Field(discriminator="kind"),
 ]
 

@@ -20,16 +20,22 @@ class BackendEntry:
 
 BACKENDS: dict[str, BackendEntry] = {
     "onnxruntime": BackendEntry(
-        "onnxruntime", "backends.onnxruntime_backend:OnnxRuntimeBackend", "onnxruntime",
+        "onnxruntime",
+        "backends.onnxruntime_backend:OnnxRuntimeBackend",
+        "onnxruntime",
         ("model.onnx",),
     ),
     "openvino": BackendEntry(
-        "openvino", "backends.openvino_backend:OpenVinoBackend", "openvino",
+        "openvino",
+        "backends.openvino_backend:OpenVinoBackend",
+        "openvino",
         ("model.xml", "model.onnx", "model.tflite"),
     ),
     # Imported only on hosts that chose it: a CPU-only install never imports tensorrt.
     "tensorrt": BackendEntry(
-        "tensorrt", "backends.tensorrt.backend:TensorRTBackend", "tensorrt",
+        "tensorrt",
+        "backends.tensorrt.backend:TensorRTBackend",
+        "tensorrt",
         ("model.plan", "model.engine", "model.onnx"),
     ),
 }

@@ -43,11 +43,25 @@ MIGRAPHX_EP = "MIGraphXExecutionProvider"
 ROCM_EP = "ROCMExecutionProvider"
 
 # What each artifact suffix is, and friendly names accepted instead of a path.
-FORMAT_OF_SUFFIX = {".onnx": "onnx", ".xml": "openvino_ir", ".tflite": "tflite",
-                    ".plan": "tensorrt_plan", ".engine": "tensorrt_plan"}
-_FORMAT_ALIASES = {"onnx": "model.onnx", "openvino": "model.xml", "ir": "model.xml", "xml": "model.xml",
-                   "openvino_ir": "model.xml", "tflite": "model.tflite", "tensorrt": "model.plan",
-                   "plan": "model.plan", "tensorrt_plan": "model.plan", "engine": "model.engine"}
+FORMAT_OF_SUFFIX = {
+    ".onnx": "onnx",
+    ".xml": "openvino_ir",
+    ".tflite": "tflite",
+    ".plan": "tensorrt_plan",
+    ".engine": "tensorrt_plan",
+}
+_FORMAT_ALIASES = {
+    "onnx": "model.onnx",
+    "openvino": "model.xml",
+    "ir": "model.xml",
+    "xml": "model.xml",
+    "openvino_ir": "model.xml",
+    "tflite": "model.tflite",
+    "tensorrt": "model.plan",
+    "plan": "model.plan",
+    "tensorrt_plan": "model.plan",
+    "engine": "model.engine",
+}
 
 
 class Preferences(BaseModel):
@@ -108,7 +122,7 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        """"onnxruntime[CUDA]@gpu:0" - also the metric label of the chosen backend/device."""
+        """ "onnxruntime[CUDA]@gpu:0" - also the metric label of the chosen backend/device."""
         short = [p.removesuffix("ExecutionProvider") for p in self.providers if p != CPU_EP]
         if self.providers and not short:
             short = ["CPU"]
@@ -139,8 +153,10 @@ DEFAULT_ROUTES: tuple[_Route, ...] = (
 
 _VENDOR_OF_PROVIDER = {TRT_EP: "nvidia", CUDA_EP: "nvidia", MIGRAPHX_EP: "amd", ROCM_EP: "amd"}
 _VENDOR_NAME = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel"}
-_INSTALL_HINT = {"nvidia": "the nvidia extra (onnxruntime-gpu)",
-                 "amd": "the amd extra (onnxruntime-migraphx or onnxruntime-rocm)"}
+_INSTALL_HINT = {
+    "nvidia": "the nvidia extra (onnxruntime-gpu)",
+    "amd": "the amd extra (onnxruntime-migraphx or onnxruntime-rocm)",
+}
 
 
 def artifact_files(artifact: Path | str) -> dict[str, list[str]]:
@@ -185,25 +201,38 @@ def select_candidates(
     routes = DEFAULT_ROUTES
     if prefs.providers:
         vendor = _VENDOR_OF_PROVIDER.get(prefs.providers[0])
-        routes = (_Route("onnxruntime", vendor, "gpu" if vendor else "cpu", prefs.providers,
-                         frozenset({"fp32", "fp16", "int8"} if vendor else {"fp32"})), *routes)
+        routes = (
+            _Route(
+                "onnxruntime",
+                vendor,
+                "gpu" if vendor else "cpu",
+                prefs.providers,
+                frozenset({"fp32", "fp16", "int8"} if vendor else {"fp32"}),
+            ),
+            *routes,
+        )
     candidates = [_consider(route, report, files, prefs, base_options or {}) for route in routes]
     if prefs.providers:  # the explicit providers replace the policy's onnxruntime routes
         candidates = [candidates[0]] + [
-            _skipped(c, SkipReason.PROVIDERS_NOT_REQUESTED,
-                     f"providers {', '.join(prefs.providers)} requested")
-            if c.viable else c for c in candidates[1:]
+            _skipped(c, SkipReason.PROVIDERS_NOT_REQUESTED, f"providers {', '.join(prefs.providers)} requested")
+            if c.viable
+            else c
+            for c in candidates[1:]
         ]
     return candidates
 
 
 def _skipped(candidate: Candidate, skip: SkipReason, reason: str) -> Candidate:
-    return Candidate(candidate.backend, candidate.device, candidate.options, candidate.artifact_name,
-                     skip, reason)
+    return Candidate(candidate.backend, candidate.device, candidate.options, candidate.artifact_name, skip, reason)
 
 
-def _consider(route: _Route, report: HardwareReport, files: dict[str, list[str]],
-              prefs: Preferences, base_options: dict[str, BackendOptions]) -> Candidate:
+def _consider(
+    route: _Route,
+    report: HardwareReport,
+    files: dict[str, list[str]],
+    prefs: Preferences,
+    base_options: dict[str, BackendOptions],
+) -> Candidate:
     wanted = Device.parse(prefs.device)
     accel, hardware_problem = _find_device(route, report, wanted)
     device = _device_of(route, accel, wanted)
@@ -230,8 +259,9 @@ def _consider(route: _Route, report: HardwareReport, files: dict[str, list[str]]
     return candidate
 
 
-def _find_device(route: _Route, report: HardwareReport, wanted: Device
-                 ) -> tuple[AcceleratorInfo | None, tuple[SkipReason, str] | None]:
+def _find_device(
+    route: _Route, report: HardwareReport, wanted: Device
+) -> tuple[AcceleratorInfo | None, tuple[SkipReason, str] | None]:
     if route.vendor is None:
         return None, None
     found = report.devices(route.kind, route.vendor)
@@ -274,17 +304,20 @@ def _runtime_problem(route: _Route, report: HardwareReport) -> tuple[SkipReason,
             return SkipReason.PROVIDER_MISSING, (
                 f"{runtime.flavour or 'onnxruntime'} {runtime.version} offers "
                 f"{', '.join(p.removesuffix('ExecutionProvider') for p in runtime.providers) or 'nothing'}; "
-                f"no {', '.join(absent)}" + (f" (install {hint})" if hint else ""))
+                f"no {', '.join(absent)}" + (f" (install {hint})" if hint else "")
+            )
     if route.backend == "openvino" and route.vendor is not None and runtime.devices:
         # OpenVINO answered with its device list: trust it over the file system.
         if not any(d.split(".")[0] == route.kind.upper() for d in runtime.devices):
             return SkipReason.RUNTIME_MISSING, (
-                f"openvino sees {', '.join(runtime.devices)}; no {route.kind.upper()} plugin/driver")
+                f"openvino sees {', '.join(runtime.devices)}; no {route.kind.upper()} plugin/driver"
+            )
     return None
 
 
-def _precision_problem(route: _Route, report: HardwareReport, accel: AcceleratorInfo | None,
-                       precision: str | None) -> str | None:
+def _precision_problem(
+    route: _Route, report: HardwareReport, accel: AcceleratorInfo | None, precision: str | None
+) -> str | None:
     if precision is None:
         return None
     name = route.backend + (f"[{route.providers[0].removesuffix('ExecutionProvider')}]" if route.providers else "")
@@ -326,11 +359,17 @@ def _options_for(route: _Route, prefs: Preferences, base: BackendOptions | None)
     if first == TRT_EP:
         extra = {"trt_fp16_enable": str(precision == "fp16"), "trt_int8_enable": str(precision == "int8")}
         if cache:
-            extra |= {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache / "ort-tensorrt"),
-                      "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache / "ort-tensorrt")}
+            extra |= {
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": str(cache / "ort-tensorrt"),
+                "trt_timing_cache_enable": "True",
+                "trt_timing_cache_path": str(cache / "ort-tensorrt"),
+            }
     elif first == MIGRAPHX_EP:
-        extra = {"migraphx_fp16_enable": str(int(precision == "fp16")),
-                 "migraphx_int8_enable": str(int(precision == "int8"))}
+        extra = {
+            "migraphx_fp16_enable": str(int(precision == "fp16")),
+            "migraphx_int8_enable": str(int(precision == "int8")),
+        }
     if extra:
         provider_options[first] = extra | provider_options.get(first, {})
     return options.model_copy(update={"providers": route.providers, "provider_options": provider_options})

@@ -34,14 +34,22 @@ def small_cnn(path: Path, size: int, width: int, seed: int = 0) -> Path:
             helper.make_node("Relu", [f"c{i}"], [f"r{i}"]),
         ]
         channels, last = out, f"r{i}"
-    inits += [numpy_helper.from_array(rng.standard_normal((channels, 10)).astype(np.float32) * 0.1, "fc"),
-              numpy_helper.from_array(np.zeros(10, np.float32), "fcb")]
-    nodes += [helper.make_node("GlobalAveragePool", [last], ["gap"]),
-              helper.make_node("Flatten", ["gap"], ["flat"]),
-              helper.make_node("Gemm", ["flat", "fc", "fcb"], ["y"])]
+    inits += [
+        numpy_helper.from_array(rng.standard_normal((channels, 10)).astype(np.float32) * 0.1, "fc"),
+        numpy_helper.from_array(np.zeros(10, np.float32), "fcb"),
+    ]
+    nodes += [
+        helper.make_node("GlobalAveragePool", [last], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc", "fcb"], ["y"]),
+    ]
     graph = helper.make_graph(
-        nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
@@ -62,6 +70,7 @@ def timed(run, x, seconds: float, max_iters: int = 2000) -> list[float]:
 
 def ort_runner(path: Path):
     import onnxruntime as ort
+
     start = time.perf_counter()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     cold = time.perf_counter() - start
@@ -70,6 +79,7 @@ def ort_runner(path: Path):
 
 def ov_runner(path: Path, precision: str | None):
     import openvino as ov
+
     core = ov.Core()
     config = {"PERFORMANCE_HINT": "LATENCY"}
     if precision:
@@ -88,6 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     import onnxruntime as ort
     import openvino as ov
+
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for size, width in [(64, 16), (224, 32)]:
@@ -105,7 +116,8 @@ def main() -> None:
                 samples = timed(run, x, args.seconds)
                 samples.sort()
                 row = {
-                    "model": f"cnn [1,3,{size},{size}] width {width}", "runtime": name,
+                    "model": f"cnn [1,3,{size},{size}] width {width}",
+                    "runtime": name,
                     "cold_start_ms": round(cold * 1e3, 2),
                     "median_ms": round(statistics.median(samples) * 1e3, 3),
                     "p90_ms": round(samples[int(len(samples) * 0.9)] * 1e3, 3),

@@ -26,8 +26,9 @@ class Floor(predict_pb2_grpc.PredictServicer):
         self.then = then
         self.executor = ThreadPoolExecutor(1)
         self.reply = pb.PredictResponse(model="tiny_cnn", version="1")
-        self.reply.outputs.add(name="probabilities", datatype="FP32", shape=[1, 10],
-                               raw_contents=np.zeros((1, 10), np.float32).tobytes())
+        self.reply.outputs.add(
+            name="probabilities", datatype="FP32", shape=[1, 10], raw_contents=np.zeros((1, 10), np.float32).tobytes()
+        )
 
     async def Predict(self, request, context):
         if self.then == "sleep0":

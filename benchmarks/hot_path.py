@@ -25,8 +25,8 @@ from backends.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from backends.options import OnnxRuntimeOptions  # noqa: E402
 from clients.request import build_request  # noqa: E402
 from protos.switchyard.v1 import predict_pb2 as pb  # noqa: E402
-from service.scheduling.batcher import BatchPolicy  # noqa: E402
 from service.predict.messages import decode_request, encode_response  # noqa: E402
+from service.scheduling.batcher import BatchPolicy  # noqa: E402
 from service.scheduling.runner import ModelRunner  # noqa: E402
 
 N = 5000

@@ -42,19 +42,32 @@ def medium_cnn(classes: int = 10) -> onnx.ModelProto:
     rng = np.random.default_rng(5)
     inits, nodes, last, channels = [], [], "input", 3
     for i, out in enumerate((32, 64, 64)):
-        inits += [numpy_helper.from_array(rng.normal(0, 0.1, (out, channels, 3, 3)).astype(np.float32), f"w{i}"),
-                  numpy_helper.from_array(np.zeros(out, np.float32), f"b{i}")]
-        nodes += [helper.make_node("Conv", [last, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
-                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
+        inits += [
+            numpy_helper.from_array(rng.normal(0, 0.1, (out, channels, 3, 3)).astype(np.float32), f"w{i}"),
+            numpy_helper.from_array(np.zeros(out, np.float32), f"b{i}"),
+        ]
+        nodes += [
+            helper.make_node("Conv", [last, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", [f"c{i}"], [f"r{i}"]),
+        ]
         last, channels = f"r{i}", out
-    inits += [numpy_helper.from_array(rng.normal(0, 0.3, (channels, classes)).astype(np.float32), "fc"),
-              numpy_helper.from_array(np.array([-1, channels], np.int64), "flat")]
-    nodes += [helper.make_node("GlobalAveragePool", [last], ["p"]), helper.make_node("Reshape", ["p", "flat"], ["f"]),
-              helper.make_node("MatMul", ["f", "fc"], ["logits"]),
-              helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)]
+    inits += [
+        numpy_helper.from_array(rng.normal(0, 0.3, (channels, classes)).astype(np.float32), "fc"),
+        numpy_helper.from_array(np.array([-1, channels], np.int64), "flat"),
+    ]
+    nodes += [
+        helper.make_node("GlobalAveragePool", [last], ["p"]),
+        helper.make_node("Reshape", ["p", "flat"], ["f"]),
+        helper.make_node("MatMul", ["f", "fc"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
     graph = helper.make_graph(
-        nodes, "medium_cnn", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 64, 64])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", classes])], initializer=inits)
+        nodes,
+        "medium_cnn",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 64, 64])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", classes])],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
@@ -80,9 +93,27 @@ def cpu_seconds(pid: int) -> float:
 def bench(args, model: str, concurrency: int, port: int, server_pid: int, out: Path) -> dict:
     before = cpu_seconds(server_pid)
     subprocess.run(
-        ["taskset", "-c", args.client_cpu, sys.executable, "-m", "service", "bench", model, "--target",
-         f"127.0.0.1:{port}", "-c", str(concurrency), "--seconds", str(args.seconds), "--json", str(out)],
-        check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+        [
+            "taskset",
+            "-c",
+            args.client_cpu,
+            sys.executable,
+            "-m",
+            "service",
+            "bench",
+            model,
+            "--target",
+            f"127.0.0.1:{port}",
+            "-c",
+            str(concurrency),
+            "--seconds",
+            str(args.seconds),
+            "--json",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
     )
     row = json.loads(out.read_text())["results"][0]
     served = row["requests"] + row["errors"] + 51  # + the check call and the warm-up
@@ -98,8 +129,13 @@ def inprocess(args, artifact: Path, batch: int) -> dict:
         f"x={{'input': np.random.default_rng(0).standard_normal(({batch},3,64,64)).astype('float32')}};"
         f"print(json.dumps(inprocess_throughput(Path({str(artifact)!r}), x, seconds={args.seconds}, threads=1)))"
     )
-    done = subprocess.run(["taskset", "-c", args.server_cpu, sys.executable, "-c", code], cwd=ROOT,
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        ["taskset", "-c", args.server_cpu, sys.executable, "-c", code],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -124,9 +160,29 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         port_file = Path(tmp) / "port"
         server = subprocess.Popen(
-            ["taskset", "-c", args.server_cpu, sys.executable, "-m", "service", "serve", "--host", "127.0.0.1",
-             "--port", "0", "--metrics-port", "-1", "--model-repository", str(repo), "--log-level", "warning",
-             "--port-file", str(port_file)], cwd=ROOT, stderr=subprocess.DEVNULL,
+            [
+                "taskset",
+                "-c",
+                args.server_cpu,
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--metrics-port",
+                "-1",
+                "--model-repository",
+                str(repo),
+                "--log-level",
+                "warning",
+                "--port-file",
+                str(port_file),
+            ],
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
         )
         try:
             while not port_file.exists() or not port_file.read_text().strip():

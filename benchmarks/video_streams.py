@@ -47,9 +47,26 @@ def make_repository(folder: Path, batching: bool) -> Path:
 def start_server(repository: Path, folder: Path) -> tuple[subprocess.Popen, int]:
     port_file = folder / f"port-{repository.name}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1",
-         "--model-repository", str(repository), "--port-file", str(port_file), "--log-level", "warning"],
-        cwd=ROOT, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--metrics-port",
+            "-1",
+            "--model-repository",
+            str(repository),
+            "--port-file",
+            str(port_file),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while not port_file.exists() or not port_file.read_text().strip():
@@ -84,8 +101,13 @@ async def one_stream(address: str, frames: list[Frame], encoding: str, mode: str
                 latencies.append(result.latency_ms)
             dropped += result.dropped is not None
     elapsed = time.perf_counter() - started
-    return dict(fps=len(latencies) / elapsed, p50=np.percentile(latencies, 50), p95=np.percentile(latencies, 95),
-                dropped=dropped, frames=len(frames))
+    return dict(
+        fps=len(latencies) / elapsed,
+        p50=np.percentile(latencies, 50),
+        p95=np.percentile(latencies, 95),
+        dropped=dropped,
+        frames=len(frames),
+    )
 
 
 async def run(address: str, streams: int, encoding: str, mode: str, fps: float, seconds: float) -> list[dict]:
@@ -114,7 +136,9 @@ def main() -> None:
                 for encoding in args.encodings.split(","):
                     for streams in (int(s) for s in args.streams.split(",")):
                         for mode in args.modes.split(","):
-                            stats = asyncio.run(run(f"127.0.0.1:{port}", streams, encoding, mode, args.fps, args.seconds))
+                            stats = asyncio.run(
+                                run(f"127.0.0.1:{port}", streams, encoding, mode, args.fps, args.seconds)
+                            )
                             # Unpaced, a frame's latency is mostly its wait behind the backlog
                             # flow control allows, so only throughput is reported there.
                             p50 = f"{np.mean([s['p50'] for s in stats]):.0f}" if mode == "paced" else "-"

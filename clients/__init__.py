@@ -5,4 +5,12 @@ from clients.errors import PredictError
 from clients.sync_client import SwitchyardClient
 from clients.video import AsyncVideoClient, Frame, FrameResult, VideoClient
 
-__all__ = ["AsyncSwitchyardClient", "AsyncVideoClient", "Frame", "FrameResult", "PredictError", "SwitchyardClient", "VideoClient"]
+__all__ = [
+    "AsyncSwitchyardClient",
+    "AsyncVideoClient",
+    "Frame",
+    "FrameResult",
+    "PredictError",
+    "SwitchyardClient",
+    "VideoClient",
+]

@@ -16,7 +16,9 @@ __all__ = ["AsyncPredictChannel", "PredictChannel"]
 class PredictChannel:
     """Blocking channel owner: `with Client(target) as client: ...`."""
 
-    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = DEFAULT_MAX_MESSAGE) -> None:
+    def __init__(
+        self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = DEFAULT_MAX_MESSAGE
+    ) -> None:
         address, round_robin = normalise_target(target)
         self._channel = grpc.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
         self._stub = predict_pb2_grpc.PredictStub(self._channel)
@@ -34,7 +36,9 @@ class PredictChannel:
 class AsyncPredictChannel:
     """asyncio channel owner: `async with Client(target) as client: ...`."""
 
-    def __init__(self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = DEFAULT_MAX_MESSAGE) -> None:
+    def __init__(
+        self, target: str | Iterable[str] = "127.0.0.1:8001", *, max_message_bytes: int = DEFAULT_MAX_MESSAGE
+    ) -> None:
         address, round_robin = normalise_target(target)
         self._channel = grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes, round_robin))
         self._stub = predict_pb2_grpc.PredictStub(self._channel)

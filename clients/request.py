@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from protos.datatypes import datatype_of
 from protos import codec
+from protos.datatypes import datatype_of
 from protos.switchyard.v1 import predict_pb2 as pb
 
 __all__ = ["build_request", "decode_outputs", "stream_result", "channel_options", "normalise_target"]
@@ -15,7 +15,9 @@ __all__ = ["build_request", "decode_outputs", "stream_result", "channel_options"
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 
 
-def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE, round_robin: bool = False) -> list[tuple[str, object]]:
+def channel_options(
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE, round_robin: bool = False
+) -> list[tuple[str, object]]:
     options: list[tuple[str, object]] = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),

@@ -25,10 +25,19 @@ class SwitchyardClient(PredictChannel):
             raise PredictError.from_rpc_error(error) from None
 
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], *, version: str = "", outputs: Iterable[str] = (),
-        request_id: str = "", parameters: Mapping | None = None, timeout: float | None = None,
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: str = "",
+        outputs: Iterable[str] = (),
+        request_id: str = "",
+        parameters: Mapping | None = None,
+        timeout: float | None = None,
     ) -> dict[str, np.ndarray]:
-        request = build_request(model, inputs, version=version, outputs=outputs, request_id=request_id, parameters=parameters)
+        request = build_request(
+            model, inputs, version=version, outputs=outputs, request_id=request_id, parameters=parameters
+        )
         return decode_outputs(self._call(self._stub.Predict, request, timeout))
 
     def predict_stream(

@@ -38,8 +38,12 @@ class AsyncVideoClient(AsyncPredictChannel):
     """`async with AsyncVideoClient(target) as client: async for result in client.stream(...)`."""
 
     async def stream(
-        self, frames: AsyncIterable[Frame | bytes] | Iterable[Frame | bytes], *, model: str,
-        timeout: float | None = None, **options,
+        self,
+        frames: AsyncIterable[Frame | bytes] | Iterable[Frame | bytes],
+        *,
+        model: str,
+        timeout: float | None = None,
+        **options,
     ) -> AsyncIterator[FrameResult]:
         """Results in frame order. Options as `stream_config` (encoding, drop_policy, ...).
 

@@ -100,15 +100,23 @@ def stream_config(
     postprocess: Mapping[str, object] | None = None,
 ) -> vpb.StreamConfig:
     """The opening message; overrides are sent as strings (e.g. {"box_thresh": 0.5})."""
-    for name, value, allowed in (("encoding", encoding, ENCODINGS), ("drop_policy", drop_policy, DROP_POLICIES),
-                                 ("returns", returns, RETURNS)):
+    for name, value, allowed in (
+        ("encoding", encoding, ENCODINGS),
+        ("drop_policy", drop_policy, DROP_POLICIES),
+        ("returns", returns, RETURNS),
+    ):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     config = vpb.StreamConfig(
-        model=model, version=version, encoding=vpb.StreamConfig.Encoding.Value(encoding.upper()),
-        width=width, height=height, pixel_format=vpb.StreamConfig.PixelFormat.Value(pixel_format.upper()),
+        model=model,
+        version=version,
+        encoding=vpb.StreamConfig.Encoding.Value(encoding.upper()),
+        width=width,
+        height=height,
+        pixel_format=vpb.StreamConfig.PixelFormat.Value(pixel_format.upper()),
         drop_policy=vpb.StreamConfig.DropPolicy.Value(drop_policy.upper()),
-        max_pending=max_pending, max_in_flight=max_in_flight,
+        max_pending=max_pending,
+        max_in_flight=max_in_flight,
         preprocess_overrides={k: str(v) for k, v in (preprocess or {}).items()},
         postprocess_overrides={k: str(v) for k, v in (postprocess or {}).items()},
     )
@@ -155,18 +163,23 @@ def decode_response(response: vpb.VideoResponse, times: SendTimes) -> FrameResul
         out.width, out.height = result.width, result.height
         out.detections = [
             Detection(
-                (d.x1, d.y1, d.x2, d.y2), d.score, d.label, d.class_id,
+                (d.x1, d.y1, d.x2, d.y2),
+                d.score,
+                d.label,
+                d.class_id,
                 tuple((p.x, p.y) for p in d.polygon) or None,
             )
             for d in result.detections
         ]
         out.classifications = [Classification(c.label, c.index, c.score) for c in result.classifications]
-        out.tensors = {
-            t.name: codec.decode_raw(t.name, t.datatype, t.shape, t.raw_contents) for t in result.tensors
-        }
+        out.tensors = {t.name: codec.decode_raw(t.name, t.datatype, t.shape, t.raw_contents) for t in result.tensors}
         t = result.timings
         out.timings = {
-            "queue_ms": t.queue_ms, "decode_ms": t.decode_ms, "preprocess_ms": t.preprocess_ms,
-            "infer_ms": t.infer_ms, "postprocess_ms": t.postprocess_ms, "total_ms": t.total_ms,
+            "queue_ms": t.queue_ms,
+            "decode_ms": t.decode_ms,
+            "preprocess_ms": t.preprocess_ms,
+            "infer_ms": t.infer_ms,
+            "postprocess_ms": t.postprocess_ms,
+            "total_ms": t.total_ms,
         }
     return out

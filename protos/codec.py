@@ -153,15 +153,12 @@ def _decode_length_prefixed(name: str, raw: bytes, count: int) -> np.ndarray:
         offset += 4
         if offset + length > len(raw):
             raise InvalidInputError(
-                f"tensor '{name}': BYTES element {i} declares {length} bytes but only "
-                f"{len(raw) - offset} remain"
+                f"tensor '{name}': BYTES element {i} declares {length} bytes but only {len(raw) - offset} remain"
             )
         out[i] = bytes(view[offset : offset + length])
         offset += length
     if offset != len(raw):
-        raise InvalidInputError(
-            f"tensor '{name}': {len(raw) - offset} bytes left over after {count} BYTES elements"
-        )
+        raise InvalidInputError(f"tensor '{name}': {len(raw) - offset} bytes left over after {count} BYTES elements")
     return out
 
 

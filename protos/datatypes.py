@@ -24,9 +24,7 @@ _NUMPY_OF: dict[str, np.dtype] = {
 
 DATATYPES: tuple[str, ...] = tuple(_NUMPY_OF)
 
-_NAME_OF: dict[np.dtype, str] = {
-    dt: name for name, dt in _NUMPY_OF.items() if name not in ("BF16",)
-}
+_NAME_OF: dict[np.dtype, str] = {dt: name for name, dt in _NUMPY_OF.items() if name not in ("BF16",)}
 
 
 def numpy_dtype(datatype: str) -> np.dtype:

@@ -36,9 +36,7 @@ class HealthReporter:
         if self._shutting_down:
             return
         status = SERVING if entry.state is ModelState.READY else NOT_SERVING
-        task = asyncio.get_running_loop().create_task(
-            self.servicer.set(model_service_name(entry.name), status)
-        )
+        task = asyncio.get_running_loop().create_task(self.servicer.set(model_service_name(entry.name), status))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

@@ -35,33 +35,48 @@ class RepositoryCollector:
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
-            "switchyard_requests", "Inference requests finished, by gRPC status code.", labels=[*LABELS, "code"])
+            "switchyard_requests", "Inference requests finished, by gRPC status code.", labels=[*LABELS, "code"]
+        )
         inferences = CounterMetricFamily(
-            "switchyard_inferences", "Items inferred (a request of batch 4 counts 4).", labels=LABELS)
+            "switchyard_inferences", "Items inferred (a request of batch 4 counts 4).", labels=LABELS
+        )
         executions = CounterMetricFamily(
-            "switchyard_executions", "Backend executions (a batch of requests counts once).", labels=LABELS)
+            "switchyard_executions", "Backend executions (a batch of requests counts once).", labels=LABELS
+        )
         queue = HistogramMetricFamily(
-            "switchyard_request_queue_duration_seconds", "Time a successful request waited in the queue.", labels=LABELS)
+            "switchyard_request_queue_duration_seconds", "Time a successful request waited in the queue.", labels=LABELS
+        )
         compute = HistogramMetricFamily(
             "switchyard_request_compute_duration_seconds",
-            "Backend time of the batch a successful request rode in.", labels=LABELS)
+            "Backend time of the batch a successful request rode in.",
+            labels=LABELS,
+        )
         total = HistogramMetricFamily(
             "switchyard_request_duration_seconds",
-            "Time a successful request spent in the runner (queue + compute + split).", labels=LABELS)
-        batch = HistogramMetricFamily(
-            "switchyard_batch_size", "Items per backend execution.", labels=LABELS)
+            "Time a successful request spent in the runner (queue + compute + split).",
+            labels=LABELS,
+        )
+        batch = HistogramMetricFamily("switchyard_batch_size", "Items per backend execution.", labels=LABELS)
         depth = GaugeMetricFamily("switchyard_queue_depth", "Requests waiting in the queue.", labels=LABELS)
         in_flight = GaugeMetricFamily(
-            "switchyard_requests_in_flight", "Requests inside the runner (queued or running).", labels=LABELS)
+            "switchyard_requests_in_flight", "Requests inside the runner (queued or running).", labels=LABELS
+        )
         load = GaugeMetricFamily(
-            "switchyard_model_load_duration_seconds", "How long the version took to load.", labels=LABELS)
+            "switchyard_model_load_duration_seconds", "How long the version took to load.", labels=LABELS
+        )
         state = GaugeMetricFamily(
-            "switchyard_model_state", "1 for the version's current state, 0 for the others.", labels=[*LABELS, "state"])
+            "switchyard_model_state", "1 for the version's current state, 0 for the others.", labels=[*LABELS, "state"]
+        )
         for entry in self._repository.entries():
             for number in sorted(entry.versions):
                 version = entry.versions[number]
                 loaded = version.loaded
-                labels = [entry.name, str(number), loaded.backend_name if loaded else "", str(loaded.device) if loaded else ""]
+                labels = [
+                    entry.name,
+                    str(number),
+                    loaded.backend_name if loaded else "",
+                    str(loaded.device) if loaded else "",
+                ]
                 for s in ModelState:
                     state.add_metric([*labels, s.value], 1.0 if version.state is s else 0.0)
                 if loaded is not None:
@@ -86,7 +101,7 @@ class RepositoryCollector:
 def _histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:
     counts = list(histogram.counts)  # a snapshot: the loop thread may be adding to it
     buckets, running = [], 0
-    for bound, count in zip(histogram.bounds, counts):
+    for bound, count in zip(histogram.bounds, counts[:-1], strict=True):  # the last count is +Inf
         running += count
         buckets.append((_le(bound), running))
     running += counts[-1]
@@ -111,7 +126,9 @@ class VideoCollector:
         opened = CounterMetricFamily("switchyard_video_streams", "StreamVideo streams opened.", labels=["model"])
         active = GaugeMetricFamily("switchyard_video_streams_active", "StreamVideo streams open now.", labels=["model"])
         frames = CounterMetricFamily(
-            "switchyard_video_frames", "Frames answered, by outcome (result, error, dropped).", labels=["model", "outcome"]
+            "switchyard_video_frames",
+            "Frames answered, by outcome (result, error, dropped).",
+            labels=["model", "outcome"],
         )
         for model in self._stats.models():
             opened.add_metric([model], self._stats.streams_opened[model])

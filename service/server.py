@@ -8,19 +8,20 @@ import signal
 from collections.abc import Callable
 
 import grpc
-from prometheus_client import CollectorRegistry
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
 
 from protos.inference import grpc_service_pb2_grpc
 from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
-from service.rpc.drain import DrainGate
 from service.health import HealthReporter
-from service.predict.hardware import hardware_info
 from service.metrics import Metrics
-from service.oip.servicer import SERVICE_NAME as OIP_SERVICE, OipServicer
-from service.repository.loader import ModelLoader
+from service.oip.servicer import SERVICE_NAME as OIP_SERVICE
+from service.oip.servicer import OipServicer
+from service.predict.hardware import hardware_info
 from service.predict.servicer import PredictServicer
+from service.repository.loader import ModelLoader
 from service.repository.repository import ModelRepository
+from service.rpc.drain import DrainGate
 from service.settings import ServerSettings
 from service.video.session import VideoStreams
 from service.video.stats import VideoStats
@@ -55,14 +56,13 @@ class SwitchyardServer:
         self.settings = settings
         self.loader = loader or ModelLoader(settings)
         self.repository = repository or ModelRepository(settings.model_repository, self.loader, settings.models)
-        hardware = lambda: hardware_info(self.loader.report)  # noqa: E731 - probed once, on first use
         self._server = grpc.aio.server(options=channel_options(settings))
         self.gate = DrainGate()
         self.video = VideoStreams(self.repository, VideoStats())
         # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
         # and the video streams' counters.
         self.metrics = Metrics(self.repository, registry, self.video.stats)
-        services = self._register_services(hardware)
+        services = self._register_services(self._hardware)
         self.health = HealthReporter(services)
         self.repository.subscribe(self.health.on_model_change)
         from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -74,6 +74,10 @@ class SwitchyardServer:
         )
         self.port = 0
         self._stopped = asyncio.Event()
+
+    def _hardware(self) -> dict:
+        # The probe runs once, on first use, not at construction.
+        return hardware_info(self.loader.report)
 
     def _register_services(self, hardware: Callable[[], dict]) -> list[str]:
         """Add every protocol adapter; returns the gRPC service names served."""

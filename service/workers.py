@@ -48,7 +48,9 @@ def run_workers(settings: ServerSettings, port_file: Path | None = None) -> int:
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--port-file", "/dev/stdout"],
-            env=worker_environment(settings, i), stdout=subprocess.PIPE, text=True,
+            env=worker_environment(settings, i),
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for i in range(settings.workers)
     ]

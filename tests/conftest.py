@@ -40,9 +40,12 @@ def model_repo(tmp_path_factory) -> Path:
     write_model(repo, "add", models.add_model(), "backend: onnxruntime\n")
     write_model(repo, "add_ov", models.add_model(), "backend: openvino\nopenvino: {precision_hint: f32}\n")
     for name, dtype in {
-        "identity_int64": TensorProto.INT64, "identity_fp16": TensorProto.FLOAT16,
-        "identity_bool": TensorProto.BOOL, "identity_uint8": TensorProto.UINT8,
-        "identity_string": TensorProto.STRING, "identity_fp64": TensorProto.DOUBLE,
+        "identity_int64": TensorProto.INT64,
+        "identity_fp16": TensorProto.FLOAT16,
+        "identity_bool": TensorProto.BOOL,
+        "identity_uint8": TensorProto.UINT8,
+        "identity_string": TensorProto.STRING,
+        "identity_fp64": TensorProto.DOUBLE,
         "identity_int8": TensorProto.INT8,
     }.items():
         write_model(repo, name, models.identity_model(dtype, name), "backend: onnxruntime\n")
@@ -77,9 +80,27 @@ def start_serve_process(python: str, repo: Path, *extra: str):
 
     log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
-        [python, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "-1",
-         "--model-repository", str(repo), "--port-file", "/dev/stdout", *extra],
-        stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+        [
+            python,
+            "-m",
+            "service",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--metrics-port",
+            "-1",
+            "--model-repository",
+            str(repo),
+            "--port-file",
+            "/dev/stdout",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        cwd=ROOT,
     )
     for line in proc.stdout:
         if line.strip().isdigit():

@@ -29,7 +29,12 @@ from backends.probe.runtimes import openvino_core, read_runtimes
 from backends.probe.sysroot import SysRoot
 
 __all__ = [
-    "AcceleratorInfo", "CpuInfo", "HardwareReport", "ProbeIssue", "RuntimeInfo", "probe",
+    "AcceleratorInfo",
+    "CpuInfo",
+    "HardwareReport",
+    "ProbeIssue",
+    "RuntimeInfo",
+    "probe",
 ]
 
 

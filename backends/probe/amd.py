@@ -43,12 +43,20 @@ def read_amd(sys: SysRoot, amdsmi: ModuleType | Any | None = None) -> Findings:
     if not found.accelerators and drm:
         found.sources.append("drm")
         for index, (bdf, card) in enumerate(drm.items()):
-            found.accelerators.append(AcceleratorInfo(
-                vendor="amd", kind="gpu", index=index, name=card.get("name", "AMD GPU"),
-                source="drm", memory_bytes=card.get("memory"), pci_id=bdf,
-                device_id=card.get("device_id"), usable=has_kfd,
-                note="" if has_kfd else "no /dev/kfd: ROCm cannot reach this GPU",
-            ))
+            found.accelerators.append(
+                AcceleratorInfo(
+                    vendor="amd",
+                    kind="gpu",
+                    index=index,
+                    name=card.get("name", "AMD GPU"),
+                    source="drm",
+                    memory_bytes=card.get("memory"),
+                    pci_id=bdf,
+                    device_id=card.get("device_id"),
+                    usable=has_kfd,
+                    note="" if has_kfd else "no /dev/kfd: ROCm cannot reach this GPU",
+                )
+            )
     return found
 
 
@@ -89,11 +97,19 @@ def _read_kfd(sys: SysRoot, drm: dict[str, dict[str, Any]], found: Findings) -> 
             for bank in sys.glob(f"{node}/mem_banks/*")
         ) or card.get("memory")
         device_id = props.get("device_id")
-        found.accelerators.append(AcceleratorInfo(
-            vendor="amd", kind="gpu", index=index, name=card.get("name") or f"AMD {gfx or 'GPU'}",
-            source="kfd", memory_bytes=memory, gfx_target=gfx, pci_id=bdf,
-            device_id=f"0x{int(device_id):04x}" if device_id and device_id.isdigit() else None,
-        ))
+        found.accelerators.append(
+            AcceleratorInfo(
+                vendor="amd",
+                kind="gpu",
+                index=index,
+                name=card.get("name") or f"AMD {gfx or 'GPU'}",
+                source="kfd",
+                memory_bytes=memory,
+                gfx_target=gfx,
+                pci_id=bdf,
+                device_id=f"0x{int(device_id):04x}" if device_id and device_id.isdigit() else None,
+            )
+        )
         index += 1
 
 
@@ -101,25 +117,31 @@ def _read_amdsmi(amdsmi: Any, found: Findings) -> None:
     found.sources.append("amdsmi")
     try:
         amdsmi.amdsmi_init()
-    except Exception as exc:  # noqa: BLE001 - a broken driver is reported, not fatal
+    except Exception as exc:
         found.issue("amdsmi", exc)
         return
     try:
         handles = found.call("amdsmi", amdsmi.amdsmi_get_processor_handles, default=[])
         for index, handle in enumerate(handles):
             asic = found.call("amdsmi", amdsmi.amdsmi_get_gpu_asic_info, handle, default={}) or {}
-            vram = found.call("amdsmi", lambda h=handle: amdsmi.amdsmi_get_gpu_memory_total(
-                h, amdsmi.AmdSmiMemoryType.VRAM))
+            vram = found.call(
+                "amdsmi", lambda h=handle: amdsmi.amdsmi_get_gpu_memory_total(h, amdsmi.AmdSmiMemoryType.VRAM)
+            )
             bdf = found.call("amdsmi", amdsmi.amdsmi_get_gpu_device_bdf, handle)
             driver = found.call("amdsmi", amdsmi.amdsmi_get_gpu_driver_info, handle, default={}) or {}
-            found.accelerators.append(AcceleratorInfo(
-                vendor="amd", kind="gpu", index=index,
-                name=str(asic.get("market_name") or "AMD GPU"), source="amdsmi",
-                memory_bytes=int(vram) if vram else None,
-                gfx_target=asic.get("target_graphics_version"),
-                driver_version=driver.get("driver_version"),
-                pci_id=str(bdf).lower() if bdf else None,
-                device_id=str(asic.get("device_id")) if asic.get("device_id") else None,
-            ))
+            found.accelerators.append(
+                AcceleratorInfo(
+                    vendor="amd",
+                    kind="gpu",
+                    index=index,
+                    name=str(asic.get("market_name") or "AMD GPU"),
+                    source="amdsmi",
+                    memory_bytes=int(vram) if vram else None,
+                    gfx_target=asic.get("target_graphics_version"),
+                    driver_version=driver.get("driver_version"),
+                    pci_id=str(bdf).lower() if bdf else None,
+                    device_id=str(asic.get("device_id")) if asic.get("device_id") else None,
+                )
+            )
     finally:
         found.call("amdsmi", amdsmi.amdsmi_shut_down)

@@ -35,16 +35,24 @@ def _read_openvino(core: Any, found: Findings) -> None:
         memory = None
         if kind == "gpu":
             memory = found.call("openvino", lambda d=device: int(core.get_property(d, "GPU_DEVICE_TOTAL_MEM_SIZE")))
-        found.accelerators.append(AcceleratorInfo(
-            vendor="intel", kind=kind, index=counters[kind], name=str(name or device),
-            source="openvino", memory_bytes=memory, openvino_name=device,
-        ))
+        found.accelerators.append(
+            AcceleratorInfo(
+                vendor="intel",
+                kind=kind,
+                index=counters[kind],
+                name=str(name or device),
+                source="openvino",
+                memory_bytes=memory,
+                openvino_name=device,
+            )
+        )
         counters[kind] += 1
 
 
 def _read_drm(sys: SysRoot, found: Findings) -> None:
     cards = [
-        c for c in sys.glob("sys/class/drm/card*")
+        c
+        for c in sys.glob("sys/class/drm/card*")
         if re.fullmatch(r"card\d+", c.rsplit("/", 1)[-1])
         and (sys.read(f"{c}/device/vendor") or "").lower() == INTEL_VENDOR
     ]
@@ -54,15 +62,20 @@ def _read_drm(sys: SysRoot, found: Findings) -> None:
     render_nodes = bool(sys.glob("dev/dri/renderD*"))
     for index, card in enumerate(cards):
         device_id = (sys.read(f"{card}/device/device") or "").lower() or None
-        found.accelerators.append(AcceleratorInfo(
-            vendor="intel", kind="gpu", index=index,
-            name=sys.read(f"{card}/device/product_name") or f"Intel GPU {device_id or ''}".strip(),
-            source="drm", device_id=device_id,
-            openvino_name="GPU" if len(cards) == 1 else f"GPU.{index}",
-            memory_bytes=sys.read_int(f"{card}/device/lmem_total_bytes"),
-            usable=render_nodes,
-            note="" if render_nodes else "no /dev/dri/renderD*: not passed into this container",
-        ))
+        found.accelerators.append(
+            AcceleratorInfo(
+                vendor="intel",
+                kind="gpu",
+                index=index,
+                name=sys.read(f"{card}/device/product_name") or f"Intel GPU {device_id or ''}".strip(),
+                source="drm",
+                device_id=device_id,
+                openvino_name="GPU" if len(cards) == 1 else f"GPU.{index}",
+                memory_bytes=sys.read_int(f"{card}/device/lmem_total_bytes"),
+                usable=render_nodes,
+                note="" if render_nodes else "no /dev/dri/renderD*: not passed into this container",
+            )
+        )
 
 
 def _read_accel(sys: SysRoot, found: Findings) -> None:
@@ -76,8 +89,15 @@ def _read_accel(sys: SysRoot, found: Findings) -> None:
         if "accel" not in found.sources:
             found.sources.append("accel")
         device_id = (sys.read(f"sys/class/accel/{name}/device/device") or "").lower() or None
-        found.accelerators.append(AcceleratorInfo(
-            vendor="intel", kind="npu", index=index, name=f"Intel NPU {device_id or ''}".strip(),
-            source="accel", device_id=device_id, openvino_name="NPU",
-        ))
+        found.accelerators.append(
+            AcceleratorInfo(
+                vendor="intel",
+                kind="npu",
+                index=index,
+                name=f"Intel NPU {device_id or ''}".strip(),
+                source="accel",
+                device_id=device_id,
+                openvino_name="NPU",
+            )
+        )
         index += 1

@@ -11,13 +11,34 @@ from backends.probe.sysroot import SysRoot, parse_key_values
 
 # Without NVML, procfs names the GPU but not its compute capability: a table of common parts.
 _COMPUTE_CAPABILITY: tuple[tuple[str, str], ...] = (
-    ("B200", "10.0"), ("B100", "10.0"), ("GB200", "10.0"),
-    ("H100", "9.0"), ("H200", "9.0"), ("GH200", "9.0"),
-    ("L40", "8.9"), ("L4", "8.9"), ("RTX 40", "8.9"), ("RTX 6000 Ada", "8.9"),
-    ("A100", "8.0"), ("A30", "8.0"), ("A800", "8.0"),
-    ("A10", "8.6"), ("A40", "8.6"), ("A16", "8.6"), ("A2", "8.6"), ("RTX 30", "8.6"), ("RTX A", "8.6"),
-    ("T4", "7.5"), ("RTX 20", "7.5"), ("Quadro RTX", "7.5"), ("TITAN RTX", "7.5"),
-    ("V100", "7.0"), ("TITAN V", "7.0"), ("P100", "6.0"), ("P40", "6.1"), ("P4", "6.1"),
+    ("B200", "10.0"),
+    ("B100", "10.0"),
+    ("GB200", "10.0"),
+    ("H100", "9.0"),
+    ("H200", "9.0"),
+    ("GH200", "9.0"),
+    ("L40", "8.9"),
+    ("L4", "8.9"),
+    ("RTX 40", "8.9"),
+    ("RTX 6000 Ada", "8.9"),
+    ("A100", "8.0"),
+    ("A30", "8.0"),
+    ("A800", "8.0"),
+    ("A10", "8.6"),
+    ("A40", "8.6"),
+    ("A16", "8.6"),
+    ("A2", "8.6"),
+    ("RTX 30", "8.6"),
+    ("RTX A", "8.6"),
+    ("T4", "7.5"),
+    ("RTX 20", "7.5"),
+    ("Quadro RTX", "7.5"),
+    ("TITAN RTX", "7.5"),
+    ("V100", "7.0"),
+    ("TITAN V", "7.0"),
+    ("P100", "6.0"),
+    ("P40", "6.1"),
+    ("P4", "6.1"),
 )
 
 
@@ -38,9 +59,7 @@ def load_nvml() -> ModuleType | None:
 
 
 def driver_present(sys: SysRoot) -> bool:
-    return sys.exists("proc/driver/nvidia") or sys.exists("dev/nvidiactl") or bool(
-        sys.glob("dev/nvidia[0-9]*")
-    )
+    return sys.exists("proc/driver/nvidia") or sys.exists("dev/nvidiactl") or bool(sys.glob("dev/nvidia[0-9]*"))
 
 
 def read_nvidia(sys: SysRoot, nvml: ModuleType | Any | None = None) -> Findings:
@@ -64,7 +83,7 @@ def _read_nvml(nvml: Any, found: Findings) -> None:
     found.sources.append("nvml")
     try:
         nvml.nvmlInit()
-    except Exception as exc:  # noqa: BLE001 - e.g. NVMLError_LibraryNotFound, DriverNotLoaded
+    except Exception as exc:
         found.issue("nvml", exc)
         return
     try:
@@ -80,13 +99,20 @@ def _read_nvml(nvml: Any, found: Findings) -> None:
             memory = found.call("nvml", lambda h=handle: int(nvml.nvmlDeviceGetMemoryInfo(h).total))
             cc = found.call("nvml", nvml.nvmlDeviceGetCudaComputeCapability, handle)
             bus = found.call("nvml", lambda h=handle: _text(nvml.nvmlDeviceGetPciInfo(h).busId))
-            found.accelerators.append(AcceleratorInfo(
-                vendor="nvidia", kind="gpu", index=index, name=name or f"NVIDIA GPU {index}",
-                source="nvml", memory_bytes=memory,
-                compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
-                driver_version=driver, cuda_version=cuda,
-                pci_id=_short_bus_id(bus) if bus else None,
-            ))
+            found.accelerators.append(
+                AcceleratorInfo(
+                    vendor="nvidia",
+                    kind="gpu",
+                    index=index,
+                    name=name or f"NVIDIA GPU {index}",
+                    source="nvml",
+                    memory_bytes=memory,
+                    compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
+                    driver_version=driver,
+                    cuda_version=cuda,
+                    pci_id=_short_bus_id(bus) if bus else None,
+                )
+            )
     finally:
         found.call("nvml", nvml.nvmlShutdown)
 
@@ -100,8 +126,11 @@ def _read_procfs(sys: SysRoot, found: Findings) -> None:
     version = sys.read("proc/driver/nvidia/version") or ""
     match = re.search(r"Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)", version)
     driver = match.group(1) if match else None
-    nodes = {int(p.removeprefix("dev/nvidia")) for p in sys.glob("dev/nvidia[0-9]*")
-             if p.removeprefix("dev/nvidia").isdigit()}
+    nodes = {
+        int(p.removeprefix("dev/nvidia"))
+        for p in sys.glob("dev/nvidia[0-9]*")
+        if p.removeprefix("dev/nvidia").isdigit()
+    }
     gpu_dirs = sys.glob("proc/driver/nvidia/gpus/*")
     if gpu_dirs:
         found.sources.append("procfs")
@@ -111,18 +140,31 @@ def _read_procfs(sys: SysRoot, found: Findings) -> None:
         minor = info.get("Device Minor", "")
         minor_n = int(minor) if minor.isdigit() else index
         usable = minor_n in nodes
-        found.accelerators.append(AcceleratorInfo(
-            vendor="nvidia", kind="gpu", index=index, name=name, source="procfs",
-            compute_capability=compute_capability_of(name), driver_version=driver,
-            pci_id=(info.get("Bus Location") or gpu_dir.rsplit("/", 1)[-1]).lower(),
-            usable=usable,
-            note="" if usable else f"no /dev/nvidia{minor_n}: not passed into this container",
-        ))
+        found.accelerators.append(
+            AcceleratorInfo(
+                vendor="nvidia",
+                kind="gpu",
+                index=index,
+                name=name,
+                source="procfs",
+                compute_capability=compute_capability_of(name),
+                driver_version=driver,
+                pci_id=(info.get("Bus Location") or gpu_dir.rsplit("/", 1)[-1]).lower(),
+                usable=usable,
+                note="" if usable else f"no /dev/nvidia{minor_n}: not passed into this container",
+            )
+        )
     if not gpu_dirs and nodes:
         found.sources.append("dev")
         for index, minor in enumerate(sorted(nodes)):
-            found.accelerators.append(AcceleratorInfo(
-                vendor="nvidia", kind="gpu", index=index, name=f"NVIDIA GPU (/dev/nvidia{minor})",
-                source="dev", driver_version=driver,
-                note="only the device node is visible; details need NVML",
-            ))
+            found.accelerators.append(
+                AcceleratorInfo(
+                    vendor="nvidia",
+                    kind="gpu",
+                    index=index,
+                    name=f"NVIDIA GPU (/dev/nvidia{minor})",
+                    source="dev",
+                    driver_version=driver,
+                    note="only the device node is visible; details need NVML",
+                )
+            )

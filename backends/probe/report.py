@@ -9,8 +9,19 @@ from typing import Any
 
 # CPU feature flags worth reporting: they decide bf16/int8 speed on the CPU backends.
 ISA_FLAGS: tuple[str, ...] = (
-    "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
-    "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "amx_fp16",
 )
 
 
@@ -98,10 +109,7 @@ class HardwareReport:
         return self.devices("npu", vendor)
 
     def devices(self, kind: str, vendor: str | None = None) -> tuple[AcceleratorInfo, ...]:
-        return tuple(
-            a for a in self.accelerators
-            if a.kind == kind and (vendor is None or a.vendor == vendor)
-        )
+        return tuple(a for a in self.accelerators if a.kind == kind and (vendor is None or a.vendor == vendor))
 
     def runtime(self, name: str) -> RuntimeInfo | None:
         return next((r for r in self.runtimes if r.name == name), None)
@@ -150,6 +158,6 @@ class Findings:
         """Run one driver-library call; a failure becomes an issue, never an exception."""
         try:
             return fn(*args)
-        except Exception as exc:  # noqa: BLE001 - a broken driver is reported, not fatal
+        except Exception as exc:
             self.issue(source, exc)
             return default

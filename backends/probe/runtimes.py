@@ -15,8 +15,13 @@ from backends.probe.report import RuntimeInfo
 
 # Distributions that all install the `onnxruntime` module: one per environment.
 ORT_FLAVOURS: tuple[str, ...] = (
-    "onnxruntime-gpu", "onnxruntime-rocm", "onnxruntime-migraphx", "onnxruntime-openvino",
-    "onnxruntime-directml", "onnxruntime-qnn", "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-rocm",
+    "onnxruntime-migraphx",
+    "onnxruntime-openvino",
+    "onnxruntime-directml",
+    "onnxruntime-qnn",
+    "onnxruntime",
 )
 
 
@@ -33,7 +38,7 @@ def _import(module: str) -> tuple[Any | None, str | None]:
         if importlib.util.find_spec(module.split(".")[0]) is None:
             return None, None
         return importlib.import_module(module), None
-    except Exception as exc:  # noqa: BLE001 - e.g. a missing libnvinfer.so: reported
+    except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"
 
 
@@ -44,7 +49,7 @@ def onnxruntime_info() -> RuntimeInfo:
     flavour = next((d for d in ORT_FLAVOURS if _distribution_version(d)), None)
     try:
         providers = tuple(ort.get_available_providers())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return RuntimeInfo("onnxruntime", True, ort.__version__, flavour, error=str(exc))
     return RuntimeInfo("onnxruntime", True, ort.__version__, flavour, providers=providers)
 
@@ -55,7 +60,7 @@ def openvino_info(core: Any | None = None) -> RuntimeInfo:
         return RuntimeInfo("openvino", importable=False, error=error)
     try:
         devices = tuple((core or ov.Core()).available_devices)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return RuntimeInfo("openvino", True, ov.get_version(), error=f"{type(exc).__name__}: {exc}")
     return RuntimeInfo("openvino", True, ov.get_version(), devices=devices)
 
@@ -86,5 +91,5 @@ def openvino_core() -> Any | None:
         return None
     try:
         return ov.Core()
-    except Exception:  # noqa: BLE001 - openvino_info reports the same failure
+    except Exception:
         return None

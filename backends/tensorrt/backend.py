@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from backends.base import Device, ModelSignature, TensorSpec
-from protos.errors import BackendError, BackendLoadError, BackendNotInstalledError, InvalidInputError
 from backends.options import TensorRTOptions
 from backends.tensorrt.cache import EngineCache, engine_cache_key, file_sha256
 from backends.tensorrt.dtypes import datatype_of_trt, numpy_of_trt
 from backends.tensorrt.profiles import Profile, derive_profiles
+from protos.errors import BackendError, BackendLoadError, BackendNotInstalledError, InvalidInputError
 
 log = logging.getLogger("switchyard.tensorrt")
 
@@ -46,8 +46,7 @@ def import_cudart() -> Any:
         try:
             from cuda import cudart
         except ImportError as exc:
-            raise BackendNotInstalledError(
-                f"the tensorrt backend needs cuda-python for device buffers: {exc}") from exc
+            raise BackendNotInstalledError(f"the tensorrt backend needs cuda-python for device buffers: {exc}") from exc
     return cudart
 
 
@@ -104,7 +103,8 @@ class TensorRTBackend:
         if engine is None:
             raise BackendLoadError(
                 f"tensorrt {trt.__version__} could not deserialize {artifact.name}: an engine only runs on "
-                f"the TensorRT version and GPU it was built for (this is {gpu_name}, sm {capability})")
+                f"the TensorRT version and GPU it was built for (this is {gpu_name}, sm {capability})"
+            )
         self._engine, self._cuda = engine, cuda
         self._context = engine.create_execution_context()
         self._stream = cuda(cuda.rt.cudaStreamCreate())
@@ -119,12 +119,16 @@ class TensorRTBackend:
             else:
                 self._outputs[tensor] = dtype
                 outputs.append(spec)
-        return ModelSignature(tuple(inputs), tuple(outputs),
-                              runtime_detail=f"TensorRT {trt.__version__} on {gpu_name} (sm {capability})",
-                              extra=extra)
+        return ModelSignature(
+            tuple(inputs),
+            tuple(outputs),
+            runtime_detail=f"TensorRT {trt.__version__} on {gpu_name} (sm {capability})",
+            extra=extra,
+        )
 
-    def _engine_from_onnx(self, trt: Any, logger: Any, artifact: Path, options: TensorRTOptions,
-                          gpu_name: str, capability: str) -> tuple[bytes, str, str]:
+    def _engine_from_onnx(
+        self, trt: Any, logger: Any, artifact: Path, options: TensorRTOptions, gpu_name: str, capability: str
+    ) -> tuple[bytes, str, str]:
         builder = trt.Builder(logger)
         flags = 0
         if hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH"):  # TensorRT 8 needs it; 10 is always explicit
@@ -134,17 +138,22 @@ class TensorRTBackend:
         if not parser.parse_from_file(str(artifact)):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BackendLoadError(f"tensorrt could not parse {artifact.name}: {errors}")
-        shapes = [(network.get_input(i).name, tuple(int(d) for d in network.get_input(i).shape))
-                  for i in range(network.num_inputs)]
+        shapes = [
+            (network.get_input(i).name, tuple(int(d) for d in network.get_input(i).shape))
+            for i in range(network.num_inputs)
+        ]
         profiles = derive_profiles(shapes, options)
         calibration = Path(options.int8_calibration_cache) if options.int8_calibration_cache else None
         key_extra = {"workspace": str(options.workspace_bytes), "level": str(options.builder_optimization_level)}
         if options.precision == "int8":
             if calibration is None or not calibration.is_file():
-                raise BackendLoadError("precision int8 needs int8_calibration_cache: an existing calibration cache file")
+                raise BackendLoadError(
+                    "precision int8 needs int8_calibration_cache: an existing calibration cache file"
+                )
             key_extra["calibration"] = file_sha256(calibration)
-        key = engine_cache_key(file_sha256(artifact), trt.__version__, gpu_name, capability,
-                               options.precision, profiles, key_extra)
+        key = engine_cache_key(
+            file_sha256(artifact), trt.__version__, gpu_name, capability, options.precision, profiles, key_extra
+        )
         cache = EngineCache(options.engine_cache_dir) if options.engine_cache_dir else None
         if cache is not None and (cached := cache.load(key)) is not None:
             log.info("tensorrt engine for %s from cache %s", artifact, cache.path(key))
@@ -172,9 +181,18 @@ class TensorRTBackend:
             raise BackendLoadError(f"tensorrt failed to build an engine for {artifact.name} (see the log)")
         data = bytes(serialized)
         if cache is not None:
-            cache.store(key, data, {"model": artifact.name, "tensorrt": trt.__version__, "gpu": gpu_name,
-                                    "sm": capability, "precision": options.precision,
-                                    "profiles": {n: p.as_key() for n, p in profiles.items()}})
+            cache.store(
+                key,
+                data,
+                {
+                    "model": artifact.name,
+                    "tensorrt": trt.__version__,
+                    "gpu": gpu_name,
+                    "sm": capability,
+                    "precision": options.precision,
+                    "profiles": {n: p.as_key() for n, p in profiles.items()},
+                },
+            )
         return data, key, "built"
 
     # ---- infer ------------------------------------------------------------------------
@@ -196,8 +214,11 @@ class TensorRTBackend:
             if not ctx.set_input_shape(name, array.shape):
                 raise InvalidInputError(f"input {name!r} shape {list(array.shape)} is outside the engine's profile")
             pointer = self._buffer(name, array.nbytes)
-            cuda(rt.cudaMemcpyAsync(pointer, array.ctypes.data, array.nbytes,
-                                    rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream))
+            cuda(
+                rt.cudaMemcpyAsync(
+                    pointer, array.ctypes.data, array.nbytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream
+                )
+            )
             ctx.set_tensor_address(name, pointer)
             hosts.append(array)
         results: dict[str, np.ndarray] = {}
@@ -210,8 +231,15 @@ class TensorRTBackend:
         if not ctx.execute_async_v3(int(self._stream)):
             raise BackendError("tensorrt execute_async_v3 failed (see the log)")
         for name, host in results.items():
-            cuda(rt.cudaMemcpyAsync(host.ctypes.data, self._buffers[name][0], host.nbytes,
-                                    rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, self._stream))
+            cuda(
+                rt.cudaMemcpyAsync(
+                    host.ctypes.data,
+                    self._buffers[name][0],
+                    host.nbytes,
+                    rt.cudaMemcpyKind.cudaMemcpyDeviceToHost,
+                    self._stream,
+                )
+            )
         cuda(rt.cudaStreamSynchronize(self._stream))
         del hosts
         return results

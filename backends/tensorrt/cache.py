@@ -32,8 +32,11 @@ def engine_cache_key(
 ) -> str:
     """A hex key; any change of model bytes, TensorRT, GPU, precision, profiles or extra changes it."""
     material = {
-        "model": model_sha256, "tensorrt": tensorrt_version, "gpu": gpu_name,
-        "sm": compute_capability, "precision": precision,
+        "model": model_sha256,
+        "tensorrt": tensorrt_version,
+        "gpu": gpu_name,
+        "sm": compute_capability,
+        "precision": precision,
         "profiles": {name: profiles[name].as_key() for name in sorted(profiles)},
         "extra": dict(sorted((extra or {}).items())),
     }

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from protos.errors import BackendLoadError
 from backends.options import TensorRTOptions
+from protos.errors import BackendLoadError
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,11 @@ class Profile:
 
     def accepts(self, shape: Sequence[int]) -> bool:
         return len(shape) == len(self.min) and all(
-            lo <= d <= hi for lo, d, hi in zip(self.min, shape, self.max, strict=True))
+            lo <= d <= hi for lo, d, hi in zip(self.min, shape, self.max, strict=True)
+        )
 
 
-def derive_profiles(
-    inputs: Sequence[tuple[str, tuple[int, ...]]], options: TensorRTOptions
-) -> dict[str, Profile]:
+def derive_profiles(inputs: Sequence[tuple[str, tuple[int, ...]]], options: TensorRTOptions) -> dict[str, Profile]:
     """One profile per input: configured ones are checked, the others derived.
 
     Derivation: a static dim is (d, d, d); a dynamic batch dim (dim 0) is
@@ -56,14 +55,18 @@ def _derived(name: str, shape: tuple[int, ...], options: TensorRTOptions) -> Pro
         if dim >= 0:
             low = opt = high = dim
         elif axis == 0:
-            low, opt, high = 1, min(options.opt_batch_size or options.max_batch_size, options.max_batch_size), \
-                options.max_batch_size
+            low, opt, high = (
+                1,
+                min(options.opt_batch_size or options.max_batch_size, options.max_batch_size),
+                options.max_batch_size,
+            )
         elif options.dim_range is not None:
             low, opt, high = options.dim_range
         else:
             raise BackendLoadError(
                 f"input {name!r} dim {axis} of {list(shape)} is dynamic: give profiles.{name} "
-                f"(min/opt/max shapes) or dim_range in the tensorrt options")
+                f"(min/opt/max shapes) or dim_range in the tensorrt options"
+            )
         lows.append(low)
         opts.append(opt)
         highs.append(high)
@@ -76,7 +79,9 @@ def _checked(name: str, shape: tuple[int, ...], profile: Profile) -> Profile:
         raise BackendLoadError(f"profile for {name!r} must have rank {rank} like {list(shape)}")
     for axis, (dim, low, opt, high) in enumerate(zip(shape, profile.min, profile.opt, profile.max, strict=True)):
         if not 0 < low <= opt <= high:
-            raise BackendLoadError(f"profile for {name!r} dim {axis}: need 0 < min <= opt <= max, got {low}/{opt}/{high}")
+            raise BackendLoadError(
+                f"profile for {name!r} dim {axis}: need 0 < min <= opt <= max, got {low}/{opt}/{high}"
+            )
         if dim >= 0 and not low == opt == high == dim:
             raise BackendLoadError(f"profile for {name!r} dim {axis}: the model fixes it at {dim}")
     return profile

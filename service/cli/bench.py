@@ -24,7 +24,18 @@ from rich.table import Table
 from service.cli.bench_inproc import find_artifact, inprocess_throughput
 from service.cli.bench_load import check_reply, run_load
 
-COLUMNS = ("mode", "concurrency", "batch", "requests", "errors", "infer_per_s", "p50_ms", "p90_ms", "p99_ms", "errors_by_code")
+COLUMNS = (
+    "mode",
+    "concurrency",
+    "batch",
+    "requests",
+    "errors",
+    "infer_per_s",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "errors_by_code",
+)
 
 
 @dataclass
@@ -64,8 +75,13 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> list[dic
             artifact = find_artifact(artifact, options.model)
         seconds = min(options.seconds or 3.0, 3.0)
         for batch in sorted({1, options.batch, max(options.batch, 8)}):
-            row = inprocess_throughput(artifact, options.inputs(batch), backend=options.reference_backend,
-                                       seconds=seconds, threads=options.reference_threads)
+            row = inprocess_throughput(
+                artifact,
+                options.inputs(batch),
+                backend=options.reference_backend,
+                seconds=seconds,
+                threads=options.reference_threads,
+            )
             rows.append(row)
     console.print(render(rows, options))
     write_outputs(rows, options)
@@ -75,14 +91,31 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> list[dic
 async def _serve_rows(options: BenchOptions, console: Console) -> list[dict]:
     inputs = options.inputs()
     outputs = await check_reply(options.target, options.model, inputs, options.timeout)
-    console.print(f"[dim]{options.model} on {options.target} answers: "
-                  + ", ".join(f"{k} {list(v.shape)}" for k, v in outputs.items()) + "[/dim]")
+    console.print(
+        f"[dim]{options.model} on {options.target} answers: "
+        + ", ".join(f"{k} {list(v.shape)}" for k, v in outputs.items())
+        + "[/dim]"
+    )
     if options.warmup:
-        await run_load(options.target, options.model, inputs, concurrency=min(8, max(options.concurrency)),
-                       mode=options.mode, requests=options.warmup, seconds=None, timeout=options.timeout)
+        await run_load(
+            options.target,
+            options.model,
+            inputs,
+            concurrency=min(8, max(options.concurrency)),
+            mode=options.mode,
+            requests=options.warmup,
+            seconds=None,
+            timeout=options.timeout,
+        )
     rows = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         for concurrency in options.concurrency:
             total = options.requests or None
             task = progress.add_task(f"{options.mode} c={concurrency}", total=total)
@@ -96,9 +129,16 @@ async def _serve_rows(options: BenchOptions, console: Console) -> list[dict]:
                     counter[0] = 0
 
             result = await run_load(
-                options.target, options.model, inputs, concurrency=concurrency, mode=options.mode,
-                requests=options.requests, seconds=None if options.requests else options.seconds,
-                timeout=options.timeout, channels=options.channels, progress=tick,
+                options.target,
+                options.model,
+                inputs,
+                concurrency=concurrency,
+                mode=options.mode,
+                requests=options.requests,
+                seconds=None if options.requests else options.seconds,
+                timeout=options.timeout,
+                channels=options.channels,
+                progress=tick,
             )
             progress.advance(task, counter[0])
             rows.append(result.summary())
@@ -106,7 +146,9 @@ async def _serve_rows(options: BenchOptions, console: Console) -> list[dict]:
 
 
 def render(rows: list[dict], options: BenchOptions) -> Table:
-    table = Table(title=f"switchyard bench: {options.model} {[options.batch, *options.shape]} {options.dtype} -> {options.target}")
+    table = Table(
+        title=f"switchyard bench: {options.model} {[options.batch, *options.shape]} {options.dtype} -> {options.target}"
+    )
     for column in COLUMNS:
         table.add_column(column, justify="left" if column in ("mode", "errors_by_code") else "right")
     for row in rows:
@@ -124,13 +166,19 @@ def _cell(value) -> str:
 
 def write_outputs(rows: list[dict], options: BenchOptions) -> None:
     if options.json_path:
-        meta = {"target": options.target, "model": options.model, "shape": [options.batch, *options.shape],
-                "dtype": options.dtype, "mode": options.mode}
+        meta = {
+            "target": options.target,
+            "model": options.model,
+            "shape": [options.batch, *options.shape],
+            "dtype": options.dtype,
+            "mode": options.mode,
+        }
         options.json_path.write_text(json.dumps({"options": meta, "results": rows}, indent=2))
     if options.csv_path:
         with options.csv_path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(COLUMNS) + ["requests_per_s", "seconds"])
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: (json.dumps(row[k]) if isinstance(row.get(k), dict) else row.get(k))
-                                 for k in writer.fieldnames})
+                writer.writerow(
+                    {k: (json.dumps(row[k]) if isinstance(row.get(k), dict) else row.get(k)) for k in writer.fieldnames}
+                )

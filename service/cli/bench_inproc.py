@@ -15,7 +15,9 @@ from service.cli.bench_load import LoadResult
 
 def find_artifact(repository: Path, model: str) -> Path:
     """The newest version's model.onnx under <repository>/<model>/."""
-    versions = sorted((p for p in (repository / model).iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    versions = sorted(
+        (p for p in (repository / model).iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
+    )
     for folder in reversed(versions):
         if (folder / "model.onnx").is_file():
             return folder / "model.onnx"
@@ -23,8 +25,12 @@ def find_artifact(repository: Path, model: str) -> Path:
 
 
 def inprocess_throughput(
-    artifact: Path, inputs: dict[str, np.ndarray], *, backend: str = "onnxruntime",
-    seconds: float = 2.0, threads: int = 0,
+    artifact: Path,
+    inputs: dict[str, np.ndarray],
+    *,
+    backend: str = "onnxruntime",
+    seconds: float = 2.0,
+    threads: int = 0,
 ) -> dict:
     """Calls backend.infer(inputs) back to back for `seconds`; infer/s counts items (batch rows)."""
     engine = create_backend(backend)
@@ -47,5 +53,7 @@ def inprocess_throughput(
     finally:
         engine.unload()
     batch = int(next(iter(inputs.values())).shape[0])
-    result = LoadResult(concurrency=1, mode=f"in-process {backend}", batch=batch, seconds=elapsed, latencies_ns=latencies)
+    result = LoadResult(
+        concurrency=1, mode=f"in-process {backend}", batch=batch, seconds=elapsed, latencies_ns=latencies
+    )
     return result.summary()

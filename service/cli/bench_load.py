@@ -44,11 +44,17 @@ class LoadResult:
         lat = np.asarray(self.latencies_ns, dtype=np.float64) / 1e6
         p50, p90, p99 = (np.percentile(lat, q) if lat.size else float("nan") for q in (50, 90, 99))
         return {
-            "concurrency": self.concurrency, "mode": self.mode, "batch": self.batch,
-            "requests": self.ok, "errors": sum(self.errors.values()), "seconds": round(self.seconds, 3),
+            "concurrency": self.concurrency,
+            "mode": self.mode,
+            "batch": self.batch,
+            "requests": self.ok,
+            "errors": sum(self.errors.values()),
+            "seconds": round(self.seconds, 3),
             "requests_per_s": round(self.ok / self.seconds, 1) if self.seconds else 0.0,
             "infer_per_s": round(self.ok * self.batch / self.seconds, 1) if self.seconds else 0.0,
-            "p50_ms": round(p50, 3), "p90_ms": round(p90, 3), "p99_ms": round(p99, 3),
+            "p50_ms": round(p50, 3),
+            "p90_ms": round(p90, 3),
+            "p99_ms": round(p99, 3),
             "errors_by_code": dict(self.errors),
         }
 
@@ -72,14 +78,25 @@ class Budget:
 async def check_reply(target: str, model: str, inputs: dict[str, np.ndarray], timeout: float) -> dict[str, np.ndarray]:
     """One real call, decoded: the model answers and the shapes are plausible before load starts."""
     async with grpc.aio.insecure_channel(target, options=channel_options()) as channel:
-        stub = channel.unary_unary(PREDICT, request_serializer=pb.PredictRequest.SerializeToString,
-                                   response_deserializer=pb.PredictResponse.FromString)
+        stub = channel.unary_unary(
+            PREDICT,
+            request_serializer=pb.PredictRequest.SerializeToString,
+            response_deserializer=pb.PredictResponse.FromString,
+        )
         return decode_outputs(await stub(build_request(model, inputs), timeout=timeout))
 
 
 async def run_load(
-    target: str, model: str, inputs: dict[str, np.ndarray], *, concurrency: int, mode: str,
-    requests: int | None, seconds: float | None, timeout: float, channels: int = 1,
+    target: str,
+    model: str,
+    inputs: dict[str, np.ndarray],
+    *,
+    concurrency: int,
+    mode: str,
+    requests: int | None,
+    seconds: float | None,
+    timeout: float,
+    channels: int = 1,
     progress: Callable[[int], None] = lambda n: None,
 ) -> LoadResult:
     payload = build_request(model, inputs).SerializeToString()
@@ -90,8 +107,9 @@ async def run_load(
     try:
         worker = _unary_worker if mode == "unary" else _stream_worker
         started = time.perf_counter()
-        await asyncio.gather(*(worker(opened[i % len(opened)], payload, budget, result, timeout)
-                               for i in range(concurrency)))
+        await asyncio.gather(
+            *(worker(opened[i % len(opened)], payload, budget, result, timeout) for i in range(concurrency))
+        )
         result.seconds = time.perf_counter() - started
     finally:
         for channel in opened:
@@ -116,7 +134,9 @@ async def _unary_worker(channel, payload: bytes, budget: Budget, result: LoadRes
 
 async def _stream_worker(channel, payload: bytes, budget: Budget, result: LoadResult, timeout: float) -> None:
     """One stream per worker, one request outstanding on it (closed loop, like unary)."""
-    call = channel.stream_stream(PREDICT_STREAM, request_serializer=_identity, response_deserializer=pb.PredictResponse.FromString)
+    call = channel.stream_stream(
+        PREDICT_STREAM, request_serializer=_identity, response_deserializer=pb.PredictResponse.FromString
+    )
     stream = call(timeout=timeout)
     clock = time.perf_counter_ns
     try:

@@ -12,8 +12,7 @@ from rich.text import Text
 from backends.loading import DecisionTrail, Outcome
 from backends.probe import HardwareReport
 
-_OUTCOME_STYLE = {Outcome.CHOSEN: "bold green", Outcome.FAILED: "red", Outcome.SKIPPED: "dim",
-                  Outcome.TIMED: "cyan"}
+_OUTCOME_STYLE = {Outcome.CHOSEN: "bold green", Outcome.FAILED: "red", Outcome.SKIPPED: "dim", Outcome.TIMED: "cyan"}
 
 
 def _bytes(value: int | None) -> str:
@@ -39,8 +38,12 @@ def render_report(report: HardwareReport) -> RenderableType:
     memory = _bytes(cpu.usable_memory_bytes)
     if cpu.cgroup_memory_limit_bytes is not None:
         memory += f" (cgroup limit; host {_bytes(cpu.memory_bytes)})"
-    for key, value in (("model", f"{cpu.model} ({cpu.vendor})"), ("cores", cores), ("memory", memory),
-                       ("ISA", " ".join(cpu.flags) or "-")):
+    for key, value in (
+        ("model", f"{cpu.model} ({cpu.vendor})"),
+        ("cores", cores),
+        ("memory", memory),
+        ("ISA", " ".join(cpu.flags) or "-"),
+    ):
         cpu_table.add_row(key, value)
 
     accel = Table(title="Accelerators", title_justify="left")
@@ -50,8 +53,17 @@ def render_report(report: HardwareReport) -> RenderableType:
         arch = a.compute_capability and f"sm {a.compute_capability}" or a.gfx_target or a.device_id or "-"
         driver = " / ".join(x for x in (a.driver_version, a.cuda_version) if x) or "-"
         usable = Text("yes", style="green") if a.usable else Text(f"no: {a.note}", style="red")
-        accel.add_row(a.vendor, a.openvino_name or f"{a.kind}:{a.index}", a.name, _bytes(a.memory_bytes),
-                      arch, driver, a.pci_id or "-", a.source, usable)
+        accel.add_row(
+            a.vendor,
+            a.openvino_name or f"{a.kind}:{a.index}",
+            a.name,
+            _bytes(a.memory_bytes),
+            arch,
+            driver,
+            a.pci_id or "-",
+            a.source,
+            usable,
+        )
     if not report.accelerators:
         accel.add_row("-", "-", "none found", "", "", "", "", ", ".join(report.sources), "")
 
@@ -60,12 +72,17 @@ def render_report(report: HardwareReport) -> RenderableType:
         runtimes.add_column(column)
     for r in report.runtimes:
         if not r.importable:
-            runtimes.add_row(r.name, Text("not importable" if r.error else "not installed", style="dim"),
-                             Text(r.error or "", style="red"))
+            runtimes.add_row(
+                r.name,
+                Text("not importable" if r.error else "not installed", style="dim"),
+                Text(r.error or "", style="red"),
+            )
             continue
         offers = ", ".join(p.removesuffix("ExecutionProvider") for p in r.providers) or ", ".join(r.devices)
         name = f"{r.name} ({r.flavour})" if r.flavour and r.flavour != r.name else r.name
-        runtimes.add_row(name, r.version or "?", Text(offers or "", style="") if not r.error else Text(r.error, style="red"))
+        runtimes.add_row(
+            name, r.version or "?", Text(offers or "", style="") if not r.error else Text(r.error, style="red")
+        )
 
     parts: list[RenderableType] = [cpu_table, accel, runtimes]
     if report.issues:
@@ -85,7 +102,10 @@ def render_trail(trail: DecisionTrail, title: str = "Backend selection") -> Rend
         table.add_column(column)
     for e in trail.entries:
         table.add_row(
-            e.label, Text(e.outcome.value, style=_OUTCOME_STYLE[e.outcome]),
+            e.label,
+            Text(e.outcome.value, style=_OUTCOME_STYLE[e.outcome]),
             f"{e.load_seconds:.3f}s" if e.load_seconds is not None else "",
-            f"{e.infer_seconds * 1e3:.3f}ms" if e.infer_seconds is not None else "", e.reason)
+            f"{e.infer_seconds * 1e3:.3f}ms" if e.infer_seconds is not None else "",
+            e.reason,
+        )
     return table

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -32,12 +32,12 @@ def stream(
     drop_policy: Annotated[str, typer.Option(help="none | drop_oldest | latest_only")] = "none",
     max_pending: Annotated[int, typer.Option(help="frames waiting on the server (0 = server default)")] = 0,
     max_in_flight: Annotated[int, typer.Option(help="frames in the model at once (0 = server default)")] = 0,
-    output: Annotated[Optional[Path], typer.Option(help="write the annotated video here (.mp4/.mkv)")] = None,
-    jsonl: Annotated[Optional[Path], typer.Option(help="write one JSON line per frame here")] = None,
-    post: Annotated[Optional[list[str]], typer.Option(help="postprocess override KEY=VALUE (repeatable)")] = None,
-    pre: Annotated[Optional[list[str]], typer.Option(help="preprocess override KEY=VALUE (repeatable)")] = None,
+    output: Annotated[Path | None, typer.Option(help="write the annotated video here (.mp4/.mkv)")] = None,
+    jsonl: Annotated[Path | None, typer.Option(help="write one JSON line per frame here")] = None,
+    post: Annotated[list[str] | None, typer.Option(help="postprocess override KEY=VALUE (repeatable)")] = None,
+    pre: Annotated[list[str] | None, typer.Option(help="preprocess override KEY=VALUE (repeatable)")] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality when frames are re-encoded")] = 85,
-    limit: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
+    limit: Annotated[int | None, typer.Option(help="stop after this many frames")] = None,
     realtime: Annotated[bool, typer.Option(help="send a file's frames at its own frame rate, like a camera")] = False,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
@@ -62,8 +62,13 @@ def stream(
             yield Frame(item.data, index=index, pts=item.pts)
 
     options = dict(
-        version=version, encoding=encoding, drop_policy=drop_policy, max_pending=max_pending,
-        max_in_flight=max_in_flight, preprocess=_pairs(pre, "--pre"), postprocess=_pairs(post, "--post"),
+        version=version,
+        encoding=encoding,
+        drop_policy=drop_policy,
+        max_pending=max_pending,
+        max_in_flight=max_in_flight,
+        preprocess=_pairs(pre, "--pre"),
+        postprocess=_pairs(post, "--post"),
     )
     if encoding == "raw":  # transcoded sources carry each frame's picture with it
         height, width = first.pictures[0][1].shape[:2]
@@ -72,8 +77,10 @@ def stream(
     lines = jsonl.open("w") if jsonl else None
     console = Console(stderr=True)
     try:
-        with VideoClient(f"{host}:{port}") as client, Live(progress.table(), console=console,
-                                                              refresh_per_second=4, transient=quiet) as live:
+        with (
+            VideoClient(f"{host}:{port}") as client,
+            Live(progress.table(), console=console, refresh_per_second=4, transient=quiet) as live,
+        ):
             for result in client.stream(frames(), model=model, **options):
                 progress.record(result)
                 if lines:
@@ -117,13 +124,26 @@ def _draw(picture: np.ndarray, result, progress: Progress) -> np.ndarray:
 
     from service.vision.annotate import annotate  # the client's Detection has the same fields
 
-    canvas = annotate(picture, result.detections, result.classifications,
-                      fps=progress.fps(), latency_ms=result.latency_ms if result.ok else None)
+    canvas = annotate(
+        picture,
+        result.detections,
+        result.classifications,
+        fps=progress.fps(),
+        latency_ms=result.latency_ms if result.ok else None,
+    )
     if not result.ok:  # say why this frame has no results, so a viewer is not misled
         why = f"dropped: {result.dropped}" if result.dropped else f"error: {result.error.code.name}"
         scale = max(canvas.shape[0] / 480, 0.5)
-        cv2.putText(canvas, why, (int(8 * scale), canvas.shape[0] - int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.6 * scale, (220, 40, 40), max(1, round(1.5 * scale)), cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            why,
+            (int(8 * scale), canvas.shape[0] - int(12 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6 * scale,
+            (220, 40, 40),
+            max(1, round(1.5 * scale)),
+            cv2.LINE_AA,
+        )
     return canvas
 
 
@@ -164,14 +184,21 @@ class Progress:
 
     def _cells(self) -> list[str]:
         fps, p50, p95 = self.fps(), self.percentile(50), self.percentile(95)
-        fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-        return [str(self.sent), str(self.received), str(self.dropped), str(self.errors), fmt(fps), fmt(p50), fmt(p95)]
+        return [
+            str(self.sent),
+            str(self.received),
+            str(self.dropped),
+            str(self.errors),
+            *map(_one_decimal, (fps, p50, p95)),
+        ]
 
     def summary(self) -> str:
         sent, received, dropped, errors, fps, p50, p95 = self._cells()
         elapsed = time.perf_counter() - self.started
-        return (f"{received} replies for {sent} frames in {elapsed:.1f} s ({self.received / max(elapsed, 1e-9):.1f} fps "
-                f"overall, {fps} fps recent): {dropped} dropped, {errors} errors, latency p50 {p50} ms p95 {p95} ms")
+        return (
+            f"{received} replies for {sent} frames in {elapsed:.1f} s ({self.received / max(elapsed, 1e-9):.1f} fps "
+            f"overall, {fps} fps recent): {dropped} dropped, {errors} errors, latency p50 {p50} ms p95 {p95} ms"
+        )
 
 
 class AnnotatedWriter:
@@ -214,3 +241,7 @@ class AnnotatedWriter:
 
 
 __all__ = ["SourceItem", "stream"]
+
+
+def _one_decimal(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

@@ -32,7 +32,9 @@ class SourceInfo:
     passthrough: bool  # H.264 packets sent as they are
 
 
-def open_source(source: str, encoding: str, quality: int = 85, limit: int | None = None) -> tuple[SourceInfo, Iterator[SourceItem]]:
+def open_source(
+    source: str, encoding: str, quality: int = 85, limit: int | None = None
+) -> tuple[SourceInfo, Iterator[SourceItem]]:
     path = Path(source)
     if path.is_dir():
         return SourceInfo(fps=25.0, passthrough=False), _limit(_folder(path, encoding, quality), limit)

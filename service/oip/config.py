@@ -39,8 +39,9 @@ def model_metadata(entry: ModelEntry, version: ModelVersion) -> pb.ModelMetadata
     signature = version.signature
     if signature is not None:
         for spec, target in ((signature.inputs, response.inputs), (signature.outputs, response.outputs)):
-            target.extend(pb.ModelMetadataResponse.TensorMetadata(name=t.name, datatype=t.datatype, shape=t.shape)
-                          for t in spec)
+            target.extend(
+                pb.ModelMetadataResponse.TensorMetadata(name=t.name, datatype=t.datatype, shape=t.shape) for t in spec
+            )
     return response
 
 
@@ -53,15 +54,17 @@ def model_config(entry: ModelEntry, version: ModelVersion) -> mc.ModelConfig:
     config = version.config or entry.config
     max_batch_size = config.max_batch_size if config else 0
     backend = version.loaded.backend_name if version.loaded else ""
-    out = mc.ModelConfig(
-        name=entry.name, platform=platform_of(version), backend=backend, max_batch_size=max_batch_size
-    )
+    out = mc.ModelConfig(name=entry.name, platform=platform_of(version), backend=backend, max_batch_size=max_batch_size)
     signature = version.signature
     if signature is not None:
-        out.input.extend(mc.ModelInput(name=t.name, data_type=data_type(t.datatype), dims=_dims(t, max_batch_size))
-                         for t in signature.inputs)
-        out.output.extend(mc.ModelOutput(name=t.name, data_type=data_type(t.datatype), dims=_dims(t, max_batch_size))
-                          for t in signature.outputs)
+        out.input.extend(
+            mc.ModelInput(name=t.name, data_type=data_type(t.datatype), dims=_dims(t, max_batch_size))
+            for t in signature.inputs
+        )
+        out.output.extend(
+            mc.ModelOutput(name=t.name, data_type=data_type(t.datatype), dims=_dims(t, max_batch_size))
+            for t in signature.outputs
+        )
     if config is None:
         return out
     policy = config.version_policy
@@ -80,7 +83,9 @@ def model_config(entry: ModelEntry, version: ModelVersion) -> mc.ModelConfig:
     device = version.loaded.device if version.loaded else None
     out.instance_group.add(
         name=entry.name,
-        kind=mc.ModelInstanceGroup.KIND_GPU if device is not None and device.kind == "gpu" else mc.ModelInstanceGroup.KIND_CPU,
+        kind=mc.ModelInstanceGroup.KIND_GPU
+        if device is not None and device.kind == "gpu"
+        else mc.ModelInstanceGroup.KIND_CPU,
         count=config.instances,
         gpus=[device.index or 0] if device is not None and device.kind == "gpu" else [],
     )
@@ -117,8 +122,10 @@ def version_statistics(version: ModelVersion) -> pb.ModelStatistics:
     infer.compute_output.CopyFrom(_duration(success, stats.cumulative_compute_output_ns))
     for size, (count, input_ns, infer_ns, output_ns) in sorted(stats.batch_executions.items()):
         out.batch_stats.add(
-            batch_size=size, compute_input=_duration(count, input_ns),
-            compute_infer=_duration(count, infer_ns), compute_output=_duration(count, output_ns),
+            batch_size=size,
+            compute_input=_duration(count, input_ns),
+            compute_infer=_duration(count, infer_ns),
+            compute_output=_duration(count, output_ns),
         )
     return out
 
@@ -141,9 +148,7 @@ def model_statistics(entries: list[ModelEntry], name: str, version: str) -> pb.M
     return response
 
 
-def repository_index(
-    entries: list[ModelEntry], on_disk: list[str], ready_only: bool
-) -> pb.RepositoryIndexResponse:
+def repository_index(entries: list[ModelEntry], on_disk: list[str], ready_only: bool) -> pb.RepositoryIndexResponse:
     response = pb.RepositoryIndexResponse()
     known = {e.name for e in entries}
     for entry in entries:

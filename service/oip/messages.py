@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from backends.base import ModelSignature, declared_datatype
-from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from protos import codec
+from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from protos.inference import grpc_service_pb2 as pb
 from service.scheduling.runner import InferRequest
 
@@ -75,8 +75,10 @@ def _wants_raw(request: pb.ModelInferRequest, params: dict[str, object]) -> bool
     if "binary_data_output" in params:
         return bool(params["binary_data_output"])
     asked = {
-        bool(value) for output in request.outputs
-        for key, value in parameter_values(output.parameters).items() if key == "binary_data"
+        bool(value)
+        for output in request.outputs
+        for key, value in parameter_values(output.parameters).items()
+        if key == "binary_data"
     }
     if len(asked) > 1:
         raise InvalidInputError(
@@ -92,9 +94,7 @@ def _priority(params: dict[str, object]) -> int:
     return priority
 
 
-def decode_request(
-    request: pb.ModelInferRequest, deadline: float | None, now: float
-) -> tuple[InferRequest, bool]:
+def decode_request(request: pb.ModelInferRequest, deadline: float | None, now: float) -> tuple[InferRequest, bool]:
     """A ModelInferRequest -> (InferRequest, whether the outputs go back raw).
 
     `now` is the runner clock's present; Triton's `timeout` parameter (microseconds)

@@ -19,10 +19,10 @@ from protos.errors import ErrorCode, ModelNotFoundError, SwitchyardError
 from protos.inference import grpc_service_pb2 as pb
 from protos.inference import grpc_service_pb2_grpc
 from service import __version__
-from service.rpc.drain import DrainGate
 from service.oip.config import model_config, model_metadata, model_statistics, repository_index
 from service.oip.messages import decode_request, encode_response, parameter_values, unimplemented
 from service.repository.repository import ModelRepository, ModelState
+from service.rpc.drain import DrainGate
 from service.rpc.status import grpc_status
 from service.rpc.streams import concurrent_replies
 
@@ -61,7 +61,9 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         return [*BASE_EXTENSIONS, *(("model_repository",) if self._admin else ())]
 
     def _no_model_loading(self) -> bool:
-        return not self._gate.draining and all(v.state is not ModelState.LOADING for e in self._repository.entries() for v in e.versions.values())
+        return not self._gate.draining and all(
+            v.state is not ModelState.LOADING for e in self._repository.entries() for v in e.versions.values()
+        )
 
     @staticmethod
     async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
@@ -129,7 +131,9 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         except Exception as exc:
             await self._abort(context, exc)
 
-    async def _infer_in_band(self, request: pb.ModelInferRequest, deadline: float | None) -> pb.ModelStreamInferResponse:
+    async def _infer_in_band(
+        self, request: pb.ModelInferRequest, deadline: float | None
+    ) -> pb.ModelStreamInferResponse:
         try:
             return pb.ModelStreamInferResponse(infer_response=await self._infer(request, deadline))
         except Exception as exc:

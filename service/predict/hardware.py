@@ -8,9 +8,12 @@ from backends.probe import HardwareReport
 def summary(report: HardwareReport) -> str:
     cpu = report.cpu
     flags = ", ".join(cpu.flags) or "no extended ISA flags"
-    accelerators = ", ".join(
-        f"{a.vendor} {a.kind}:{a.index} {a.name}{'' if a.usable else ' (unusable)'}" for a in report.accelerators
-    ) or "none"
+    accelerators = (
+        ", ".join(
+            f"{a.vendor} {a.kind}:{a.index} {a.name}{'' if a.usable else ' (unusable)'}" for a in report.accelerators
+        )
+        or "none"
+    )
     runtimes = ", ".join(f"{r.name} {r.version}" for r in report.runtimes if r.importable and r.version)
     return (
         f"CPU: {cpu.model or cpu.vendor}, {cpu.usable_cpus:g} usable cores ({flags}); "

@@ -23,8 +23,8 @@ from protos.errors import InvalidInputError
 from protos.switchyard.v1 import predict_pb2 as pb
 from service.predict.messages import decode_request, encode_response
 from service.repository.repository import ModelRepository, ModelVersion
-from service.vision.pipeline import VisionPipeline, pipeline_for
 from service.vision.decode import decode_image
+from service.vision.pipeline import VisionPipeline, pipeline_for
 from service.vision.postprocess import Classification, Detection
 
 IMAGE_INPUT = "image"
@@ -57,9 +57,7 @@ async def predict_image(
     if requested:
         missing = sorted(set(requested) - set(outputs))
         if missing:
-            raise InvalidInputError(
-                f"model '{version.name}' image outputs are {sorted(outputs)}; unknown: {missing}"
-            )
+            raise InvalidInputError(f"model '{version.name}' image outputs are {sorted(outputs)}; unknown: {missing}")
         outputs = {name: outputs[name] for name in requested}
     # Postprocessed outputs are ours (boxes, scores, ...); raw model outputs follow its signature.
     signature = version.signature if pipeline.postprocessor is None else None

@@ -5,15 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from backends.base import ModelSignature, declared_datatype
-from protos.errors import InvalidInputError
 from protos import codec
+from protos.errors import InvalidInputError
 from protos.switchyard.v1 import predict_pb2 as pb
 from service.scheduling.runner import InferRequest
 
 
 def parameters_of(request: pb.PredictRequest) -> dict[str, object]:
-    return {key: getattr(value, value.WhichOneof("choice")) for key, value in request.parameters.items()
-            if value.WhichOneof("choice")}
+    return {
+        key: getattr(value, value.WhichOneof("choice"))
+        for key, value in request.parameters.items()
+        if value.WhichOneof("choice")
+    }
 
 
 def decode_request(request: pb.PredictRequest, deadline: float | None) -> tuple[InferRequest, bool]:
@@ -27,9 +30,7 @@ def decode_request(request: pb.PredictRequest, deadline: float | None) -> tuple[
         # Read once: every access to a bytes field copies it out of the message.
         raw = tensor.raw_contents
         if raw and typed:
-            raise InvalidInputError(
-                f"tensor '{tensor.name}': both raw_contents and typed contents are set; send one"
-            )
+            raise InvalidInputError(f"tensor '{tensor.name}': both raw_contents and typed contents are set; send one")
         if raw or (not typed and tensor.datatype in ("FP16", "BF16")):
             any_raw = True
             inputs[tensor.name] = codec.decode_raw(tensor.name, tensor.datatype, tensor.shape, raw)
@@ -42,15 +43,22 @@ def decode_request(request: pb.PredictRequest, deadline: float | None) -> tuple[
     raw_output = request.raw_output if request.HasField("raw_output") else any_raw
     return (
         InferRequest(
-            inputs=inputs, outputs=tuple(request.outputs), id=request.id,
-            priority=priority, deadline=deadline, parameters=params,
+            inputs=inputs,
+            outputs=tuple(request.outputs),
+            id=request.id,
+            priority=priority,
+            deadline=deadline,
+            parameters=params,
         ),
         raw_output,
     )
 
 
 def encode_response(
-    request: pb.PredictRequest, version: int, outputs: dict[str, np.ndarray], raw: bool,
+    request: pb.PredictRequest,
+    version: int,
+    outputs: dict[str, np.ndarray],
+    raw: bool,
     signature: ModelSignature | None = None,
 ) -> pb.PredictResponse:
     response = pb.PredictResponse(model=request.model, version=str(version), id=request.id)

@@ -33,8 +33,14 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
         if loaded is not None:
             item.backend, item.device, item.load_seconds = loaded.backend_name, str(loaded.device), loaded.load_seconds
             item.selection.extend(
-                pb.SelectionStep(backend=e.backend, device=e.device, outcome=e.outcome.value, reason=e.reason,
-                                 seconds=e.load_seconds or 0.0, label=e.label)
+                pb.SelectionStep(
+                    backend=e.backend,
+                    device=e.device,
+                    outcome=e.outcome.value,
+                    reason=e.reason,
+                    seconds=e.load_seconds or 0.0,
+                    label=e.label,
+                )
                 for e in loaded.trail.entries
             )
             signature = loaded.signature
@@ -51,7 +57,9 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
         info.outputs.extend(pb.TensorInfo(name=t.name, datatype=t.datatype, shape=t.shape) for t in signature.outputs)
     info.statistics.CopyFrom(
         pb.ModelStatistics(
-            success_count=success, failure_count=failure, execution_count=executions,
+            success_count=success,
+            failure_count=failure,
+            execution_count=executions,
             mean_latency_ms=latency_sum / success / 1e6 if success else 0.0,
             mean_queue_ms=queue_sum / success / 1e6 if success else 0.0,
             in_flight=in_flight,
@@ -64,7 +72,10 @@ def server_info(hardware: dict) -> pb.ServerInfo:
     report = struct_pb2.Struct()
     report.update(hardware)
     return pb.ServerInfo(
-        name="switchyard", version=__version__, backends=installed_backends(),
-        hardware_summary=str(hardware.get("summary", "")), hardware=report,
+        name="switchyard",
+        version=__version__,
+        backends=installed_backends(),
+        hardware_summary=str(hardware.get("summary", "")),
+        hardware=report,
         instance=f"{socket.gethostname()}:{os.getpid()}",
     )

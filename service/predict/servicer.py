@@ -11,11 +11,11 @@ from protos.errors import ModelUnavailableError, SwitchyardError
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
 from protos.switchyard.v1 import video_pb2 as vpb
-from service.rpc.drain import DrainGate
 from service.predict.image import is_image_request, predict_image
-from service.predict.model_info import model_info, server_info
 from service.predict.messages import decode_request, encode_response
+from service.predict.model_info import model_info, server_info
 from service.repository.repository import ModelRepository
+from service.rpc.drain import DrainGate
 from service.rpc.status import grpc_status
 from service.rpc.streams import concurrent_replies
 from service.video.session import VideoStreams
@@ -23,8 +23,12 @@ from service.video.session import VideoStreams
 
 class PredictServicer(predict_pb2_grpc.PredictServicer):
     def __init__(
-        self, repository: ModelRepository, hardware: Callable[[], dict], gate: DrainGate,
-        clock: Callable[[], float] = time.monotonic, video: VideoStreams | None = None,
+        self,
+        repository: ModelRepository,
+        hardware: Callable[[], dict],
+        gate: DrainGate,
+        clock: Callable[[], float] = time.monotonic,
+        video: VideoStreams | None = None,
     ) -> None:
         self._repository = repository
         self._gate = gate
@@ -62,7 +66,9 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         except Exception as exc:
             code, message = grpc_status(exc)
             return pb.PredictResponse(
-                model=request.model, version=request.version, id=request.id,
+                model=request.model,
+                version=request.version,
+                id=request.id,
                 error=pb.Error(code=code.name, message=message),
             )
 

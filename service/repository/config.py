@@ -8,9 +8,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from protos.datatypes import DATATYPES
-from protos.errors import SwitchyardError, ErrorCode
 from backends.options import OnnxRuntimeOptions, OpenVinoOptions, TensorRTOptions
+from protos.datatypes import DATATYPES
+from protos.errors import ErrorCode, SwitchyardError
 from service.vision.config import PostprocessConfig, PreprocessConfig
 
 
@@ -57,7 +57,7 @@ class VersionPolicy(_Strict):
             return [v for v in ordered if v in self.specific]
         if self.all:
             return ordered
-        return ordered[-(self.latest or 1):]
+        return ordered[-(self.latest or 1) :]
 
 
 class DynamicBatchingConfig(_Strict):
@@ -109,9 +109,7 @@ def load_model_config(path: Path) -> ModelConfig:
     try:
         config = ModelConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
     if config.name is not None and config.name != path.parent.name:
         raise ConfigError(

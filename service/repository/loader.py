@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.base import Backend, Device, ModelSignature, TensorSpec
-from protos.errors import BackendLoadError, SwitchyardError
 from backends.loading import DecisionTrail, NoBackendLoadedError, load_with_fallback
 from backends.probe import HardwareReport, probe
 from backends.selection import Preferences, select_candidates
+from protos.errors import BackendLoadError, SwitchyardError
 from service.repository.config import ModelConfig, TensorConfig
 from service.scheduling.batcher import policy_from_config
 from service.scheduling.runner import ModelRunner, onnxruntime_options
@@ -63,23 +63,35 @@ class ModelLoader:
         """The server's preferences overlaid with what the model's config.yaml sets."""
         settings = self._settings
         server = Preferences(
-            backend=settings.backend, device=settings.device, strict=settings.strict,
+            backend=settings.backend,
+            device=settings.device,
+            strict=settings.strict,
             cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
         )
-        chosen = {k: getattr(config, k) for k in ("backend", "device", "strict", "precision", "selection")
-                  if k in config.model_fields_set}
+        chosen = {
+            k: getattr(config, k)
+            for k in ("backend", "device", "strict", "precision", "selection")
+            if k in config.model_fields_set
+        }
         if "providers" in config.onnxruntime.model_fields_set:
             chosen["providers"] = config.onnxruntime.providers
         return server.overlay(Preferences(**chosen))
 
     def load(self, name: str, config: ModelConfig, version_dir: Path) -> LoadedModel:
         prefs = self.preferences(config)
-        base_options = {"onnxruntime": onnxruntime_options(config), "openvino": config.openvino, "tensorrt": config.tensorrt}
+        base_options = {
+            "onnxruntime": onnxruntime_options(config),
+            "openvino": config.openvino,
+            "tensorrt": config.tensorrt,
+        }
         candidates = select_candidates(self.report, version_dir, prefs, base_options)
         started = time.perf_counter()
         try:
             backend, signature, chosen, trail = load_with_fallback(
-                candidates, version_dir, strict=prefs.strict, selection=prefs.selection,
+                candidates,
+                version_dir,
+                strict=prefs.strict,
+                selection=prefs.selection,
             )
         except NoBackendLoadedError as exc:
             log.error("model %s: %s", name, exc.trail.summary())
@@ -97,8 +109,12 @@ class ModelLoader:
         # Scheduling (issue 5): every runner queues through a DynamicBatcher; it combines
         # requests only when config.yaml sets dynamic_batching and max_batch_size > 0.
         return ModelRunner(
-            name, version, loaded.backend, loaded.signature,
-            max_batch_size=config.max_batch_size, instances=config.instances,
+            name,
+            version,
+            loaded.backend,
+            loaded.signature,
+            max_batch_size=config.max_batch_size,
+            instances=config.instances,
             batching=policy_from_config(config.max_batch_size, config.dynamic_batching),
         )
 

@@ -110,7 +110,9 @@ class ModelRepository:
             ready = [v for v in entry.versions.values() if v.state is ModelState.READY]
             if ready:
                 return max(ready, key=lambda v: v.version)
-            reasons = "; ".join(f"version {v.version}: {v.state.value} {v.reason}".strip() for v in entry.versions.values())
+            reasons = "; ".join(
+                f"version {v.version}: {v.state.value} {v.reason}".strip() for v in entry.versions.values()
+            )
             raise ModelUnavailableError(f"model '{name}' has no ready version ({reasons or 'no versions'})")
         try:
             number = int(version)
@@ -118,13 +120,9 @@ class ModelRepository:
             raise ModelNotFoundError(f"model '{name}': version '{version}' is not a number") from None
         found = entry.versions.get(number)
         if found is None:
-            raise ModelNotFoundError(
-                f"model '{name}' has no version {number}; versions: {sorted(entry.versions)}"
-            )
+            raise ModelNotFoundError(f"model '{name}' has no version {number}; versions: {sorted(entry.versions)}")
         if found.state is not ModelState.READY:
-            raise ModelUnavailableError(
-                f"model '{name}' version {number} is {found.state.value}: {found.reason}"
-            )
+            raise ModelUnavailableError(f"model '{name}' version {number} is {found.state.value}: {found.reason}")
         return found
 
     async def load_all(self) -> None:
@@ -179,7 +177,11 @@ class ModelRepository:
             version.state = ModelState.READY
             log.info(
                 "model %s version %s READY on %s/%s in %.2fs",
-                entry.name, version.version, loaded.backend_name, loaded.device, time.perf_counter() - started,
+                entry.name,
+                version.version,
+                loaded.backend_name,
+                loaded.device,
+                time.perf_counter() - started,
             )
         self._notify(entry)
 

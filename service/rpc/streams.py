@@ -44,7 +44,7 @@ async def concurrent_replies(
 
     reader = asyncio.ensure_future(read())
     try:
-        async for reply in (_in_order(pending) if in_order else _as_completed(pending)):
+        async for reply in _in_order(pending) if in_order else _as_completed(pending):
             yield reply
         await reader
     finally:

@@ -24,7 +24,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -108,8 +108,17 @@ class Pending:
 
     __slots__ = ("request", "batch", "key", "future", "enqueued", "deadline", "priority", "seq", "state", "started")
 
-    def __init__(self, request: Any, batch: int, key: Hashable, future: asyncio.Future,
-                 enqueued: float, deadline: float | None, priority: int, seq: int) -> None:
+    def __init__(
+        self,
+        request: Any,
+        batch: int,
+        key: Hashable,
+        future: asyncio.Future,
+        enqueued: float,
+        deadline: float | None,
+        priority: int,
+        seq: int,
+    ) -> None:
         self.request, self.batch, self.key, self.future = request, batch, key, future
         self.enqueued, self.deadline, self.priority, self.seq = enqueued, deadline, priority, seq
         self.state = QUEUED
@@ -121,8 +130,9 @@ Start = Callable[[list[Pending]], "asyncio.Future[Sequence[Any]]"]
 
 
 class DynamicBatcher:
-    def __init__(self, name: str, policy: BatchPolicy, start: Start, *, instances: int = 1,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, name: str, policy: BatchPolicy, start: Start, *, instances: int = 1, clock: Clock | None = None
+    ) -> None:
         self.name = name
         self.policy = policy
         self._start = start
@@ -224,7 +234,9 @@ class DynamicBatcher:
     def _finished(self, group: list[Pending], future: asyncio.Future) -> None:
         self._busy -= 1
         if future.cancelled():
-            error: BaseException | None = ModelUnavailableError(f"model '{self.name}' was unloaded before the request ran")
+            error: BaseException | None = ModelUnavailableError(
+                f"model '{self.name}' was unloaded before the request ran"
+            )
         else:
             error = future.exception()
         outcomes = None if error is not None else future.result()
@@ -246,10 +258,12 @@ class DynamicBatcher:
                 item.state = EXPIRED
                 self._queued -= 1
                 if not item.future.done():
-                    item.future.set_exception(DeadlineExceededError(
-                        f"model '{self.name}': the request's deadline passed after "
-                        f"{(now - item.enqueued) * 1000:.1f} ms in the queue; it was not run"
-                    ))
+                    item.future.set_exception(
+                        DeadlineExceededError(
+                            f"model '{self.name}': the request's deadline passed after "
+                            f"{(now - item.enqueued) * 1000:.1f} ms in the queue; it was not run"
+                        )
+                    )
 
     # -- choosing a batch -------------------------------------------------------------------
 
@@ -369,7 +383,9 @@ def policy_from_config(max_batch_size: int, dynamic_batching: Any | None) -> Bat
     """BatchPolicy from ModelConfig's max_batch_size and dynamic_batching (None: no combining)."""
     if dynamic_batching is None or not max_batch_size:
         size = dynamic_batching.max_queue_size if dynamic_batching is not None else 1024
-        timeout = dynamic_batching.timeout_ms / 1000 if dynamic_batching is not None and dynamic_batching.timeout_ms else None
+        timeout = (
+            dynamic_batching.timeout_ms / 1000 if dynamic_batching is not None and dynamic_batching.timeout_ms else None
+        )
         return BatchPolicy(max_batch_size=0, max_queue_size=size, timeout_s=timeout)
     return BatchPolicy(
         max_batch_size=max_batch_size,

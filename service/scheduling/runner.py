@@ -19,9 +19,9 @@ import numpy as np
 
 from backends.base import Backend, ModelSignature
 from protos.errors import BackendError, DeadlineExceededError, ModelUnavailableError, SwitchyardError
+from service.rpc.status import GRPC_STATUS
 from service.scheduling.batcher import RUNNING, BatchPolicy, Clock, DynamicBatcher, MonotonicClock, Pending
 from service.scheduling.stats import RunnerStats
-from service.rpc.status import GRPC_STATUS
 from service.scheduling.validation import validate_inputs, validate_outputs
 
 
@@ -119,9 +119,7 @@ class ModelRunner:
         finally:
             self._in_flight -= 1
         done = self._now()
-        stats.record_success(
-            batch, int((done - queued_at) * 1e9), int((started - queued_at) * 1e9), compute_ns
-        )
+        stats.record_success(batch, int((done - queued_at) * 1e9), int((started - queued_at) * 1e9), compute_ns)
         return outputs
 
     def record_rejected(self, error: SwitchyardError) -> None:
@@ -214,9 +212,9 @@ class ModelRunner:
         """Refuse new work, let queued and running requests finish (up to timeout), fail the rest, unload."""
         self._closing = True
         await self.batcher.drain(timeout)
-        self.batcher.fail_queued(ModelUnavailableError(
-            f"model '{self.name}' version {self.version} was unloaded before the request ran"
-        ))
+        self.batcher.fail_queued(
+            ModelUnavailableError(f"model '{self.name}' version {self.version} was unloaded before the request ran")
+        )
         # A running batch cannot be stopped: let it finish (bounded) before the backend goes.
         await self.batcher.drain(RUNNING_BATCH_GRACE_S)
         self._executor.shutdown(wait=False, cancel_futures=True)

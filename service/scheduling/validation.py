@@ -18,9 +18,7 @@ def validate_inputs(
     expected = {spec.name for spec in signature.inputs}
     unknown = sorted(set(inputs) - expected)
     if unknown:
-        raise InvalidInputError(
-            f"model '{model}' has no input '{unknown[0]}'; its inputs are {sorted(expected)}"
-        )
+        raise InvalidInputError(f"model '{model}' has no input '{unknown[0]}'; its inputs are {sorted(expected)}")
     missing = sorted(expected - set(inputs))
     if missing:
         raise InvalidInputError(f"model '{model}': input '{missing[0]}' is missing")
@@ -29,14 +27,11 @@ def validate_inputs(
         array = inputs[spec.name]
         got = datatype_of(array.dtype) if spec.datatype != "BF16" else "BF16"
         if got != spec.datatype:
-            raise InvalidInputError(
-                f"model '{model}': input '{spec.name}' expects datatype {spec.datatype}, got {got}"
-            )
+            raise InvalidInputError(f"model '{model}': input '{spec.name}' expects datatype {spec.datatype}, got {got}")
         shape = tuple(array.shape)
         if not spec.accepts_shape(shape):
             raise InvalidInputError(
-                f"model '{model}': input '{spec.name}' expects shape {list(spec.shape)} "
-                f"(-1 = any), got {list(shape)}"
+                f"model '{model}': input '{spec.name}' expects shape {list(spec.shape)} (-1 = any), got {list(shape)}"
             )
         if max_batch_size:
             batch = shape[0]
@@ -52,6 +47,4 @@ def validate_outputs(model: str, signature: ModelSignature, requested: Sequence[
     names = {spec.name for spec in signature.outputs}
     for name in requested:
         if name not in names:
-            raise InvalidInputError(
-                f"model '{model}' has no output '{name}'; its outputs are {sorted(names)}"
-            )
+            raise InvalidInputError(f"model '{model}' has no output '{name}'; its outputs are {sorted(names)}")

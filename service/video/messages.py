@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from protos import codec
 from protos.datatypes import datatype_of
 from protos.errors import InvalidInputError
-from protos import codec
 from protos.switchyard.v1 import video_pb2 as vpb
 from service.rpc.status import grpc_status
 from service.vision.postprocess import Classification, Detection
@@ -59,9 +59,7 @@ def stream_options(config: vpb.StreamConfig) -> StreamOptions:
     if max_pending > LIMIT_MAX_PENDING:
         raise InvalidInputError(f"StreamConfig.max_pending {max_pending} is above the limit {LIMIT_MAX_PENDING}")
     if max_in_flight > LIMIT_MAX_IN_FLIGHT:
-        raise InvalidInputError(
-            f"StreamConfig.max_in_flight {max_in_flight} is above the limit {LIMIT_MAX_IN_FLIGHT}"
-        )
+        raise InvalidInputError(f"StreamConfig.max_in_flight {max_in_flight} is above the limit {LIMIT_MAX_IN_FLIGHT}")
     returns = getattr(config, "return")  # a Python keyword, so no attribute syntax
     return StreamOptions(
         model=config.model,
@@ -103,8 +101,12 @@ def result_response(
         width=width,
         height=height,
         timings=vpb.FrameTimings(
-            queue_ms=timings.queue_ms, decode_ms=timings.decode_ms, preprocess_ms=timings.preprocess_ms,
-            infer_ms=timings.infer_ms, postprocess_ms=timings.postprocess_ms, total_ms=timings.total_ms,
+            queue_ms=timings.queue_ms,
+            decode_ms=timings.decode_ms,
+            preprocess_ms=timings.preprocess_ms,
+            infer_ms=timings.infer_ms,
+            postprocess_ms=timings.postprocess_ms,
+            total_ms=timings.total_ms,
         ),
     )
     for item in results:  # tens per frame at most

@@ -35,10 +35,10 @@ from service.video.messages import (
     result_response,
     stream_options,
 )
-from service.vision.pipeline import VisionPipeline, pipeline_for
 from service.video.queue import DropQueue
 from service.video.stats import VideoStats
 from service.vision.decode import FrameDecoder, h264_nal_types, make_decoder
+from service.vision.pipeline import VisionPipeline, pipeline_for
 
 # Replies that may wait to be sent (drop notices, finished results) beyond the frames in
 # the queue and the model; past it the reader stops and flow control holds the sender.
@@ -63,7 +63,11 @@ class VideoSession:
     """One open stream. Built from the opening StreamConfig; `replies()` drives it."""
 
     def __init__(
-        self, options: StreamOptions, runner: ModelRunner, pipeline: VisionPipeline, decoder: FrameDecoder,
+        self,
+        options: StreamOptions,
+        runner: ModelRunner,
+        pipeline: VisionPipeline,
+        decoder: FrameDecoder,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.options = options
@@ -176,9 +180,12 @@ class VideoSession:
     def _expire(self, newest: int) -> None:
         """Frames older than any reordering could hold back lost their picture (damaged data)."""
         for tag in list(itertools.takewhile(lambda t: t < newest - MAX_REORDER, self._by_tag)):
-            self._fail_tag(tag, InvalidInputError(
-                f"frame {self._by_tag[tag].index} produced no picture (damaged, or its references were lost)"
-            ))
+            self._fail_tag(
+                tag,
+                InvalidInputError(
+                    f"frame {self._by_tag[tag].index} produced no picture (damaged, or its references were lost)"
+                ),
+            )
 
     def _fail_tag(self, tag: int, exc: BaseException) -> None:
         item = self._by_tag.pop(tag, None)
@@ -214,8 +221,12 @@ class VideoSession:
                 results, timings.postprocess_ms = await asyncio.to_thread(self.pipeline.results, outputs, transform)
             timings.total_ms = (self._clock() - item.received) * 1e3
             response = result_response(
-                item.index, item.pts, image.shape[:2], results,
-                outputs if self.options.want_tensors else None, timings,
+                item.index,
+                item.pts,
+                image.shape[:2],
+                results,
+                outputs if self.options.want_tensors else None,
+                timings,
             )
         except asyncio.CancelledError:
             raise
@@ -242,8 +253,10 @@ class VideoStreams:
         options = stream_options(config)
         version = self._repository.get(options.model, options.version)
         pipeline = pipeline_for(
-            version, self._repository.entry(options.model).path,
-            options.preprocess_overrides, options.postprocess_overrides,
+            version,
+            self._repository.entry(options.model).path,
+            options.preprocess_overrides,
+            options.postprocess_overrides,
         )
         if options.want_results and pipeline.postprocessor is None:
             raise InvalidInputError(

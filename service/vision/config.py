@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Literal, TypeVar, Union
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -134,7 +134,7 @@ class BoxDetectionConfig(_PostprocessBase):
 
 
 PostprocessConfig = Annotated[
-    Union[ClassificationConfig, DbTextConfig, BoxDetectionConfig],
+    ClassificationConfig | DbTextConfig | BoxDetectionConfig,
     Field(discriminator="kind"),
 ]
 _POSTPROCESS_ADAPTER: TypeAdapter[PostprocessConfig] = TypeAdapter(PostprocessConfig)
@@ -165,8 +165,7 @@ def apply_overrides(config: ConfigT, overrides: Mapping[str, str]) -> ConfigT:
     for key, raw in overrides.items():
         if key not in fields or key in _NOT_OVERRIDABLE:
             raise InvalidInputError(
-                f"unknown or fixed {type(config).__name__} parameter {key!r}; "
-                f"overridable: {', '.join(allowed)}"
+                f"unknown or fixed {type(config).__name__} parameter {key!r}; overridable: {', '.join(allowed)}"
             )
         data[key] = _parse_value(raw, tuple_field=isinstance(data[key], tuple) or key == "size")
     try:
@@ -175,8 +174,7 @@ def apply_overrides(config: ConfigT, overrides: Mapping[str, str]) -> ConfigT:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or ", ".join(overrides)
         raise InvalidInputError(
-            f"bad override for {type(config).__name__} field {field!r}: {err['msg']} "
-            f"(given {dict(overrides)!r})"
+            f"bad override for {type(config).__name__} field {field!r}: {err['msg']} (given {dict(overrides)!r})"
         ) from None
 
 

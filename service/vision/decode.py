@@ -109,9 +109,7 @@ class RawDecoder(_StatelessDecoder):
     def __init__(self, width: int, height: int, pixel_format: str) -> None:
         super().__init__()
         if pixel_format not in self._BYTES_PER_PIXEL:
-            raise InvalidInputError(
-                f"raw pixel_format {pixel_format!r} is not one of {', '.join(PIXEL_FORMATS)}"
-            )
+            raise InvalidInputError(f"raw pixel_format {pixel_format!r} is not one of {', '.join(PIXEL_FORMATS)}")
         if width <= 0 or height <= 0:
             raise InvalidInputError(f"raw frames need a positive width and height, got {width}x{height}")
         if pixel_format == "NV12" and (width % 2 or height % 2):

@@ -121,9 +121,7 @@ def top_k(
     k = min(k, scores.size)
     best = np.argpartition(-scores, k - 1)[:k]
     best = best[np.argsort(-scores[best], kind="stable")]
-    return [
-        Classification(_label(labels, int(i)), int(i), float(scores[i])) for i in best if scores[i] >= min_score
-    ]
+    return [Classification(_label(labels, int(i)), int(i), float(scores[i])) for i in best if scores[i] >= min_score]
 
 
 # ---------------------------------------------------------------- DB text detection
@@ -257,7 +255,7 @@ class BoxDetectionDecoder:
                 label=_label(self.labels, int(class_ids[i])),
                 class_id=int(class_ids[i]),
             )
-            for b, i in zip(src, kept)
+            for b, i in zip(src, kept, strict=True)
         ]
 
     def _raw(self, outputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

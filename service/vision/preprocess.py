@@ -72,9 +72,7 @@ class Preprocessor:
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, Transform]:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise InvalidInputError(
-                f"preprocess expects an RGB uint8 HxWx3 image, got {image.dtype} {image.shape}"
-            )
+            raise InvalidInputError(f"preprocess expects an RGB uint8 HxWx3 image, got {image.dtype} {image.shape}")
         height, width = image.shape[:2]
         tf = self.plan(height, width)
         resized_w = round(width * tf.scale_x)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from backends.base import Device, ModelSignature, TensorSpec
-from protos.errors import BackendLoadError, ErrorCode
 from backends.loading import NoBackendLoadedError, Outcome, load_with_fallback, synthetic_inputs
 from backends.options import OnnxRuntimeOptions
 from backends.probe import RuntimeInfo, probe
 from backends.selection import Candidate, Preferences, select_candidates
+from protos.errors import BackendLoadError, ErrorCode
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -22,9 +22,15 @@ SYSROOTS = Path(__file__).resolve().parents[1] / "fixtures" / "sysroots"
 # What an NVIDIA host with the nvidia extra reports; here the real onnxruntime is the CPU
 # flavour and tensorrt is absent, so the GPU candidates really fail to load.
 NVIDIA_RUNTIMES = (
-    RuntimeInfo("tensorrt", True, "10.8.0"), RuntimeInfo("cuda-python", True, "12.8.0"),
-    RuntimeInfo("onnxruntime", True, "1.22.0", "onnxruntime-gpu",
-                ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")),
+    RuntimeInfo("tensorrt", True, "10.8.0"),
+    RuntimeInfo("cuda-python", True, "12.8.0"),
+    RuntimeInfo(
+        "onnxruntime",
+        True,
+        "1.22.0",
+        "onnxruntime-gpu",
+        ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+    ),
     RuntimeInfo("openvino", True, "2025.1.0", devices=("CPU",)),
 )
 
@@ -34,9 +40,12 @@ def model_dir(tmp_path: Path) -> Path:
     """model.onnx computing y = relu(x) + 1 over [N, 4] float32."""
     one = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
     graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "one"], ["y"])], "tiny",
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "one"], ["y"])],
+        "tiny",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [one])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [one],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, tmp_path / "model.onnx")
@@ -145,8 +154,9 @@ def cpu_candidates(*backends: str) -> list[Candidate]:
 def test_fastest_keeps_the_lower_median_and_unloads_the_rest(tmp_path):
     clock = FakeClock()
     made = {"slow": CostedBackend(clock, 0.010), "quick": CostedBackend(clock, 0.002)}
-    result = load_with_fallback(cpu_candidates("slow", "quick"), tmp_path, create_backend=made.__getitem__,
-                                selection="fastest", clock=clock)
+    result = load_with_fallback(
+        cpu_candidates("slow", "quick"), tmp_path, create_backend=made.__getitem__, selection="fastest", clock=clock
+    )
     assert result.backend is made["quick"] and made["slow"].unloaded and not made["quick"].unloaded
     entries = {e.backend: e for e in result.trail.entries}
     assert entries["slow"].outcome is Outcome.TIMED and entries["slow"].infer_seconds == pytest.approx(0.010)
@@ -158,8 +168,9 @@ def test_unexpected_exception_fails_the_candidate_and_the_next_loads(tmp_path):
     clock = FakeClock()
     broken = CostedBackend(clock, 0.0, fail_load=RuntimeError("CUDA error: out of memory"))
     made = {"broken": broken, "good": CostedBackend(clock, 0.0)}
-    result = load_with_fallback(cpu_candidates("broken", "good"), tmp_path, create_backend=made.__getitem__,
-                                clock=clock)
+    result = load_with_fallback(
+        cpu_candidates("broken", "good"), tmp_path, create_backend=made.__getitem__, clock=clock
+    )
     assert result.candidate.backend == "good" and broken.unloaded
     assert result.trail.entries[0].reason == "RuntimeError: CUDA error: out of memory"
     assert result.trail.entries[0].load_seconds == pytest.approx(0.5)

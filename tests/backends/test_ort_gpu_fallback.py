@@ -22,8 +22,9 @@ VENV_PYTHON = Path(os.environ.get("ORTGPU_VENV", ROOT / ".venv-ortgpu")) / "bin"
 
 pytestmark = [
     pytest.mark.ortgpu,
-    pytest.mark.skipif(not VENV_PYTHON.exists(),
-                       reason=f"{VENV_PYTHON.parent.parent.name} missing: run scripts/setup_ortgpu_env.sh"),
+    pytest.mark.skipif(
+        not VENV_PYTHON.exists(), reason=f"{VENV_PYTHON.parent.parent.name} missing: run scripts/setup_ortgpu_env.sh"
+    ),
 ]
 
 SCRIPT = r"""
@@ -65,8 +66,14 @@ print(json.dumps(result))
 
 def run(mode: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([str(VENV_PYTHON), "-c", SCRIPT, mode, str(ROOT / "tests/fixtures/sysroots/nvidia-1x")],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [str(VENV_PYTHON), "-c", SCRIPT, mode, str(ROOT / "tests/fixtures/sysroots/nvidia-1x")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -24,8 +24,9 @@ SYSROOT = ROOT / "tests" / "fixtures" / "sysroots" / "nvidia-1x"
 
 pytestmark = [
     pytest.mark.ortgpu,
-    pytest.mark.skipif(not VENV_PYTHON.exists(),
-                       reason=f"{VENV_PYTHON.parent.parent.name} missing: run scripts/setup_ortgpu_env.sh"),
+    pytest.mark.skipif(
+        not VENV_PYTHON.exists(), reason=f"{VENV_PYTHON.parent.parent.name} missing: run scripts/setup_ortgpu_env.sh"
+    ),
 ]
 
 

@@ -92,7 +92,9 @@ def test_one_nvidia_gpu_from_procfs():
 def test_two_nvidia_gpus_keep_driver_order():
     gpus = fixture("nvidia-2x").gpus("nvidia")
     assert [(g.index, g.name, g.pci_id, g.compute_capability) for g in gpus] == [
-        (0, "NVIDIA L4", "0000:3b:00.0", "8.9"), (1, "NVIDIA L4", "0000:5e:00.0", "8.9")]
+        (0, "NVIDIA L4", "0000:3b:00.0", "8.9"),
+        (1, "NVIDIA L4", "0000:5e:00.0", "8.9"),
+    ]
 
 
 def test_nvidia_gpu_without_device_node_is_not_usable(tmp_path):
@@ -138,7 +140,9 @@ def test_intel_igpu_and_npu_from_drm_and_accel():
 def test_mixed_nvidia_and_intel():
     report = fixture("mixed-nvidia-intel")
     assert [(a.vendor, a.kind, a.name) for a in report.accelerators] == [
-        ("nvidia", "gpu", "NVIDIA GeForce RTX 4090"), ("intel", "gpu", "Intel GPU 0x7d55")]
+        ("nvidia", "gpu", "NVIDIA GeForce RTX 4090"),
+        ("intel", "gpu", "Intel GPU 0x7d55"),
+    ]
     assert report.gpus("nvidia")[0].compute_capability == "8.9"
 
 
@@ -224,22 +228,34 @@ def test_real_nvml_without_a_driver_library_is_reported():
 def test_amdsmi_answers_are_used_when_present():
     amdsmi = SimpleNamespace(
         AmdSmiMemoryType=SimpleNamespace(VRAM="vram"),
-        amdsmi_init=lambda: None, amdsmi_shut_down=lambda: None,
+        amdsmi_init=lambda: None,
+        amdsmi_shut_down=lambda: None,
         amdsmi_get_processor_handles=lambda: ["h0"],
-        amdsmi_get_gpu_asic_info=lambda h: {"market_name": "AMD Instinct MI250X", "target_graphics_version": "gfx90a",
-                                            "device_id": "0x740c"},
+        amdsmi_get_gpu_asic_info=lambda h: {
+            "market_name": "AMD Instinct MI250X",
+            "target_graphics_version": "gfx90a",
+            "device_id": "0x740c",
+        },
         amdsmi_get_gpu_memory_total=lambda h, kind: 64 * GiB if kind == "vram" else 0,
         amdsmi_get_gpu_device_bdf=lambda h: "0000:C1:00.0",
         amdsmi_get_gpu_driver_info=lambda h: {"driver_version": "6.8.5"},
     )
     (gpu,) = read_amd(SysRoot(SYSROOTS / "amd-instinct"), amdsmi).accelerators
-    assert (gpu.name, gpu.gfx_target, gpu.memory_bytes, gpu.source) == ("AMD Instinct MI250X", "gfx90a", 64 * GiB, "amdsmi")
+    assert (gpu.name, gpu.gfx_target, gpu.memory_bytes, gpu.source) == (
+        "AMD Instinct MI250X",
+        "gfx90a",
+        64 * GiB,
+        "amdsmi",
+    )
     assert gpu.pci_id == "0000:c1:00.0" and gpu.driver_version == "6.8.5"
 
 
 def test_openvino_device_list_names_intel_gpus_and_npu():
-    names = {"GPU.0": "Intel(R) UHD Graphics 770 (iGPU)", "GPU.1": "Intel(R) Arc(TM) A770 Graphics (dGPU)",
-             "NPU": "Intel(R) AI Boost"}
+    names = {
+        "GPU.0": "Intel(R) UHD Graphics 770 (iGPU)",
+        "GPU.1": "Intel(R) Arc(TM) A770 Graphics (dGPU)",
+        "NPU": "Intel(R) AI Boost",
+    }
 
     def get_property(device, key):
         if key == "GPU_DEVICE_TOTAL_MEM_SIZE":
@@ -249,8 +265,10 @@ def test_openvino_device_list_names_intel_gpus_and_npu():
     core = SimpleNamespace(available_devices=["CPU", "GPU.0", "GPU.1", "NPU"], get_property=get_property)
     found = read_intel(SysRoot(SYSROOTS / "intel-igpu-npu"), core)
     assert [(a.kind, a.index, a.openvino_name, a.name, a.memory_bytes) for a in found.accelerators] == [
-        ("gpu", 0, "GPU.0", names["GPU.0"], 8 * GiB), ("gpu", 1, "GPU.1", names["GPU.1"], 16 * GiB),
-        ("npu", 0, "NPU", names["NPU"], None)]
+        ("gpu", 0, "GPU.0", names["GPU.0"], 8 * GiB),
+        ("gpu", 1, "GPU.1", names["GPU.1"], 16 * GiB),
+        ("npu", 0, "NPU", names["NPU"], None),
+    ]
 
 
 def test_live_machine_probe():

@@ -14,10 +14,16 @@ from backends.selection import Candidate, Preferences, SkipReason, artifact_file
 SYSROOTS = Path(__file__).resolve().parents[1] / "fixtures" / "sysroots"
 
 ORT_CPU = RuntimeInfo("onnxruntime", True, "1.22.0", "onnxruntime", ("CPUExecutionProvider",))
-ORT_GPU = RuntimeInfo("onnxruntime", True, "1.22.0", "onnxruntime-gpu",
-                      ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"))
-ORT_MIGRAPHX = RuntimeInfo("onnxruntime", True, "1.22.0", "onnxruntime-migraphx",
-                           ("MIGraphXExecutionProvider", "CPUExecutionProvider"))
+ORT_GPU = RuntimeInfo(
+    "onnxruntime",
+    True,
+    "1.22.0",
+    "onnxruntime-gpu",
+    ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+)
+ORT_MIGRAPHX = RuntimeInfo(
+    "onnxruntime", True, "1.22.0", "onnxruntime-migraphx", ("MIGraphXExecutionProvider", "CPUExecutionProvider")
+)
 OV_CPU = RuntimeInfo("openvino", True, "2025.1.0", devices=("CPU",))
 OV_INTEL = RuntimeInfo("openvino", True, "2025.1.0", devices=("CPU", "GPU", "NPU"))
 TRT = (RuntimeInfo("tensorrt", True, "10.8.0"), RuntimeInfo("cuda-python", True, "12.8.0"))
@@ -46,14 +52,17 @@ def by_label(candidates: list[Candidate], label: str) -> Candidate:
     return next(c for c in candidates if c.label == label)
 
 
-@pytest.mark.parametrize("name,onnx,ir,plan", [
-    ("cpu-container-quota", "onnxruntime[CPU]@cpu", "openvino@cpu", None),
-    ("nvidia-1x", "tensorrt@nvidia:gpu:0", "openvino@cpu", "tensorrt@nvidia:gpu:0"),
-    ("nvidia-2x", "tensorrt@nvidia:gpu:0", "openvino@cpu", "tensorrt@nvidia:gpu:0"),
-    ("amd-instinct", "onnxruntime[MIGraphX]@amd:gpu:0", "openvino@cpu", None),
-    ("intel-igpu-npu", "openvino@intel:gpu", "openvino@intel:gpu", None),
-    ("mixed-nvidia-intel", "onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0", "openvino@intel:gpu", None),
-])
+@pytest.mark.parametrize(
+    "name,onnx,ir,plan",
+    [
+        ("cpu-container-quota", "onnxruntime[CPU]@cpu", "openvino@cpu", None),
+        ("nvidia-1x", "tensorrt@nvidia:gpu:0", "openvino@cpu", "tensorrt@nvidia:gpu:0"),
+        ("nvidia-2x", "tensorrt@nvidia:gpu:0", "openvino@cpu", "tensorrt@nvidia:gpu:0"),
+        ("amd-instinct", "onnxruntime[MIGraphX]@amd:gpu:0", "openvino@cpu", None),
+        ("intel-igpu-npu", "openvino@intel:gpu", "openvino@intel:gpu", None),
+        ("mixed-nvidia-intel", "onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0", "openvino@intel:gpu", None),
+    ],
+)
 def test_default_choice_per_machine_and_format(name, onnx, ir, plan):
     report = machine(name)
     assert first(select_candidates(report, "model.onnx")) == onnx
@@ -63,8 +72,13 @@ def test_default_choice_per_machine_and_format(name, onnx, ir, plan):
 
 def test_nvidia_order_is_tensorrt_then_trt_ep_then_cuda_ep_then_cpu():
     viable = [c.label for c in select_candidates(machine("nvidia-1x"), "onnx") if c.viable]
-    assert viable == ["tensorrt@nvidia:gpu:0", "onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0",
-                      "onnxruntime[CUDA]@nvidia:gpu:0", "onnxruntime[CPU]@cpu", "openvino@cpu"]
+    assert viable == [
+        "tensorrt@nvidia:gpu:0",
+        "onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0",
+        "onnxruntime[CUDA]@nvidia:gpu:0",
+        "onnxruntime[CPU]@cpu",
+        "openvino@cpu",
+    ]
 
 
 def test_cpu_machine_skips_every_accelerator_with_a_reason():
@@ -122,8 +136,10 @@ def test_device_cpu_override_keeps_only_cpu_routes():
 
 def test_backend_override():
     report = machine("nvidia-1x")
-    assert first(select_candidates(report, "onnx", Preferences(backend="onnxruntime"))) == \
-        "onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0"
+    assert (
+        first(select_candidates(report, "onnx", Preferences(backend="onnxruntime")))
+        == "onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0"
+    )
     candidates = select_candidates(report, "onnx", Preferences(backend="openvino"))
     assert first(candidates) == "openvino@cpu"
     assert candidates[0].skip is SkipReason.BACKEND_NOT_REQUESTED
@@ -155,14 +171,19 @@ def test_precision_fp16_on_nvidia_sets_builder_and_ep_flags():
     assert trt.options.precision == "fp16" and trt.options.engine_cache_dir == "/var/cache/switchyard/tensorrt"
     ep = by_label(candidates, "onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0").options
     assert ep.provider_options["TensorrtExecutionProvider"]["trt_fp16_enable"] == "True"
-    assert ep.provider_options["TensorrtExecutionProvider"]["trt_engine_cache_path"] == "/var/cache/switchyard/ort-tensorrt"
+    assert (
+        ep.provider_options["TensorrtExecutionProvider"]["trt_engine_cache_path"]
+        == "/var/cache/switchyard/ort-tensorrt"
+    )
     cuda = by_label(candidates, "onnxruntime[CUDA]@nvidia:gpu:0")
     assert cuda.skip is SkipReason.PRECISION_UNSUPPORTED
 
 
 def test_bf16_needs_hardware_support():
     # An L4 (8.9) builds bf16 engines; a T4 (7.5) cannot.
-    assert first(select_candidates(machine("nvidia-2x"), "plan", Preferences(precision="bf16"))) == "tensorrt@nvidia:gpu:0"
+    assert (
+        first(select_candidates(machine("nvidia-2x"), "plan", Preferences(precision="bf16"))) == "tensorrt@nvidia:gpu:0"
+    )
     # The CPU-only container has no avx512_bf16/AMX: OpenVINO CPU bf16 is skipped, and ORT CPU is fp32 only.
     candidates = select_candidates(machine("cpu-container-quota"), "onnx", Preferences(precision="bf16"))
     assert first(candidates) is None
@@ -209,10 +230,13 @@ def test_model_directory_with_plan_and_onnx(tmp_path):
 
 
 def test_base_options_are_kept_and_only_routing_fields_change():
-    base = {"onnxruntime": OnnxRuntimeOptions(intra_op_threads=2),
-            "openvino": OpenVinoOptions(num_threads=3, cache_dir="/models/cache")}
-    candidates = select_candidates(machine("cpu-container-quota"), "onnx",
-                                   Preferences(cache_dir="/tmp/c"), base_options=base)
+    base = {
+        "onnxruntime": OnnxRuntimeOptions(intra_op_threads=2),
+        "openvino": OpenVinoOptions(num_threads=3, cache_dir="/models/cache"),
+    }
+    candidates = select_candidates(
+        machine("cpu-container-quota"), "onnx", Preferences(cache_dir="/tmp/c"), base_options=base
+    )
     ort = by_label(candidates, "onnxruntime[CPU]@cpu").options
     assert ort.intra_op_threads == 2 and ort.providers == ("CPUExecutionProvider",)
     ov = by_label(candidates, "openvino@cpu").options

@@ -13,8 +13,7 @@ from tests.helm.chart import HELM, REPO, VALUE_SETS, VALUES_DIR, Rendered, load_
 @pytest.fixture(scope="session")
 def helm() -> Path:
     if not HELM.exists():
-        subprocess.run(["bash", str(REPO / "scripts" / "get_helm.sh")], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(["bash", str(REPO / "scripts" / "get_helm.sh")], check=True, stdout=subprocess.DEVNULL)
     assert HELM.exists(), "scripts/get_helm.sh did not produce .cache/tools/bin/helm"
     return HELM
 

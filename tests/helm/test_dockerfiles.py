@@ -75,19 +75,32 @@ def hadolint() -> str:
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_hadolint_passes(flavor):
-    proc = subprocess.run([hadolint(), "--config", str(DOCKER / ".hadolint.yaml"), "--format", "json",
-                           str(DOCKER / f"Dockerfile.{flavor}")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            hadolint(),
+            "--config",
+            str(DOCKER / ".hadolint.yaml"),
+            "--format",
+            "json",
+            str(DOCKER / f"Dockerfile.{flavor}"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     findings = json.loads(proc.stdout or "[]")
-    assert proc.returncode == 0 and not findings, "\n".join(
-        f"{f['line']}: {f['code']} {f['message']}" for f in findings) or proc.stderr
+    assert proc.returncode == 0 and not findings, (
+        "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings) or proc.stderr
+    )
 
 
 def test_hadolint_catches_a_bad_dockerfile(tmp_path):
     """The lint above can fail: an untagged base and `cd` in RUN are findings."""
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM ubuntu\nRUN cd /tmp && make\n")
-    proc = subprocess.run([hadolint(), "--config", str(DOCKER / ".hadolint.yaml"), str(bad)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [hadolint(), "--config", str(DOCKER / ".hadolint.yaml"), str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode != 0 and "DL3006" in proc.stdout and "DL3003" in proc.stdout
 
 
@@ -151,6 +164,7 @@ def test_cpu_image_runs_the_commands_ci_runs():
     assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text()
     assert "scripts/setup.sh" in (REPO / "scripts" / "test.sh").read_text()
     setup = (REPO / "scripts" / "setup.sh").read_text()
-    assert re.search(r'python -m pip install (--quiet )?-e "\.\[\$\{EXTRAS\}\]"', setup) and 'EXTRAS="${1:-cpu}"' in setup, \
-        f"scripts/setup.sh no longer runs {CPU_INSTALL} (editable): keep docker/Dockerfile.cpu in step"
+    assert (
+        re.search(r'python -m pip install (--quiet )?-e "\.\[\$\{EXTRAS\}\]"', setup) and 'EXTRAS="${1:-cpu}"' in setup
+    ), f"scripts/setup.sh no longer runs {CPU_INSTALL} (editable): keep docker/Dockerfile.cpu in step"
     assert CPU_MODELS in setup, f"scripts/setup.sh no longer runs {CPU_MODELS}: keep docker/Dockerfile.cpu in step"

@@ -40,8 +40,12 @@ def manifest_files(all_sets, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_rendered_sets_validate_strictly(manifest_files, all_sets, version):
-    proc = subprocess.run([kubernetes_validate(), "--strict", "-k", version, *map(str, manifest_files.values())],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [kubernetes_validate(), "--strict", "-k", version, *map(str, manifest_files.values())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = proc.stdout.splitlines()
     errors = [line for line in lines if line.startswith(("ERROR", "FATAL"))]
     assert proc.returncode == 0 and not errors, "\n".join(errors) or proc.stdout + proc.stderr
@@ -55,13 +59,30 @@ def test_rendered_sets_validate_strictly(manifest_files, all_sets, version):
 def test_validator_rejects_a_broken_manifest(tmp_path):
     """The check above can fail: an unknown field in a Deployment is an error under --strict."""
     broken = tmp_path / "broken.yaml"
-    broken.write_text(yaml.safe_dump({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-        "spec": {"selector": {"matchLabels": {"a": "b"}}, "replicas": 1, "replica": 2,
-                 "template": {"metadata": {"labels": {"a": "b"}},
-                              "spec": {"containers": [{"name": "c", "image": "i"}]}}}}))
-    proc = subprocess.run([kubernetes_validate(), "--strict", "-k", KUBERNETES_VERSIONS[0], str(broken)],
-                          capture_output=True, text=True, timeout=60)
+    broken.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "x"},
+                "spec": {
+                    "selector": {"matchLabels": {"a": "b"}},
+                    "replicas": 1,
+                    "replica": 2,
+                    "template": {
+                        "metadata": {"labels": {"a": "b"}},
+                        "spec": {"containers": [{"name": "c", "image": "i"}]},
+                    },
+                },
+            }
+        )
+    )
+    proc = subprocess.run(
+        [kubernetes_validate(), "--strict", "-k", KUBERNETES_VERSIONS[0], str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "ERROR" in proc.stdout
 
 

@@ -66,11 +66,14 @@ def test_cpu_only_is_one_pool_without_accelerators(render_set):
     assert env["SWITCHYARD_DEVICE"] == "cpu" and env["SWITCHYARD_STRICT"] == "false"
 
 
-@pytest.mark.parametrize("pool, key, count", [
-    ("nvidia", "nvidia.com/gpu", 1),
-    ("amd", "amd.com/gpu", 2),
-    ("intel", "gpu.intel.com/i915", 1),
-])
+@pytest.mark.parametrize(
+    "pool, key, count",
+    [
+        ("nvidia", "nvidia.com/gpu", 1),
+        ("amd", "amd.com/gpu", 2),
+        ("intel", "gpu.intel.com/i915", 1),
+    ],
+)
 def test_each_gpu_pool_requests_its_vendor_resource_only(render_set, pool, key, count):
     dep = render_set("all-pools").deployments()[pool]
     res = server(dep)["resources"]
@@ -104,7 +107,9 @@ def test_intel_npu_pool_requests_the_npu_plugin_resource(render_set):
 @pytest.mark.parametrize("pool, vendor", [("nvidia", "10de"), ("amd", "1002"), ("intel", "8086")])
 def test_gpu_pools_require_nodes_with_their_pci_vendor(render_set, pool, vendor):
     dep = render_set("all-pools").deployments()[pool]
-    terms = pod_spec(dep)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    terms = pod_spec(dep)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
     keys = [expr["key"] for term in terms for expr in term["matchExpressions"]]
     pci = [k for k in keys if k.startswith("feature.node.kubernetes.io/pci-")]
     assert pci and all(k.endswith(f"{vendor}.present") for k in pci), keys
@@ -115,7 +120,9 @@ def test_gpu_pools_require_nodes_with_their_pci_vendor(render_set, pool, vendor)
 
 def test_gpu_pools_tolerate_their_taints_and_use_the_runtime_class(render_set):
     deps = render_set("all-pools").deployments()
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec(deps["nvidia"])["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec(deps["nvidia"])[
+        "tolerations"
+    ]
     assert pod_spec(deps["nvidia"])["runtimeClassName"] == "nvidia"
     assert "runtimeClassName" not in pod_spec(deps["cpu"])
 
@@ -236,7 +243,7 @@ def test_rendered_env_validates_as_server_settings(render_set, monkeypatch):
 
 def test_s3_source_syncs_models_in_an_init_container(render_set):
     rendered = render_set("s3")
-    for pool, dep in rendered.deployments().items():
+    for dep in rendered.deployments().values():
         spec = pod_spec(dep)
         (init,) = spec["initContainers"]
         assert ":s3:ml-models/switchyard/prod" in init["args"] and "/models" in init["args"]
@@ -318,8 +325,11 @@ def test_service_monitor_scrapes_the_main_service_only(render_set):
     (sm,) = rendered.of_kind("ServiceMonitor")
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    selected = [s for s in rendered.of_kind("Service")
-                if sm["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
+    selected = [
+        s
+        for s in rendered.of_kind("Service")
+        if sm["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
+    ]
     assert [s["metadata"]["name"] for s in selected] == [FULLNAME]
     (endpoint,) = sm["spec"]["endpoints"]
     assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics" and endpoint["interval"] == "30s"
@@ -335,7 +345,9 @@ def test_network_policy_opens_grpc_metrics_and_dns(render_set):
     assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
     ports = {r["ports"][0]["port"]: r for r in np["spec"]["ingress"]}
     assert set(ports) == {"grpc", "metrics"}
-    assert ports["metrics"]["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+    assert ports["metrics"]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
     dns = np["spec"]["egress"][0]["ports"]
     assert {"port": 53, "protocol": "UDP"} in dns
     pods = rendered.deployments()["cpu"]["spec"]["template"]["metadata"]["labels"]
@@ -360,8 +372,11 @@ def test_notes_explain_grpcurl_and_round_robin(helm, tmp_path):
     # `helm template` skips NOTES.txt: render it through tpl from a scratch copy of the chart.
     shutil.copy(chart / "templates" / "NOTES.txt", chart / "notes.txt")
     (chart / "templates" / "zz-notes.yaml").write_text('notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n')
-    proc = subprocess.run([str(helm), "template", "switchyard", str(chart), "-n", NAMESPACE,
-                           "--show-only", "templates/zz-notes.yaml"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(helm), "template", "switchyard", str(chart), "-n", NAMESPACE, "--show-only", "templates/zz-notes.yaml"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     notes = yaml.safe_load(proc.stdout)["notes"]
     assert "grpcurl -plaintext localhost:8001 list" in notes

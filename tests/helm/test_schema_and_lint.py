@@ -24,16 +24,22 @@ def test_lint_strict_each_value_set(helm, name):
 
 
 BAD_VALUES = [
-    pytest.param(["--set-string", "pools.cpu.replicas=2"], "pools.cpu.replicas: Invalid type. Expected: integer",
-                 id="replicas-as-string"),
+    pytest.param(
+        ["--set-string", "pools.cpu.replicas=2"],
+        "pools.cpu.replicas: Invalid type. Expected: integer",
+        id="replicas-as-string",
+    ),
     pytest.param(["--set", "pools.tpu.enabled=true"], "Additional property tpu is not allowed", id="unknown-pool"),
     pytest.param(["--set", "pools.nvidia.gpu=1"], "Additional property gpu is not allowed", id="unknown-pool-key"),
     pytest.param(["--set", "pools.cpu.gpus=1"], "pools.cpu.gpus", id="cpu-pool-with-gpus"),
-    pytest.param(["--set", "pools.nvidia.gpus=-1"], "pools.nvidia.gpus: Must be greater than or equal to 0",
-                 id="negative-gpus"),
+    pytest.param(
+        ["--set", "pools.nvidia.gpus=-1"], "pools.nvidia.gpus: Must be greater than or equal to 0", id="negative-gpus"
+    ),
     pytest.param(["--set", "pools.nvidia.backendPolicy=lenient"], "pools.nvidia.backendPolicy", id="bad-policy"),
     pytest.param(["--set", "pools.nvidia.device=tpu"], "pools.nvidia.device: Does not match pattern", id="bad-device"),
-    pytest.param(["--set", "pools.cpu.env.LOG_LEVEL=debug"], "Does not match pattern '^SWITCHYARD_", id="non-switchyard-env"),
+    pytest.param(
+        ["--set", "pools.cpu.env.LOG_LEVEL=debug"], "Does not match pattern '^SWITCHYARD_", id="non-switchyard-env"
+    ),
     pytest.param(["--set", "server.logLevel=verbose"], "server.logLevel", id="bad-log-level"),
     pytest.param(["--set", "modelRepository.source=nfs"], "modelRepository.source", id="unknown-model-source"),
     pytest.param(["--set", "modelRepository.s3.bucket=Not_A_Bucket"], "modelRepository.s3.bucket", id="bad-bucket"),
@@ -43,14 +49,20 @@ BAD_VALUES = [
     pytest.param(["--set", "rollingUpdate.maxUnavailable=half"], "rollingUpdate.maxUnavailable", id="bad-rolling"),
     pytest.param(["--set", "servr.port=1"], "Additional property servr is not allowed", id="top-level-typo"),
     # Checks the schema cannot express fail in the templates with the same clarity:
-    pytest.param(["--set", "lifecycle.terminationGracePeriodSeconds=20"],
-                 "must be greater than lifecycle.preStopSleepSeconds + server.gracePeriodSeconds", id="grace-order"),
+    pytest.param(
+        ["--set", "lifecycle.terminationGracePeriodSeconds=20"],
+        "must be greater than lifecycle.preStopSleepSeconds + server.gracePeriodSeconds",
+        id="grace-order",
+    ),
     pytest.param(["--set", "modelRepository.source=s3"], "set modelRepository.s3.bucket", id="s3-without-bucket"),
     pytest.param(["--set", "modelRepository.source=pvc"], "set modelRepository.pvc.claimName", id="pvc-without-claim"),
     pytest.param(["--set", "cache.type=pvc"], "cache.pvc.existingClaim", id="cache-pvc-without-claim"),
     pytest.param(["--set", "pools.cpu.enabled=false"], "enable at least one pool", id="no-pools"),
-    pytest.param(["--set", "autoscaling.enabled=true", "--set", "autoscaling.minReplicas=5"],
-                 "minReplicas (5) is above maxReplicas (4)", id="hpa-range"),
+    pytest.param(
+        ["--set", "autoscaling.enabled=true", "--set", "autoscaling.minReplicas=5"],
+        "minReplicas (5) is above maxReplicas (4)",
+        id="hpa-range",
+    ),
     pytest.param(["--set", "grpcRoute.enabled=true"], "grpcRoute.parentRefs", id="route-without-gateway"),
 ]
 
@@ -64,7 +76,9 @@ def test_bad_values_fail_with_a_clear_message(helm, args, message):
 
 def test_good_override_still_renders(helm):
     """The rejections above are about the values, not about --set itself."""
-    proc = run_helm(helm, *template_args("--set", "pools.cpu.replicas=3", "--set", "pools.cpu.env.SWITCHYARD_LOG_LEVEL=debug"))
+    proc = run_helm(
+        helm, *template_args("--set", "pools.cpu.replicas=3", "--set", "pools.cpu.env.SWITCHYARD_LOG_LEVEL=debug")
+    )
     assert proc.returncode == 0, proc.stderr
     assert "replicas: 3" in proc.stdout
 
@@ -74,15 +88,21 @@ def test_chart_refuses_clusters_without_native_grpc_probes(helm):
     assert proc.returncode != 0 and "kubeVersion" in proc.stderr
 
 
-YAMLLINT_CONFIG = ("{extends: default, rules: {line-length: {max: 120}, document-start: disable, "
-                   "comments: {min-spaces-from-content: 1}, braces: {max-spaces-inside: 1}, "
-                   "brackets: {max-spaces-inside: 1}}}")
+YAMLLINT_CONFIG = (
+    "{extends: default, rules: {line-length: {max: 120}, document-start: disable, "
+    "comments: {min-spaces-from-content: 1}, braces: {max-spaces-inside: 1}, "
+    "brackets: {max-spaces-inside: 1}}}"
+)
 
 
 def test_yamllint_values_and_value_sets():
     targets = [CHART / "values.yaml", CHART / "Chart.yaml", VALUES_DIR]
-    proc = subprocess.run([sys.executable, "-m", "yamllint", "-f", "parsable", "-d", YAMLLINT_CONFIG,
-                           *map(str, targets)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "yamllint", "-f", "parsable", "-d", YAMLLINT_CONFIG, *map(str, targets)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

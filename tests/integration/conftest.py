@@ -24,8 +24,14 @@ class Running:
 
 
 def make_settings(model_repo, **overrides) -> ServerSettings:
-    values = dict(host="127.0.0.1", port=0, metrics_port=-1, model_repository=model_repo,
-                  max_message_bytes=8 * 1024 * 1024, grace_period=5)
+    values = dict(
+        host="127.0.0.1",
+        port=0,
+        metrics_port=-1,
+        model_repository=model_repo,
+        max_message_bytes=8 * 1024 * 1024,
+        grace_period=5,
+    )
     return ServerSettings(**{**values, **overrides})
 
 

@@ -8,8 +8,9 @@ with a gate around the real backend: requests then provably wait in our queue.
 from __future__ import annotations
 
 import asyncio
-import time
+import functools
 import threading
+import time
 from contextlib import asynccontextmanager
 
 import grpc
@@ -34,8 +35,12 @@ def batching_repo(tmp_path_factory):
     write_model(repo, "cnn", models.tiny_cnn(), BATCHED)
     write_model(repo, "add", models.add_model(), BATCHED)
     write_model(repo, "add_plain", models.add_model(), "backend: onnxruntime\n")
-    write_model(repo, "small_queue", models.add_model(),
-                "max_batch_size: 4\ndynamic_batching: {max_queue_size: 2}\nbackend: onnxruntime\n")
+    write_model(
+        repo,
+        "small_queue",
+        models.add_model(),
+        "max_batch_size: 4\ndynamic_batching: {max_queue_size: 2}\nbackend: onnxruntime\n",
+    )
     return repo
 
 
@@ -113,7 +118,10 @@ async def test_concurrent_clients_mixed_models_and_shapes_each_get_their_own_val
         if model == "cnn":
             inputs = {"input": rng.normal(size=(rows, 3, 64, 64)).astype(np.float32)}
         else:
-            inputs = {"a": rng.normal(size=(rows, 4)).astype(np.float32), "b": rng.normal(size=(rows, 4)).astype(np.float32)}
+            inputs = {
+                "a": rng.normal(size=(rows, 4)).astype(np.float32),
+                "b": rng.normal(size=(rows, 4)).astype(np.float32),
+            }
         calls.append((model, inputs))
     before = {m: server.server.repository.get(m).runner.stats.inference_count for m in ("cnn", "add", "add_plain")}
     results = await asyncio.gather(*(server.client.predict(m, x, timeout=30) for m, x in calls))
@@ -145,6 +153,7 @@ async def test_requests_queued_behind_a_busy_instance_run_as_one_batch(server, r
 
 async def test_frames_from_many_streams_batch_together(server):
     async with held(server, "add") as (gate, runner, _):
+
         def frames(stream: int):
             return [build_request("add", add_inputs(100.0 * stream + i), request_id=f"{stream}-{i}") for i in range(5)]
 
@@ -171,7 +180,9 @@ async def test_request_larger_than_max_batch_size_is_invalid_argument_naming_the
 
 async def test_queue_full_is_resource_exhausted_at_once(server):
     async with held(server, "small_queue") as (gate, runner, _):
-        queued = [asyncio.ensure_future(server.client.predict("small_queue", add_inputs(i), timeout=30)) for i in range(2)]
+        queued = [
+            asyncio.ensure_future(server.client.predict("small_queue", add_inputs(i), timeout=30)) for i in range(2)
+        ]
         await until(lambda: runner.queue_depth == 2)
         with pytest.raises(PredictError) as err:
             await server.client.predict("small_queue", add_inputs(9.0), timeout=30)
@@ -215,9 +226,12 @@ async def test_higher_priority_runs_first(server):
         order = [(1.0, 0), (2.0, 0), (3.0, 7), (4.0, 1)]
         calls = []
         for value, priority in order:
-            calls.append(asyncio.ensure_future(
-                server.client.predict("add_plain", add_inputs(value), parameters={"priority": priority}, timeout=30)))
-            await until(lambda n=len(calls): runner.queue_depth == n)
+            calls.append(
+                asyncio.ensure_future(
+                    server.client.predict("add_plain", add_inputs(value), parameters={"priority": priority}, timeout=30)
+                )
+            )
+            await until(functools.partial(lambda n: runner.queue_depth == n, len(calls)))
         gate.opened.set()
         await asyncio.gather(*calls)
     assert [float(r["a"][0, 0]) for r in gate.ran] == [-1.0, 3.0, 4.0, 1.0, 2.0]
@@ -248,7 +262,9 @@ async def test_oip_requests_batch_with_their_own_slices(server):
 async def test_unload_mid_queue_every_request_finishes_or_fails_clearly(batching_repo):
     async for server in start_server(make_settings(batching_repo)):
         async with held(server, "add") as (gate, runner, first):
-            calls = [asyncio.ensure_future(server.client.predict("add", add_inputs(float(i)), timeout=30)) for i in range(4)]
+            calls = [
+                asyncio.ensure_future(server.client.predict("add", add_inputs(float(i)), timeout=30)) for i in range(4)
+            ]
             await until(lambda: runner.queue_depth == 4)
             unload = asyncio.ensure_future(server.server.repository.unload("add", timeout=0))
             outcomes = await asyncio.gather(*calls, return_exceptions=True)
@@ -264,7 +280,9 @@ async def test_unload_mid_queue_every_request_finishes_or_fails_clearly(batching
 async def test_shutdown_mid_queue_loses_nothing(batching_repo):
     async for server in start_server(make_settings(batching_repo)):
         async with held(server, "add") as (gate, runner, first):
-            calls = [asyncio.ensure_future(server.client.predict("add", add_inputs(float(i)), timeout=30)) for i in range(4)]
+            calls = [
+                asyncio.ensure_future(server.client.predict("add", add_inputs(float(i)), timeout=30)) for i in range(4)
+            ]
             await until(lambda: runner.queue_depth == 4)
             stop = asyncio.ensure_future(server.server.stop(grace=0))
             outcomes = await asyncio.gather(*calls, return_exceptions=True)

@@ -15,8 +15,14 @@ from service.cli.bench_load import run_load
 
 async def test_bench_rows_json_and_csv(running, model_repo, tmp_path):
     options = BenchOptions(
-        target=running.address, model="tiny_cnn", concurrency=[1, 4], requests=40, seconds=None, warmup=5,
-        json_path=tmp_path / "r.json", csv_path=tmp_path / "r.csv",
+        target=running.address,
+        model="tiny_cnn",
+        concurrency=[1, 4],
+        requests=40,
+        seconds=None,
+        warmup=5,
+        json_path=tmp_path / "r.json",
+        csv_path=tmp_path / "r.csv",
     )
     console = Console(file=open(tmp_path / "out.txt", "w"), width=200)
     rows = await _serve_rows(options, console)
@@ -36,9 +42,11 @@ async def test_errors_are_counted_by_status_code(running, mode):
     import numpy as np
 
     wrong = {"input": np.zeros((1, 3, 32, 32), np.float32)}  # tiny_cnn wants 64x64: INVALID_ARGUMENT
-    result = await run_load(running.address, "tiny_cnn", wrong, concurrency=2, mode=mode,
-                            requests=6, seconds=None, timeout=10)
+    result = await run_load(
+        running.address, "tiny_cnn", wrong, concurrency=2, mode=mode, requests=6, seconds=None, timeout=10
+    )
     assert result.ok == 0 and dict(result.errors) == {"INVALID_ARGUMENT": 6}
-    missing = await run_load(running.address, "no_such_model", wrong, concurrency=1, mode="unary",
-                             requests=3, seconds=None, timeout=10)
+    missing = await run_load(
+        running.address, "no_such_model", wrong, concurrency=1, mode="unary", requests=3, seconds=None, timeout=10
+    )
     assert dict(missing.errors) == {"NOT_FOUND": 3}

@@ -19,8 +19,12 @@ from tests.integration.conftest import make_settings, start_server
 @pytest.fixture(scope="module")
 def metrics_repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("metrics_repo")
-    write_model(repo, "add", models.add_model(),
-                "max_batch_size: 8\ndynamic_batching: {max_queue_delay_us: 1000}\nbackend: onnxruntime\n")
+    write_model(
+        repo,
+        "add",
+        models.add_model(),
+        "max_batch_size: 8\ndynamic_batching: {max_queue_delay_us: 1000}\nbackend: onnxruntime\n",
+    )
     return repo
 
 

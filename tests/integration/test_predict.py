@@ -22,7 +22,9 @@ async def test_unary_raw_round_trip_gives_correct_values(running):
 
 
 async def test_request_id_and_version_are_echoed(running):
-    request = build_request("add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, request_id="abc-42")
+    request = build_request(
+        "add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, request_id="abc-42"
+    )
     response = await running.stub.Predict(request)
     assert (response.id, response.model, response.version) == ("abc-42", "add", "1")
 
@@ -36,10 +38,13 @@ async def test_requested_outputs_subset(running):
 
 
 async def test_typed_contents_in_typed_contents_out(running):
-    request = pb.PredictRequest(model="add", inputs=[
-        pb.Tensor(name="a", datatype="FP32", shape=[1, 4], contents=pb.TensorContents(fp32_contents=[1, 2, 3, 4])),
-        pb.Tensor(name="b", datatype="FP32", shape=[1, 4], contents=pb.TensorContents(fp32_contents=[4, 3, 2, 1])),
-    ])
+    request = pb.PredictRequest(
+        model="add",
+        inputs=[
+            pb.Tensor(name="a", datatype="FP32", shape=[1, 4], contents=pb.TensorContents(fp32_contents=[1, 2, 3, 4])),
+            pb.Tensor(name="b", datatype="FP32", shape=[1, 4], contents=pb.TensorContents(fp32_contents=[4, 3, 2, 1])),
+        ],
+    )
     response = await running.stub.Predict(request)
     outputs = {t.name: t for t in response.outputs}
     assert not outputs["sum"].raw_contents
@@ -47,15 +52,18 @@ async def test_typed_contents_in_typed_contents_out(running):
     assert list(outputs["diff"].contents.fp32_contents) == [-3, -1, 1, 3]
 
 
-@pytest.mark.parametrize("model,array", [
-    ("identity_int64", np.array([[-(2**40), 7]], dtype=np.int64)),
-    ("identity_fp16", np.array([[1.5, -2.25, 65504]], dtype=np.float16)),
-    ("identity_bool", np.array([[True, False, True]])),
-    ("identity_uint8", np.array([[0, 255, 17]], dtype=np.uint8)),
-    ("identity_int8", np.array([[-128, 127]], dtype=np.int8)),
-    ("identity_fp64", np.array([[1e300, -1e-300]], dtype=np.float64)),
-    ("identity_string", np.array([[b"hello", b"", "grüße".encode()]], dtype=object)),
-])
+@pytest.mark.parametrize(
+    "model,array",
+    [
+        ("identity_int64", np.array([[-(2**40), 7]], dtype=np.int64)),
+        ("identity_fp16", np.array([[1.5, -2.25, 65504]], dtype=np.float16)),
+        ("identity_bool", np.array([[True, False, True]])),
+        ("identity_uint8", np.array([[0, 255, 17]], dtype=np.uint8)),
+        ("identity_int8", np.array([[-128, 127]], dtype=np.int8)),
+        ("identity_fp64", np.array([[1e300, -1e-300]], dtype=np.float64)),
+        ("identity_string", np.array([[b"hello", b"", "grüße".encode()]], dtype=object)),
+    ],
+)
 async def test_datatypes_round_trip_raw(running, model, array):
     out = await running.client.predict(model, {"x": array})
     assert out["y"].shape == array.shape
@@ -97,10 +105,14 @@ async def test_stream_in_order_with_in_band_errors(running):
 
 async def test_stream_unordered_returns_every_reply(running):
     def requests():
-        first = build_request("slow", {"x": np.ones((384, 384), np.float32)}, request_id="slow", parameters={"unordered": True})
+        first = build_request(
+            "slow", {"x": np.ones((384, 384), np.float32)}, request_id="slow", parameters={"unordered": True}
+        )
         yield first
         for i in range(5):
-            yield build_request("add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, request_id=f"fast{i}")
+            yield build_request(
+                "add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, request_id=f"fast{i}"
+            )
 
     ids = [r.id async for r in running.stub.PredictStream(requests())]
     assert sorted(ids) == sorted(["slow"] + [f"fast{i}" for i in range(5)])
@@ -123,7 +135,9 @@ async def test_sync_client_against_live_server(running):
 
     def call():
         with SwitchyardClient(running.address) as client:
-            return client.predict("add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, timeout=10)
+            return client.predict(
+                "add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, timeout=10
+            )
 
     out = await asyncio.to_thread(call)
     np.testing.assert_array_equal(out["sum"], np.full((1, 4), 2, np.float32))

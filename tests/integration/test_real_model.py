@@ -21,7 +21,7 @@ def ppocr_input(rgb: np.ndarray) -> np.ndarray:
 def inside_mask(shape, boxes) -> np.ndarray:
     mask = np.zeros(shape, bool)
     for x1, y1, x2, y2 in boxes:
-        mask[int(y1):int(y2) + 1, int(x1):int(x2) + 1] = True
+        mask[int(y1) : int(y2) + 1, int(x1) : int(x2) + 1] = True
     return mask
 
 
@@ -42,7 +42,7 @@ async def test_detector_fires_inside_drawn_text_only(running, scene, model):
     inside = inside_mask(prob.shape, boxes)
     # Every drawn word is covered by the (shrunk, as DB maps are) text kernel ...
     for x1, y1, x2, y2 in boxes:
-        word = prob[int(y1):int(y2), int(x1):int(x2)]
+        word = prob[int(y1) : int(y2), int(x1) : int(x2)]
         assert (word > 0.3).mean() > 0.25, f"word box {(x1, y1, x2, y2)} not detected"
     # ... and the map stays quiet away from the text (a 12-pixel margin for the halo).
     grown = inside_mask(prob.shape, [(a - 12, b - 12, c + 12, d + 12) for a, b, c, d in boxes])

@@ -42,7 +42,9 @@ def test_sigterm_drains_in_flight_then_refuses_and_exits_zero(shutdown_repo):
             refused = None
             while refused is None:
                 try:
-                    client.predict("add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, timeout=5)
+                    client.predict(
+                        "add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, timeout=5
+                    )
                 except PredictError as error:
                     refused = error
             assert refused.code == grpc.StatusCode.UNAVAILABLE

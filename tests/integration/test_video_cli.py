@@ -53,8 +53,21 @@ async def test_stream_cli_writes_annotated_video_and_jsonl(running, tmp_path, na
     source, output, jsonl = tmp_path / name, tmp_path / "annotated.mp4", tmp_path / "results.jsonl"
     write_video(source, codec, **options)
     port = running.address.rsplit(":", 1)[1]
-    args = ["stream", str(source), "--model", "text_detection", "--encoding", encoding, "--port", port,
-            "--output", str(output), "--jsonl", str(jsonl), "--quiet"]
+    args = [
+        "stream",
+        str(source),
+        "--model",
+        "text_detection",
+        "--encoding",
+        encoding,
+        "--port",
+        port,
+        "--output",
+        str(output),
+        "--jsonl",
+        str(jsonl),
+        "--quiet",
+    ]
     # The server runs on this test's event loop; the blocking CLI runs in a thread.
     result = await asyncio.to_thread(CliRunner().invoke, app, args)
     assert result.exit_code == 0, result.output
@@ -78,8 +91,19 @@ async def test_stream_cli_reads_an_image_folder(running, tmp_path) -> None:
         Image.fromarray(scene(i)[0]).save(tmp_path / f"{i:03d}.png")
     jsonl = tmp_path / "out.jsonl"
     port = running.address.rsplit(":", 1)[1]
-    args = ["stream", str(tmp_path), "--model", "text_detection", "--port", port, "--jsonl", str(jsonl),
-            "--quiet", "--post", "box_thresh=0.5"]
+    args = [
+        "stream",
+        str(tmp_path),
+        "--model",
+        "text_detection",
+        "--port",
+        port,
+        "--jsonl",
+        str(jsonl),
+        "--quiet",
+        "--post",
+        "box_thresh=0.5",
+    ]
     result = await asyncio.to_thread(CliRunner().invoke, app, args)
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]

@@ -16,8 +16,8 @@ import pytest
 
 from clients import AsyncVideoClient, Frame
 from protos.switchyard.v1 import predict_pb2_grpc
-from service.rpc.drain import DrainGate
 from service.predict.servicer import PredictServicer
+from service.rpc.drain import DrainGate
 from tests.conftest import require_text_detection
 from tests.fixtures.vision.scenes import encode_h264, encode_jpeg
 from tests.integration.test_video_support import raw_rgb, scene
@@ -74,8 +74,17 @@ async def test_none_policy_slows_the_sender_and_keeps_memory_bounded(own) -> Non
             yield image
 
     counts = Counter()
-    async for r in client.stream(frames(), model=MODEL, encoding="raw", width=640, height=480, pixel_format="RGB",
-                                 drop_policy="none", max_pending=2, max_in_flight=1):
+    async for r in client.stream(
+        frames(),
+        model=MODEL,
+        encoding="raw",
+        width=640,
+        height=480,
+        pixel_format="RGB",
+        drop_policy="none",
+        max_pending=2,
+        max_in_flight=1,
+    ):
         counts["ok" if r.ok else "other"] += 1
         lag.append(sent - (r.index + 1))
         for session in servicer.video.active:

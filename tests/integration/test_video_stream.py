@@ -90,7 +90,7 @@ async def test_concurrent_streams_each_get_their_own_results_in_order(video) -> 
         return await collect(video, frames, encoding="jpeg", max_in_flight=1)
 
     outcomes = await asyncio.gather(*(one(s) for s in speeds))
-    for speed, results in zip(speeds, outcomes):
+    for speed, results in zip(speeds, outcomes, strict=True):
         assert [r.index for r in results] == list(range(6))
         hits = [finds_all_words([d.box for d in r.detections], scene(r.index, speed)[1]) for r in results]
         assert sum(hits) >= 5, (speed, hits)
@@ -190,8 +190,11 @@ async def test_parameter_sets_alone_get_no_reply_and_join_the_next_picture(video
     first = frames[0].data
     idr = first.find(b"\x00\x00\x01\x65")  # NAL type 5 (IDR slice) behind a 3-byte start code
     assert idr > 0
-    split = [Frame(first[:idr], index=0, pts=0), Frame(first[idr:], index=1, pts=0),
-             *(Frame(f.data, index=i + 1, pts=f.pts) for i, f in enumerate(frames[1:], start=1))]
+    split = [
+        Frame(first[:idr], index=0, pts=0),
+        Frame(first[idr:], index=1, pts=0),
+        *(Frame(f.data, index=i + 1, pts=f.pts) for i, f in enumerate(frames[1:], start=1)),
+    ]
     results = await collect(video, split, encoding="h264")
     assert [r.index for r in results] == [1, 2, 3] and all(r.ok and r.detections for r in results)
 

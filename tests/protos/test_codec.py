@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from protos.errors import InvalidInputError
 from protos import codec
+from protos.errors import InvalidInputError
 from protos.switchyard.v1 import predict_pb2 as pb
 
 ARRAYS = {
@@ -64,17 +64,29 @@ def test_bf16_travels_raw_as_uint16_words():
         codec.decode_typed("b", "BF16", [2], pb.TensorContents())
 
 
-@pytest.mark.parametrize("call,fragments", [
-    (lambda: codec.decode_raw("img", "FP32", [2, 2], b"\0" * 15), ["'img'", "15 bytes", "expected 16"]),
-    (lambda: codec.decode_raw("img", "FP32", [-2, 2], b""), ["'img'", "negative"]),
-    (lambda: codec.decode_raw("img", "FLOAT32", [1], b"\0" * 4), ["'img'", "FLOAT32"]),
-    (lambda: codec.decode_raw("s", "BYTES", [2], b"\x01\0\0\0a\x05\0"), ["'s'", "element 1", "length prefix"]),
-    (lambda: codec.decode_raw("s", "BYTES", [1], b"\x09\0\0\0abc"), ["'s'", "declares 9 bytes"]),
-    (lambda: codec.decode_raw("s", "BYTES", [1], b"\x01\0\0\0ab"), ["'s'", "left over"]),
-    (lambda: codec.decode_typed("n", "INT32", [2], pb.TensorContents(int_contents=[1])), ["'n'", "1 elements", "expected 2"]),
-    (lambda: codec.decode_typed("n", "INT32", [1], pb.TensorContents(fp32_contents=[1])), ["'n'", "int_contents", "fp32_contents"]),
-    (lambda: codec.decode_typed("n", "UINT8", [1], pb.TensorContents(uint_contents=[300])), ["'n'", "out of range"]),
-])
+@pytest.mark.parametrize(
+    "call,fragments",
+    [
+        (lambda: codec.decode_raw("img", "FP32", [2, 2], b"\0" * 15), ["'img'", "15 bytes", "expected 16"]),
+        (lambda: codec.decode_raw("img", "FP32", [-2, 2], b""), ["'img'", "negative"]),
+        (lambda: codec.decode_raw("img", "FLOAT32", [1], b"\0" * 4), ["'img'", "FLOAT32"]),
+        (lambda: codec.decode_raw("s", "BYTES", [2], b"\x01\0\0\0a\x05\0"), ["'s'", "element 1", "length prefix"]),
+        (lambda: codec.decode_raw("s", "BYTES", [1], b"\x09\0\0\0abc"), ["'s'", "declares 9 bytes"]),
+        (lambda: codec.decode_raw("s", "BYTES", [1], b"\x01\0\0\0ab"), ["'s'", "left over"]),
+        (
+            lambda: codec.decode_typed("n", "INT32", [2], pb.TensorContents(int_contents=[1])),
+            ["'n'", "1 elements", "expected 2"],
+        ),
+        (
+            lambda: codec.decode_typed("n", "INT32", [1], pb.TensorContents(fp32_contents=[1])),
+            ["'n'", "int_contents", "fp32_contents"],
+        ),
+        (
+            lambda: codec.decode_typed("n", "UINT8", [1], pb.TensorContents(uint_contents=[300])),
+            ["'n'", "out of range"],
+        ),
+    ],
+)
 def test_errors_name_the_tensor(call, fragments):
     with pytest.raises(InvalidInputError) as info:
         call()

@@ -42,15 +42,23 @@ def test_typed_backend_options(tmp_path):
     assert config.openvino.performance_hint == "THROUGHPUT" and config.openvino.precision_hint == "f32"
 
 
-@pytest.mark.parametrize("policy,expected", [
-    ({}, [3]), ({"latest": 2}, [2, 3]), ({"all": True}, [1, 2, 3]), ({"specific": [1, 3, 7]}, [1, 3]),
-])
+@pytest.mark.parametrize(
+    "policy,expected",
+    [
+        ({}, [3]),
+        ({"latest": 2}, [2, 3]),
+        ({"all": True}, [1, 2, 3]),
+        ({"specific": [1, 3, 7]}, [1, 3]),
+    ],
+)
 def test_version_policy(policy, expected):
     assert VersionPolicy(**policy).select([3, 1, 2]) == expected
 
 
 def test_generated_code_is_current():
-    result = subprocess.run([sys.executable, "-m", "protos.generate", "--check"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "protos.generate", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

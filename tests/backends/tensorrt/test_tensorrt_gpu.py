@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from backends.base import Device
-from protos.errors import InvalidInputError
 from backends.options import TensorRTOptions
 from backends.probe import probe
+from protos.errors import InvalidInputError
 
 
 def _why_not() -> str | None:
@@ -38,9 +38,11 @@ GPU = Device("gpu", 0, "nvidia")
 def cnn(tmp_path_factory) -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
     from cpu_backends import small_cnn  # the seeded CNN the CPU benchmark uses
+
     path = small_cnn(tmp_path_factory.mktemp("trt") / "model.onnx", 64, 16)
     # Make the batch dim dynamic so the profile matters.
     import onnx
+
     model = onnx.load(path)
     for value in (*model.graph.input, *model.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = "N"
@@ -50,12 +52,14 @@ def cnn(tmp_path_factory) -> Path:
 
 def ort_reference(path: Path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
+
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
 @pytest.mark.parametrize("precision,tolerance", [("fp32", 1e-4), ("fp16", 2e-2)])
 def test_build_cache_reload_and_compare_with_ort(cnn, tmp_path, precision, tolerance):
     from backends.tensorrt.backend import TensorRTBackend
+
     options = TensorRTOptions(precision=precision, max_batch_size=4, engine_cache_dir=str(tmp_path / "cache"))
     x = np.random.default_rng(0).standard_normal((3, 3, 64, 64)).astype(np.float32)
     expected = ort_reference(cnn, x)

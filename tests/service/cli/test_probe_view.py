@@ -21,10 +21,15 @@ def text_of(renderable) -> str:
 
 
 def test_report_table_shows_gpus_cpu_limits_runtimes_and_issues():
-    report = probe(SYSROOTS / "nvidia-2x", runtimes=(
-        RuntimeInfo("onnxruntime", True, "1.22.0", "onnxruntime-gpu", ("CUDAExecutionProvider", "CPUExecutionProvider")),
-        RuntimeInfo("tensorrt", False, error="ImportError: libnvinfer.so.10"),
-    ))
+    report = probe(
+        SYSROOTS / "nvidia-2x",
+        runtimes=(
+            RuntimeInfo(
+                "onnxruntime", True, "1.22.0", "onnxruntime-gpu", ("CUDAExecutionProvider", "CPUExecutionProvider")
+            ),
+            RuntimeInfo("tensorrt", False, error="ImportError: libnvinfer.so.10"),
+        ),
+    )
     report = type(report)(**{**report.__dict__, "issues": (ProbeIssue("nvml", "NVMLError_DriverNotLoaded"),)})
     text = text_of(render_report(report))
     assert text.count("NVIDIA L4") == 2 and "sm 8.9" in text and "0000:5e:00.0" in text
@@ -40,11 +45,22 @@ def test_report_table_for_a_cpu_container():
 
 
 def test_trail_table_marks_each_outcome():
-    trail = DecisionTrail((
-        TrailEntry("onnxruntime[CUDA]@nvidia:gpu:0", "onnxruntime", str(Device("gpu", 0)), ("CUDAExecutionProvider",),
-                   Outcome.FAILED, "could not start CUDAExecutionProvider", 0.0123),
-        TrailEntry("onnxruntime[CPU]@cpu", "onnxruntime", "cpu", ("CPUExecutionProvider",), Outcome.CHOSEN, "", 0.002),
-    ))
+    trail = DecisionTrail(
+        (
+            TrailEntry(
+                "onnxruntime[CUDA]@nvidia:gpu:0",
+                "onnxruntime",
+                str(Device("gpu", 0)),
+                ("CUDAExecutionProvider",),
+                Outcome.FAILED,
+                "could not start CUDAExecutionProvider",
+                0.0123,
+            ),
+            TrailEntry(
+                "onnxruntime[CPU]@cpu", "onnxruntime", "cpu", ("CPUExecutionProvider",), Outcome.CHOSEN, "", 0.002
+            ),
+        )
+    )
     text = text_of(render_trail(trail))
     assert "(fallback, first): onnxruntime[CPU]@cpu" in text
     assert "failed" in text and "0.012s" in text and "could not start CUDAExecutionProvider" in text

@@ -43,17 +43,18 @@ def add_sub_request(model: str, dtype, shape=(2, 16), raw: bool = True, **fields
     return request
 
 
-@pytest.mark.parametrize("model,dtype", [("simple_fp32", np.float32), ("simple_int64", np.int64),
-                                         ("simple_fp16", np.float16)])
+@pytest.mark.parametrize(
+    "model,dtype", [("simple_fp32", np.float32), ("simple_int64", np.int64), ("simple_fp16", np.float16)]
+)
 async def test_predict_and_model_infer_give_byte_identical_outputs(channel, model, dtype):
     shape = (1, 16) if model == "simple_int64" else (3, 16)
     oip_request = add_sub_request(model, dtype, shape)
     predict = predict_pb2.PredictRequest(model=model, raw_output=True)
-    for tensor, raw in zip(oip_request.inputs, oip_request.raw_input_contents):
+    for tensor, raw in zip(oip_request.inputs, oip_request.raw_input_contents, strict=True):
         predict.inputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape, raw_contents=raw)
     oip_reply = await grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(oip_request)
     predict_reply = await predict_pb2_grpc.PredictStub(channel).Predict(predict)
-    ours = {o.name: raw for o, raw in zip(oip_reply.outputs, oip_reply.raw_output_contents)}
+    ours = {o.name: raw for o, raw in zip(oip_reply.outputs, oip_reply.raw_output_contents, strict=True)}
     theirs = {o.name: o.raw_contents for o in predict_reply.outputs}
     assert ours == theirs and len(ours) == 2
 
@@ -88,12 +89,15 @@ async def test_binary_data_output_parameter_picks_the_output_form(channel):
     assert len(reply.raw_output_contents) == 2
 
 
-@pytest.mark.parametrize("mutate,needle", [
-    (lambda r: r.inputs[0].contents.fp32_contents.append(1.0), "INPUT0"),        # raw and typed mixed
-    (lambda r: r.raw_input_contents.append(b"x"), "raw_input_contents"),        # 3 raw entries, 2 inputs
-    (lambda r: r.raw_input_contents.__setitem__(1, b"\x00" * 7), "INPUT1"),    # wrong byte count
-    (lambda r: setattr(r.inputs[1], "datatype", "FP99"), "INPUT1"),            # unknown datatype
-])
+@pytest.mark.parametrize(
+    "mutate,needle",
+    [
+        (lambda r: r.inputs[0].contents.fp32_contents.append(1.0), "INPUT0"),  # raw and typed mixed
+        (lambda r: r.raw_input_contents.append(b"x"), "raw_input_contents"),  # 3 raw entries, 2 inputs
+        (lambda r: r.raw_input_contents.__setitem__(1, b"\x00" * 7), "INPUT1"),  # wrong byte count
+        (lambda r: setattr(r.inputs[1], "datatype", "FP99"), "INPUT1"),  # unknown datatype
+    ],
+)
 async def test_malformed_requests_are_invalid_argument_naming_the_problem(channel, mutate, needle):
     request = add_sub_request("simple_fp32", np.float32)
     mutate(request)
@@ -104,9 +108,11 @@ async def test_malformed_requests_are_invalid_argument_naming_the_problem(channe
 
 async def test_unknown_model_and_version_are_not_found(channel):
     stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
-    for call in (stub.ModelConfig(pb.ModelConfigRequest(name="nope")),
-                 stub.ModelStatistics(pb.ModelStatisticsRequest(name="nope")),
-                 stub.ModelInfer(add_sub_request("simple_fp32", np.float32, model_version="9"))):
+    for call in (
+        stub.ModelConfig(pb.ModelConfigRequest(name="nope")),
+        stub.ModelStatistics(pb.ModelStatisticsRequest(name="nope")),
+        stub.ModelInfer(add_sub_request("simple_fp32", np.float32, model_version="9")),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call
         assert caught.value.code() is grpc.StatusCode.NOT_FOUND
@@ -141,8 +147,10 @@ async def test_unimplemented_rpcs_say_so(channel):
 
 async def test_repository_rpcs_are_off_by_default(channel):
     stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
-    for call in (stub.RepositoryIndex(pb.RepositoryIndexRequest()),
-                 stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="simple_fp32"))):
+    for call in (
+        stub.RepositoryIndex(pb.RepositoryIndexRequest()),
+        stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="simple_fp32")),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call
         assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
@@ -175,11 +183,15 @@ async def test_admin_index_unload_drains_and_load_rereads_config(tmp_path):
             metadata = await stub.ServerMetadata(pb.ServerMetadataRequest())
             assert "model_repository" in metadata.extensions
             index = await stub.RepositoryIndex(pb.RepositoryIndexRequest())
-            assert {(m.name, m.version, m.state) for m in index.models} >= {("simple_fp32", "1", "READY"),
-                                                                             ("slow", "1", "READY")}
+            assert {(m.name, m.version, m.state) for m in index.models} >= {
+                ("simple_fp32", "1", "READY"),
+                ("slow", "1", "READY"),
+            }
 
             # Unload waits for the in-flight request, which completes.
-            slow = pb.ModelInferRequest(model_name="slow", raw_input_contents=[np.ones((384, 384), np.float32).tobytes()])
+            slow = pb.ModelInferRequest(
+                model_name="slow", raw_input_contents=[np.ones((384, 384), np.float32).tobytes()]
+            )
             slow.inputs.add(name="x", datatype="FP32", shape=[384, 384])
             in_flight = asyncio.ensure_future(stub.ModelInfer(slow))
             runner = server.repository.get("slow").runner
@@ -192,7 +204,9 @@ async def test_admin_index_unload_drains_and_load_rereads_config(tmp_path):
             assert ("slow", "", "UNAVAILABLE") in {(m.name, m.version, m.state) for m in index.models}
 
             # Load re-reads config.yaml.
-            (repo / "simple_int64" / "config.yaml").write_text("backend: onnxruntime\nmax_batch_size: 0\ninstances: 2\n")
+            (repo / "simple_int64" / "config.yaml").write_text(
+                "backend: onnxruntime\nmax_batch_size: 0\ninstances: 2\n"
+            )
             await stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="simple_int64"))
             config = (await stub.ModelConfig(pb.ModelConfigRequest(name="simple_int64"))).config
             assert config.instance_group[0].count == 2

@@ -15,8 +15,21 @@ pytestmark = [pytest.mark.tritonclient, pytest.mark.asyncio(loop_scope="module")
 async def test_perf_analyzer_two_concurrency_levels(oip_url):
     # Reads ModelMetadata, ModelConfig (max_batch_size) and ModelStatistics, then loads the server.
     result = await run(
-        perf_analyzer(), "-m", "simple_fp32", "-i", "grpc", "-u", oip_url, "-b", "1",
-        "--concurrency-range", "1:2", "--measurement-interval", "1000", "--stability-percentage", "100",
+        perf_analyzer(),
+        "-m",
+        "simple_fp32",
+        "-i",
+        "grpc",
+        "-u",
+        oip_url,
+        "-b",
+        "1",
+        "--concurrency-range",
+        "1:2",
+        "--measurement-interval",
+        "1000",
+        "--stability-percentage",
+        "100",
         timeout=45,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -46,8 +59,14 @@ async def test_grpcurl_model_infer_with_json_typed_contents(oip_url):
         "outputs": [{"name": "OUTPUT0"}],
     }
     result = await run(
-        grpcurl(), "-plaintext", "-d", "@", oip_url, "inference.GRPCInferenceService/ModelInfer",
-        stdin=json.dumps(request).encode(), timeout=20,
+        grpcurl(),
+        "-plaintext",
+        "-d",
+        "@",
+        oip_url,
+        "inference.GRPCInferenceService/ModelInfer",
+        stdin=json.dumps(request).encode(),
+        timeout=20,
     )
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout)
@@ -61,7 +80,12 @@ async def test_grpcurl_model_infer_with_json_typed_contents(oip_url):
 
 async def test_grpcurl_unknown_model_is_not_found(oip_url):
     result = await run(
-        grpcurl(), "-plaintext", "-d", '{"name": "nope"}', oip_url, "inference.GRPCInferenceService/ModelMetadata",
+        grpcurl(),
+        "-plaintext",
+        "-d",
+        '{"name": "nope"}',
+        oip_url,
+        "inference.GRPCInferenceService/ModelMetadata",
         timeout=20,
     )
     assert result.returncode != 0 and "NotFound" in result.stderr and "nope" in result.stderr

@@ -47,7 +47,9 @@ async def test_model_metadata_has_datatypes_and_dynamic_dims(sync_report):
     fp32 = sync_report["model_metadata"]["simple_fp32"]
     assert fp32["versions"] == ["1"] and fp32["platform"] == "onnxruntime_onnx"
     assert [(t["name"], t["datatype"], [int(d) for d in t["shape"]]) for t in fp32["inputs"]] == [
-        ("INPUT0", "FP32", [-1, 16]), ("INPUT1", "FP32", [-1, 16])]
+        ("INPUT0", "FP32", [-1, 16]),
+        ("INPUT1", "FP32", [-1, 16]),
+    ]
     assert [t["name"] for t in fp32["outputs"]] == ["OUTPUT0", "OUTPUT1"]
     bytes_meta = sync_report["model_metadata"]["simple_bytes"]
     assert [(t["datatype"], [int(d) for d in t["shape"]]) for t in bytes_meta["inputs"]] == [("BYTES", [-1])]
@@ -57,7 +59,9 @@ async def test_model_config_states_batching_truthfully(sync_report):
     fp32 = sync_report["model_config"]["simple_fp32"]["config"]
     assert fp32["max_batch_size"] == 8 and fp32["backend"] == "onnxruntime"
     assert [(i["name"], i["data_type"], [int(d) for d in i["dims"]]) for i in fp32["input"]] == [
-        ("INPUT0", "TYPE_FP32", [16]), ("INPUT1", "TYPE_FP32", [16])]  # batch dim left out
+        ("INPUT0", "TYPE_FP32", [16]),
+        ("INPUT1", "TYPE_FP32", [16]),
+    ]  # batch dim left out
     assert int(fp32["dynamic_batching"]["max_queue_delay_microseconds"]) == 100
     int64 = sync_report["model_config"]["simple_int64"]["config"]
     assert "max_batch_size" not in int64 and "dynamic_batching" not in int64  # 0 / absent

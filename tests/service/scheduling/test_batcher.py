@@ -206,7 +206,11 @@ async def test_higher_priority_is_served_first():
     batcher, _, starter = make(BatchPolicy(max_batch_size=0))
     submit(batcher, "busy")
     await settle()
-    tasks = [submit(batcher, "low1", priority=0), submit(batcher, "high", priority=5), submit(batcher, "low2", priority=0)]
+    tasks = [
+        submit(batcher, "low1", priority=0),
+        submit(batcher, "high", priority=5),
+        submit(batcher, "low2", priority=0),
+    ]
     await settle()
     for i in range(3):
         starter.finish(i)

@@ -31,7 +31,10 @@ class GatedBackend:
         x = inputs["x"]
         self.batches.append(x.shape[0])
         y = x * 2 + 1
-        return {"y": y if self.keep else y.sum(keepdims=False), "rows": np.arange(x.shape[0])[:, None] if self.keep else np.int64(0)}
+        return {
+            "y": y if self.keep else y.sum(keepdims=False),
+            "rows": np.arange(x.shape[0])[:, None] if self.keep else np.int64(0),
+        }
 
     def unload(self) -> None:
         pass
@@ -45,8 +48,13 @@ SIGNATURE = ModelSignature(
 
 def runner(backend, max_batch_size=16, delay=0.0) -> ModelRunner:
     return ModelRunner(
-        "fake", 1, backend, SIGNATURE, max_batch_size=max_batch_size,
-        batching=BatchPolicy(max_batch_size=max_batch_size, max_queue_delay_s=delay), clock=ManualClock(),
+        "fake",
+        1,
+        backend,
+        SIGNATURE,
+        max_batch_size=max_batch_size,
+        batching=BatchPolicy(max_batch_size=max_batch_size, max_queue_delay_s=delay),
+        clock=ManualClock(),
     )
 
 

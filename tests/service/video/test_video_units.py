@@ -8,8 +8,8 @@ import grpc
 import numpy as np
 import pytest
 
-from protos.errors import InvalidInputError
 from clients.video_messages import FrameResult, SendTimes, decode_response, stream_config
+from protos.errors import InvalidInputError
 from protos.switchyard.v1 import video_pb2 as vpb
 from service.predict.image import result_tensors
 from service.video.messages import Timings, dropped_response, error_response, result_response, stream_options
@@ -49,8 +49,16 @@ async def test_close_drains_then_ends() -> None:
 
 
 def test_stream_options_from_the_wire() -> None:
-    config = stream_config("m", encoding="raw", width=64, height=48, pixel_format="NV12", drop_policy="latest_only",
-                           returns="results_and_tensors", postprocess={"box_thresh": 0.5})
+    config = stream_config(
+        "m",
+        encoding="raw",
+        width=64,
+        height=48,
+        pixel_format="NV12",
+        drop_policy="latest_only",
+        returns="results_and_tensors",
+        postprocess={"box_thresh": 0.5},
+    )
     options = stream_options(config)
     assert (options.encoding, options.width, options.height, options.pixel_format) == ("raw", 64, 48, "NV12")
     assert options.drop_policy == "latest_only" and options.want_results and options.want_tensors
@@ -59,8 +67,11 @@ def test_stream_options_from_the_wire() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "words"),
-    [(dict(model=""), "model is required"), (dict(model="m", encoding="raw"), "width and height"),
-     (dict(model="m", max_in_flight=1000), "max_in_flight")],
+    [
+        (dict(model=""), "model is required"),
+        (dict(model="m", encoding="raw"), "width and height"),
+        (dict(model="m", max_in_flight=1000), "max_in_flight"),
+    ],
 )
 def test_bad_stream_options(kwargs, words) -> None:
     model = kwargs.pop("model")

@@ -6,9 +6,8 @@ import asyncio
 
 import numpy as np
 import tritonclient.grpc.aio as tca
-from tritonclient.utils import InferenceServerException
-
 from _common import emit, error_report, parse_args, tensor_report
+from tritonclient.utils import InferenceServerException
 
 
 def add_sub(shape, seed: int) -> tuple[list, dict]:
@@ -37,10 +36,13 @@ async def run(url: str) -> dict:
     result = await client.infer("simple_fp32", inputs, request_id="aio-1")
     report["infer"] = {"sent": sent, "id": result.get_response().id, "outputs": outputs_of(result)}
     concurrent = [add_sub((1, 16), seed=10 + i) for i in range(8)]
-    results = await asyncio.gather(*(client.infer("simple_fp32", i, request_id=f"c{n}")
-                                     for n, (i, _) in enumerate(concurrent)))
-    report["concurrent"] = [{"sent": s, "id": r.get_response().id, "outputs": outputs_of(r)}
-                            for (_, s), r in zip(concurrent, results)]
+    results = await asyncio.gather(
+        *(client.infer("simple_fp32", i, request_id=f"c{n}") for n, (i, _) in enumerate(concurrent))
+    )
+    report["concurrent"] = [
+        {"sent": s, "id": r.get_response().id, "outputs": outputs_of(r)}
+        for (_, s), r in zip(concurrent, results, strict=True)
+    ]
     try:
         await client.infer("simple_fp32", add_sub((1, 15), seed=3)[0])
         report["bad_shape"] = {"status": "OK", "message": ""}

@@ -12,13 +12,15 @@ import queue
 import grpc
 import numpy as np
 import tritonclient.grpc as tc
+from _common import emit, error_report, parse_args, tensor_report
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from _common import emit, error_report, parse_args, tensor_report
-
-ADD_SUB = {"simple_fp32": (np.float32, "FP32", (2, 16)), "simple_int64": (np.int64, "INT64", (1, 16)),
-           "simple_fp16": (np.float16, "FP16", (3, 16))}
+ADD_SUB = {
+    "simple_fp32": (np.float32, "FP32", (2, 16)),
+    "simple_int64": (np.int64, "INT64", (1, 16)),
+    "simple_fp16": (np.float16, "FP16", (3, 16)),
+}
 
 
 def add_sub_inputs(dtype, datatype: str, shape) -> tuple[list, dict]:
@@ -142,8 +144,12 @@ def stream(client: tc.InferenceServerClient) -> list[dict]:
             if error is not None:
                 seen.append({"error": error.message()})
             else:
-                seen.append({"sent": sent[int(result.get_response().id.split("-")[1])],
-                             **result_report(result, ["OUTPUT0", "OUTPUT1"])})
+                seen.append(
+                    {
+                        "sent": sent[int(result.get_response().id.split("-")[1])],
+                        **result_report(result, ["OUTPUT0", "OUTPUT1"]),
+                    }
+                )
     finally:
         client.stop_stream()
     return seen

@@ -10,13 +10,12 @@ field numbers, types, labels, map/oneof shape and enum values. Prints a JSON rep
 from __future__ import annotations
 
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
-from importlib.metadata import version
+from _common import emit
 from google.protobuf import descriptor_pb2
 from tritonclient.grpc import model_config_pb2, service_pb2
-
-from _common import emit
 
 
 def index(fd: descriptor_pb2.FileDescriptorProto) -> dict[str, object]:
@@ -25,8 +24,13 @@ def index(fd: descriptor_pb2.FileDescriptorProto) -> dict[str, object]:
     def walk(message, prefix: str) -> None:
         name = f"{prefix}.{message.name}"
         found[name] = {
-            f.number: (f.name, f.type, f.label, f.type_name, message.oneof_decl[f.oneof_index].name
-                       if f.HasField("oneof_index") else "")
+            f.number: (
+                f.name,
+                f.type,
+                f.label,
+                f.type_name,
+                message.oneof_decl[f.oneof_index].name if f.HasField("oneof_index") else "",
+            )
             for f in message.field
         }
         for nested in message.nested_type:
@@ -41,7 +45,11 @@ def index(fd: descriptor_pb2.FileDescriptorProto) -> dict[str, object]:
     for service in fd.service:
         for method in service.method:
             found[f"rpc {fd.package}.{service.name}/{method.name}"] = (
-                method.input_type, method.output_type, method.client_streaming, method.server_streaming)
+                method.input_type,
+                method.output_type,
+                method.client_streaming,
+                method.server_streaming,
+            )
     return found
 
 
@@ -65,8 +73,7 @@ def main() -> None:
                         problems.append(f"{name}: {key} #{number}: ours {ours[key].get(number)} theirs {field}")
             elif ours[key] != shape:
                 problems.append(f"{name}: {key}: ours {ours[key]} theirs {shape}")
-    emit({"tritonclient": version("tritonclient"),
-          "compared": compared, "problems": problems})
+    emit({"tritonclient": version("tritonclient"), "compared": compared, "problems": problems})
 
 
 if __name__ == "__main__":
