@@ -20,7 +20,8 @@ from service.oip.servicer import OipServicer
 from service.predict.hardware import hardware_info
 from service.predict.servicer import PredictServicer
 from service.repository.loader import ModelLoader
-from service.repository.repository import ModelRepository
+from service.repository.repository import ModelRepository, ModelState
+from service.repository.summary import tally
 from service.rpc.drain import DrainGate
 from service.settings import ServerSettings
 from service.video.session import VideoStreams
@@ -109,6 +110,10 @@ class SwitchyardServer:
         if self.settings.cache_dir:
             self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
         await self.repository.load_all()
+        # Each model logged its own line as it settled; this says how the whole load went.
+        entries = self.repository.entries()
+        all_ready = bool(entries) and all(e.state is ModelState.READY for e in entries)
+        log.log(logging.INFO if all_ready else logging.WARNING, "%s", tally(entries))
         await self.health.settle()
         await self.health.serving()
 

@@ -98,21 +98,28 @@ class ModelConfig(_Strict):
     postprocess: PostprocessConfig | None = None
 
 
-def load_model_config(path: Path) -> ModelConfig:
-    """Read and validate a config.yaml; errors name the file and the field."""
+def load_model_config(path: Path, shown: str | None = None) -> ModelConfig:
+    """Read and validate a config.yaml; errors name the file and the field.
+
+    shown: how errors name the file (the repository passes "<model>/config.yaml": clients
+    read these errors, and they never show a server path).
+    """
+    where = shown or str(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+        raise ConfigError(f"{where}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
         config = ModelConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(f"{where}: {problems}") from exc
     if config.name is not None and config.name != path.parent.name:
         raise ConfigError(
-            f"{path}: field 'name': '{config.name}' does not match the model's folder '{path.parent.name}'"
+            f"{where}: field 'name': '{config.name}' does not match the model's folder '{path.parent.name}'"
         )
     return config

@@ -13,9 +13,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from backends.base import Backend, Device, ModelSignature, TensorSpec
-from backends.loading import DecisionTrail, NoBackendLoadedError, load_with_fallback
+from backends.loading import DecisionTrail, load_with_fallback
+from backends.options import BackendOptions
 from backends.probe import HardwareReport, probe
 from backends.selection import Preferences, select_candidates
 from protos.errors import BackendLoadError, SwitchyardError
@@ -68,7 +70,7 @@ class ModelLoader:
             strict=settings.strict,
             cache_dir=str(settings.cache_dir) if settings.cache_dir else None,
         )
-        chosen = {
+        chosen: dict[str, Any] = {
             k: getattr(config, k)
             for k in ("backend", "device", "strict", "precision", "selection")
             if k in config.model_fields_set
@@ -79,25 +81,23 @@ class ModelLoader:
 
     def load(self, name: str, config: ModelConfig, version_dir: Path) -> LoadedModel:
         prefs = self.preferences(config)
-        base_options = {
+        base_options: dict[str, BackendOptions] = {
             "onnxruntime": onnxruntime_options(config),
             "openvino": config.openvino,
             "tensorrt": config.tensorrt,
         }
         candidates = select_candidates(self.report, version_dir, prefs, base_options)
         started = time.perf_counter()
-        try:
-            backend, signature, chosen, trail = load_with_fallback(
-                candidates,
-                version_dir,
-                strict=prefs.strict,
-                selection=prefs.selection,
-            )
-        except NoBackendLoadedError as exc:
-            log.error("model %s: %s", name, exc.trail.summary())
-            raise
+        # Reasons show paths relative to the repository (<root>/<model>/<version>), never absolute.
+        backend, signature, chosen, trail = load_with_fallback(
+            candidates,
+            version_dir,
+            strict=prefs.strict,
+            selection=prefs.selection,
+            relative_to=version_dir.parent.parent,
+        )
         seconds = time.perf_counter() - started
-        log.info("model %s: %s", name, trail.summary())
+        log.debug("model %s: %s", name, trail.summary())
         try:
             signature = apply_declared_tensors(name, signature, config)
         except SwitchyardError:

@@ -7,60 +7,19 @@ with their reason, and hands out ready runners. A broken model never stops the o
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.base import ModelSignature
+from backends.loading import shown_text
 from protos.errors import ModelNotFoundError, ModelUnavailableError, SwitchyardError
-from service.repository.config import ModelConfig, load_model_config
-from service.repository.loader import LoadedModel, ModelLoader
-from service.scheduling.runner import ModelRunner
+from service.repository.config import load_model_config
+from service.repository.entries import ModelEntry, ModelState, ModelVersion
+from service.repository.folders import CONFIG, Folders, is_model_folder_name, missing_config_reason, scan
+from service.repository.loader import ModelLoader
+from service.repository.summary import line_level, model_line
 
 log = logging.getLogger(__name__)
-
-
-class ModelState(enum.Enum):
-    LOADING = "LOADING"
-    READY = "READY"
-    UNAVAILABLE = "UNAVAILABLE"
-
-
-@dataclass
-class ModelVersion:
-    name: str
-    version: int
-    state: ModelState = ModelState.LOADING
-    reason: str = ""
-    config: ModelConfig | None = None
-    loaded: LoadedModel | None = None
-    runner: ModelRunner | None = None
-
-    @property
-    def signature(self) -> ModelSignature | None:
-        return self.loaded.signature if self.loaded else None
-
-
-@dataclass
-class ModelEntry:
-    name: str
-    path: Path
-    config: ModelConfig | None = None
-    # Set when config.yaml itself is broken (then there are no versions to load).
-    reason: str = ""
-    versions: dict[int, ModelVersion] = field(default_factory=dict)
-
-    @property
-    def state(self) -> ModelState:
-        states = {v.state for v in self.versions.values()}
-        if ModelState.READY in states:
-            return ModelState.READY
-        if ModelState.LOADING in states:
-            return ModelState.LOADING
-        return ModelState.UNAVAILABLE
 
 
 Listener = Callable[[ModelEntry], None]
@@ -84,9 +43,14 @@ class ModelRepository:
 
     def discover(self) -> list[str]:
         """Model names in the repository (folders holding a config.yaml)."""
+        return self._wanted(self._scan().models)
+
+    def _scan(self) -> Folders:
         if not self.root.is_dir():
             raise ModelNotFoundError(f"model repository {self.root} does not exist")
-        names = sorted(p.parent.name for p in self.root.glob("*/config.yaml"))
+        return scan(self.root)
+
+    def _wanted(self, names: list[str]) -> list[str]:
         return [n for n in names if not self._only or n in self._only]
 
     def names(self) -> list[str]:
@@ -126,63 +90,67 @@ class ModelRepository:
         return found
 
     async def load_all(self) -> None:
-        await asyncio.gather(*(self.load(name) for name in self.discover()))
+        """Load every model; a folder without config.yaml becomes an UNAVAILABLE entry saying why."""
+        folders = self._scan()
+        await asyncio.gather(*(self.load(name) for name in self._wanted(folders.models + folders.unconfigured)))
 
     async def load(self, name: str) -> ModelEntry:
-        """(Re)read config.yaml and load the versions its policy selects; replaces a loaded model."""
+        """(Re)read config.yaml and load the versions its policy selects; replaces a loaded model.
+
+        Logs one line for the model once every version has settled (summary.model_line).
+        """
         path = self.root / name
-        if not (path / "config.yaml").is_file():
-            raise ModelNotFoundError(f"no model '{name}' in repository {self.root}")
+        if not is_model_folder_name(name) or not path.is_dir():
+            raise ModelNotFoundError(f"no model '{name}' in the repository")
         old = self._models.get(name)
         entry = ModelEntry(name=name, path=path)
         self._models[name] = entry
-        try:
-            entry.config = load_model_config(path / "config.yaml")
-            numbers = entry.config.version_policy.select(
-                [int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit()]
-            )
-            if not numbers:
-                raise ModelUnavailableError(f"{path}: no version folders (e.g. {path}/1/model.onnx)")
-        except SwitchyardError as exc:
-            entry.reason = exc.message
-            log.error("model %s: %s", name, exc.message)
-            self._notify(entry)
-            if old:
-                await self._close(old)
-            return entry
-        for number in numbers:
-            entry.versions[number] = ModelVersion(name, number, config=entry.config)
-        self._notify(entry)
-        await asyncio.gather(*(self._load_version(entry, v) for v in entry.versions.values()))
+        if not (path / CONFIG).is_file():
+            entry.reason = missing_config_reason(path)
+            log.warning("%s", model_line(entry))
+        else:
+            await self._load_configured(entry)
         if old:
             await self._close(old)
         return entry
 
+    async def _load_configured(self, entry: ModelEntry) -> None:
+        try:
+            entry.config = load_model_config(entry.path / CONFIG, shown=f"{entry.name}/{CONFIG}")
+            available = [int(p.name) for p in entry.path.iterdir() if p.is_dir() and p.name.isdigit()]
+            numbers = entry.config.version_policy.select(available)
+            if not available:
+                raise ModelUnavailableError(f"no version folders (e.g. {entry.name}/1/model.onnx)")
+            if not numbers:
+                raise ModelUnavailableError(f"version_policy selects none of the versions {sorted(available)}")
+        except SwitchyardError as exc:
+            entry.reason = exc.message
+        else:
+            for number in numbers:
+                entry.versions[number] = ModelVersion(entry.name, number, config=entry.config)
+            self._notify(entry)
+            await asyncio.gather(*(self._load_version(entry, v) for v in entry.versions.values()))
+        self._notify(entry)
+        log.log(line_level(entry), "%s", model_line(entry))
+
     async def _load_version(self, entry: ModelEntry, version: ModelVersion) -> None:
+        """Load one version; the model's log line (in load) reports how it went."""
         assert entry.config is not None
-        started = time.perf_counter()
         try:
             loaded = await asyncio.to_thread(
                 self._loader.load, entry.name, entry.config, entry.path / str(version.version)
             )
         except SwitchyardError as exc:
             version.state, version.reason = ModelState.UNAVAILABLE, exc.message
-            log.error("model %s version %s unavailable: %s", entry.name, version.version, exc.message)
         except Exception as exc:  # a runtime bug must not take the server down
-            version.state, version.reason = ModelState.UNAVAILABLE, f"{type(exc).__name__}: {exc}"
+            # The client reads the reason: the runtime's words, without Python's exception name or server paths.
+            version.state = ModelState.UNAVAILABLE
+            version.reason = f"failed unexpectedly: {shown_text(str(exc), self.root) or 'no message'}"
             log.exception("model %s version %s failed to load", entry.name, version.version)
         else:
             version.loaded = loaded
             version.runner = self._loader.make_runner(entry.name, version.version, entry.config, loaded)
             version.state = ModelState.READY
-            log.info(
-                "model %s version %s READY on %s/%s in %.2fs",
-                entry.name,
-                version.version,
-                loaded.backend_name,
-                loaded.device,
-                time.perf_counter() - started,
-            )
         self._notify(entry)
 
     async def unload(self, name: str, timeout: float | None = None) -> None:

@@ -105,8 +105,9 @@ def test_strict_mode_leaves_the_model_unavailable_with_the_reason():
     assert "output" not in result
     error = result["error"]
     assert error["code"] == "unavailable"
-    assert error["message"].startswith("strict: onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0 failed to load model.onnx")
-    assert "could not start TensorrtExecutionProvider" in error["message"]
+    # The cause leads; which candidate and that strict mode stopped there follow it.
+    assert error["message"].startswith("onnxruntime could not start TensorrtExecutionProvider")
+    assert "(strict: onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0 failed to load model.onnx; no fallback)" in error["message"]
     trail = entries(result)
     assert trail["onnxruntime[CPU]@cpu"]["outcome"] == "skipped"
     assert trail["onnxruntime[CPU]@cpu"]["reason"].startswith("strict: no fallback")
