@@ -71,7 +71,3 @@ class QueueFullError(SwitchyardError):
 
 class DeadlineExceededError(SwitchyardError):
     code = ErrorCode.DEADLINE_EXCEEDED
-
-
-class CancelledError(SwitchyardError):
-    code = ErrorCode.CANCELLED

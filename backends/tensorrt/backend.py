@@ -24,7 +24,7 @@ from backends.base import Device, ModelSignature, TensorSpec
 from backends.options import TensorRTOptions
 from backends.tensorrt.cache import EngineCache, engine_cache_key, file_sha256
 from backends.tensorrt.dtypes import datatype_of_trt, numpy_of_trt
-from backends.tensorrt.profiles import Profile, derive_profiles
+from backends.tensorrt.profiles import derive_profiles
 from protos.errors import BackendError, BackendLoadError, BackendNotInstalledError, InvalidInputError
 
 log = logging.getLogger("switchyard.tensorrt")
@@ -266,12 +266,6 @@ class TensorRTBackend:
                     cuda.rt.cudaStreamDestroy(self._stream)
             self._buffers.clear()
             self._context = self._engine = self._stream = self._cuda = None
-
-
-def profile_of(engine: Any, name: str) -> Profile:
-    """The (min, opt, max) shapes an engine was built with for one input (profile 0)."""
-    low, opt, high = engine.get_tensor_profile_shape(name, 0)
-    return Profile(tuple(low), tuple(opt), tuple(high))
 
 
 def _cache_calibrator(trt: Any, cache: bytes) -> Any:

@@ -29,7 +29,6 @@ class SourceItem:
 @dataclass
 class SourceInfo:
     fps: float
-    passthrough: bool  # H.264 packets sent as they are
 
 
 def open_source(
@@ -37,7 +36,7 @@ def open_source(
 ) -> tuple[SourceInfo, Iterator[SourceItem]]:
     path = Path(source)
     if path.is_dir():
-        return SourceInfo(fps=25.0, passthrough=False), _limit(_folder(path, encoding, quality), limit)
+        return SourceInfo(fps=25.0), _limit(_folder(path, encoding, quality), limit)
     import av
 
     options = {}
@@ -50,8 +49,8 @@ def open_source(
     stream = container.streams.video[0]
     fps = float(stream.average_rate or stream.guessed_rate or 25)
     if encoding == "h264" and stream.codec_context.name == "h264":
-        return SourceInfo(fps, True), _limit(_passthrough(container, stream), limit)
-    return SourceInfo(fps, False), _limit(_transcode(container, stream, encoding, quality), limit)
+        return SourceInfo(fps), _limit(_passthrough(container, stream), limit)
+    return SourceInfo(fps), _limit(_transcode(container, stream, encoding, quality), limit)
 
 
 def _limit(items: Iterator[SourceItem], limit: int | None) -> Iterator[SourceItem]:

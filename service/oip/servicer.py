@@ -1,8 +1,8 @@
 """inference.GRPCInferenceService (the Open Inference Protocol, Triton's form): a thin adapter.
 
 Same repository and runners as switchyard.v1.Predict: decode (service/oip/messages.py,
-protos.codec), runner.infer, encode. Errors map to status codes through service/rpc/status.py
-only. RPCs Switchyard does not implement answer UNIMPLEMENTED and are left out of
+protos.codec), runner.infer, encode. Methods raise; the decorators of service/rpc/errors.py
+map what escapes to a status. RPCs Switchyard does not implement answer UNIMPLEMENTED and are left out of
 `extensions`; the repository RPCs answer PERMISSION_DENIED unless the server runs with
 --allow-repository-admin (there is no authentication yet).
 """
@@ -13,8 +13,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
-import grpc
-
 from protos.errors import ErrorCode, ModelNotFoundError, SwitchyardError
 from protos.inference import grpc_service_pb2 as pb
 from protos.inference import grpc_service_pb2_grpc
@@ -22,8 +20,9 @@ from service import __version__
 from service.oip.config import model_config, model_metadata, model_statistics, repository_index
 from service.oip.messages import decode_request, encode_response, parameter_values, unimplemented
 from service.repository.repository import ModelRepository, ModelState
+from service.rpc.deadline import deadline_of
 from service.rpc.drain import DrainGate
-from service.rpc.status import grpc_status
+from service.rpc.errors import in_band_error, stream_errors, unary_errors
 from service.rpc.streams import concurrent_replies
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -32,8 +31,9 @@ UNLOAD_DRAIN_SECONDS = 30.0
 
 
 def _not_implemented(feature: str):
+    @unary_errors
     async def handler(self, request, context):
-        await self._abort(context, unimplemented(f"{feature} is not implemented by Switchyard"))
+        raise unimplemented(f"{feature} is not implemented by Switchyard")
 
     handler.__doc__ = f"{feature}: UNIMPLEMENTED."
     return handler
@@ -65,15 +65,6 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             v.state is not ModelState.LOADING for e in self._repository.entries() for v in e.versions.values()
         )
 
-    @staticmethod
-    async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
-        code, message = grpc_status(error)
-        await context.abort(code, message)
-
-    def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
-        remaining = context.time_remaining()
-        return None if remaining is None else self._clock() + remaining
-
     # Health and metadata -------------------------------------------------------------
 
     async def ServerLive(self, request, context):
@@ -92,25 +83,19 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
 
+    @unary_errors
     async def ModelMetadata(self, request, context):
-        try:
-            version = self._repository.get(request.name, request.version)
-            return model_metadata(self._repository.entry(request.name), version)
-        except Exception as exc:
-            await self._abort(context, exc)
+        version = self._repository.get(request.name, request.version)
+        return model_metadata(self._repository.entry(request.name), version)
 
+    @unary_errors
     async def ModelConfig(self, request, context):
-        try:
-            version = self._repository.get(request.name, request.version)
-            return pb.ModelConfigResponse(config=model_config(self._repository.entry(request.name), version))
-        except Exception as exc:
-            await self._abort(context, exc)
+        version = self._repository.get(request.name, request.version)
+        return pb.ModelConfigResponse(config=model_config(self._repository.entry(request.name), version))
 
+    @unary_errors
     async def ModelStatistics(self, request, context):
-        try:
-            return model_statistics(self._repository.entries(), request.name, request.version)
-        except Exception as exc:
-            await self._abort(context, exc)
+        return model_statistics(self._repository.entries(), request.name, request.version)
 
     # Inference ---------------------------------------------------------------------
 
@@ -124,12 +109,10 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         outputs = await version.runner.infer(infer_request)
         return encode_response(request, version.version, version.signature, outputs, raw)
 
+    @unary_errors
     async def ModelInfer(self, request, context):
-        try:
-            async with self._gate.track():
-                return await self._infer(request, self._deadline(context))
-        except Exception as exc:
-            await self._abort(context, exc)
+        async with self._gate.track():
+            return await self._infer(request, deadline_of(context, self._clock))
 
     async def _infer_in_band(
         self, request: pb.ModelInferRequest, deadline: float | None
@@ -137,7 +120,7 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         try:
             return pb.ModelStreamInferResponse(infer_response=await self._infer(request, deadline))
         except Exception as exc:
-            _, message = grpc_status(exc)
+            _, message = in_band_error(exc, f"ModelStreamInfer (model '{request.model_name}', id '{request.id}')")
             return pb.ModelStreamInferResponse(
                 error_message=message,
                 infer_response=pb.ModelInferResponse(
@@ -145,13 +128,13 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 ),
             )
 
+    @stream_errors
     async def ModelStreamInfer(self, request_iterator, context) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Requests run concurrently (service/rpc/streams.py); replies come in request order."""
-        deadline = self._deadline(context)
-        try:
-            self._gate.check()
-        except Exception as exc:
-            await self._abort(context, exc)
+        """Requests run concurrently (service/rpc/streams.py); replies come in request order.
+
+        A bad request is answered in band (error_message) and the stream goes on.
+        """
+        deadline = deadline_of(context, self._clock)
         async with self._gate.track():
             async for reply in concurrent_replies(request_iterator, lambda r: self._infer_in_band(r, deadline)):
                 yield reply
@@ -171,40 +154,32 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         if name:
             raise ModelNotFoundError(f"unknown repository '{name}'; Switchyard serves one repository (leave it empty)")
 
+    @unary_errors
     async def RepositoryIndex(self, request, context):
-        try:
-            self._require_admin("RepositoryIndex")
-            self._check_repository(request.repository_name)
-            on_disk = await asyncio.to_thread(self._repository.discover)
-            return repository_index(self._repository.entries(), on_disk, request.ready)
-        except Exception as exc:
-            await self._abort(context, exc)
+        self._require_admin("RepositoryIndex")
+        self._check_repository(request.repository_name)
+        on_disk = await asyncio.to_thread(self._repository.discover)
+        return repository_index(self._repository.entries(), on_disk, request.ready)
 
+    @unary_errors
     async def RepositoryModelLoad(self, request, context):
-        try:
-            self._require_admin("RepositoryModelLoad")
-            self._check_repository(request.repository_name)
-            unsupported = sorted(k for k in parameter_values(request.parameters) if k != "unload_dependents")
-            if unsupported:
-                raise unimplemented(f"RepositoryModelLoad parameter '{unsupported[0]}' is not supported")
-            entry = await self._repository.load(request.model_name)
-            if entry.state is not ModelState.READY:
-                reasons = entry.reason or "; ".join(
-                    f"version {n}: {v.reason}" for n, v in sorted(entry.versions.items())
-                )
-                raise SwitchyardError(f"model '{entry.name}' failed to load: {reasons}", ErrorCode.UNAVAILABLE)
-            return pb.RepositoryModelLoadResponse()
-        except Exception as exc:
-            await self._abort(context, exc)
+        self._require_admin("RepositoryModelLoad")
+        self._check_repository(request.repository_name)
+        unsupported = sorted(k for k in parameter_values(request.parameters) if k != "unload_dependents")
+        if unsupported:
+            raise unimplemented(f"RepositoryModelLoad parameter '{unsupported[0]}' is not supported")
+        entry = await self._repository.load(request.model_name)
+        if entry.state is not ModelState.READY:
+            reasons = entry.reason or "; ".join(f"version {n}: {v.reason}" for n, v in sorted(entry.versions.items()))
+            raise SwitchyardError(f"model '{entry.name}' failed to load: {reasons}", ErrorCode.UNAVAILABLE)
+        return pb.RepositoryModelLoadResponse()
 
+    @unary_errors
     async def RepositoryModelUnload(self, request, context):
-        try:
-            self._require_admin("RepositoryModelUnload")
-            self._check_repository(request.repository_name)
-            await self._repository.unload(request.model_name, timeout=UNLOAD_DRAIN_SECONDS)
-            return pb.RepositoryModelUnloadResponse()
-        except Exception as exc:
-            await self._abort(context, exc)
+        self._require_admin("RepositoryModelUnload")
+        self._check_repository(request.repository_name)
+        await self._repository.unload(request.model_name, timeout=UNLOAD_DRAIN_SECONDS)
+        return pb.RepositoryModelUnloadResponse()
 
     # Not implemented ---------------------------------------------------------------
 

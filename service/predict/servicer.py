@@ -5,9 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-import grpc
-
-from protos.errors import ModelUnavailableError, SwitchyardError
+from protos.errors import SwitchyardError
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
 from protos.switchyard.v1 import video_pb2 as vpb
@@ -15,8 +13,9 @@ from service.predict.image import is_image_request, predict_image
 from service.predict.messages import decode_request, encode_response
 from service.predict.model_info import model_info, server_info
 from service.repository.repository import ModelRepository
+from service.rpc.deadline import deadline_of
 from service.rpc.drain import DrainGate
-from service.rpc.status import grpc_status
+from service.rpc.errors import in_band_error, stream_errors, unary_errors
 from service.rpc.streams import concurrent_replies
 from service.video.session import VideoStreams
 
@@ -36,10 +35,6 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         self._clock = clock
         self.video = video or VideoStreams(repository)
 
-    def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
-        remaining = context.time_remaining()
-        return None if remaining is None else self._clock() + remaining
-
     async def _predict(self, request: pb.PredictRequest, deadline: float | None) -> pb.PredictResponse:
         version = self._repository.get(request.model, request.version)
         if is_image_request(version, request):
@@ -52,67 +47,59 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         outputs = await version.runner.infer(infer_request)
         return encode_response(request, version.version, outputs, raw, version.signature)
 
+    @unary_errors
     async def Predict(self, request, context):
-        try:
-            async with self._gate.track():
-                return await self._predict(request, self._deadline(context))
-        except Exception as exc:
-            code, message = grpc_status(exc)
-            await context.abort(code, message)
+        async with self._gate.track():
+            return await self._predict(request, deadline_of(context, self._clock))
 
     async def _predict_in_band(self, request: pb.PredictRequest, deadline: float | None) -> pb.PredictResponse:
         try:
             return await self._predict(request, deadline)
         except Exception as exc:
-            code, message = grpc_status(exc)
+            code, message = in_band_error(exc, f"PredictStream (model '{request.model}', id '{request.id}')")
             return pb.PredictResponse(
                 model=request.model,
                 version=request.version,
                 id=request.id,
-                error=pb.Error(code=code.name, message=message),
+                error=pb.Error(code=code, message=message),
             )
 
+    @stream_errors
     async def PredictStream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
-        """Requests run concurrently (service/rpc/streams.py); replies in request order by default."""
-        try:
-            async with self._gate.track():
-                async for response in self._stream(request_iterator, context):
-                    yield response
-        except ModelUnavailableError as exc:
-            code, message = grpc_status(exc)
-            await context.abort(code, message)
+        """Requests run concurrently (service/rpc/streams.py); replies in request order by default.
 
-    def _stream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
-        deadline = self._deadline(context)
-        return concurrent_replies(
-            request_iterator, lambda request: self._predict_in_band(request, deadline), ordered=_ordered
-        )
+        A bad request is answered in band and the stream goes on; only a broken stream (the
+        server draining, the request stream failing) ends the RPC with a status.
+        """
+        deadline = deadline_of(context, self._clock)
+        async with self._gate.track():
+            async for response in concurrent_replies(
+                request_iterator, lambda request: self._predict_in_band(request, deadline), ordered=_ordered
+            ):
+                yield response
 
+    @stream_errors
     async def StreamVideo(self, request_iterator, context) -> AsyncIterator[vpb.VideoResponse]:
-        """Video frames in, one reply per frame out (service/video/session.py)."""
-        try:
-            async with self._gate.track():
-                async for response in self.video.stream(request_iterator):
-                    yield response
-        except Exception as exc:  # a broken stream (bad config, unknown model); frame errors are in band
-            code, message = grpc_status(exc)
-            await context.abort(code, message)
+        """Video frames in, one reply per frame out (service/video/session.py).
+
+        Frame errors are in band; a broken stream (bad config, unknown model) ends the RPC.
+        """
+        async with self._gate.track():
+            async for response in self.video.stream(request_iterator):
+                yield response
 
     async def ListModels(self, request, context):
         return pb.ListModelsResponse(models=[model_info(e) for e in self._repository.entries()])
 
+    @unary_errors
     async def GetModel(self, request, context):
-        try:
-            entry = self._repository.entry(request.model)
-            info = model_info(entry)
-            if request.version:
-                self._repository.get(request.model, request.version)  # NOT_FOUND for unknown versions
-                del info.versions[:]
-                info.versions.extend(v for v in model_info(entry).versions if v.version == request.version)
-            return info
-        except Exception as exc:
-            code, message = grpc_status(exc)
-            await context.abort(code, message)
+        entry = self._repository.entry(request.model)
+        info = model_info(entry)
+        if request.version:
+            self._repository.get(request.model, request.version)  # NOT_FOUND for unknown versions
+            del info.versions[:]
+            info.versions.extend(v for v in model_info(entry).versions if v.version == request.version)
+        return info
 
     async def GetServerInfo(self, request, context):
         return server_info(self._hardware())

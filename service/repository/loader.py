@@ -17,13 +17,14 @@ from typing import Any
 
 from backends.base import Backend, Device, ModelSignature, TensorSpec
 from backends.loading import DecisionTrail, load_with_fallback
+from backends.onnxruntime_options import onnxruntime_options
 from backends.options import BackendOptions
 from backends.probe import HardwareReport, probe
 from backends.selection import Preferences, select_candidates
 from protos.errors import BackendLoadError, SwitchyardError
 from service.repository.config import ModelConfig, TensorConfig
 from service.scheduling.batcher import policy_from_config
-from service.scheduling.runner import ModelRunner, onnxruntime_options
+from service.scheduling.runner import ModelRunner
 from service.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class ModelLoader:
     def load(self, name: str, config: ModelConfig, version_dir: Path) -> LoadedModel:
         prefs = self.preferences(config)
         base_options: dict[str, BackendOptions] = {
-            "onnxruntime": onnxruntime_options(config),
+            "onnxruntime": onnxruntime_options(config.onnxruntime, config.instances),
             "openvino": config.openvino,
             "tensorrt": config.tensorrt,
         }

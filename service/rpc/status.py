@@ -1,10 +1,21 @@
-"""The one table from our error codes to gRPC status codes."""
+"""The one table from our error codes to gRPC status codes, and the one mapping of any exception.
+
+A SwitchyardError carries a code and a message meant for the caller. Anything else is a bug
+or a runtime surprise: the caller gets INTERNAL with a neutral message and an incident id,
+and the server log gets the traceback under that id, so a client never sees a Python
+exception's class name or text (which may carry paths or internals).
+"""
 
 from __future__ import annotations
+
+import logging
+import uuid
 
 import grpc
 
 from protos.errors import ErrorCode, SwitchyardError
+
+log = logging.getLogger(__name__)
 
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -20,8 +31,13 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
 }
 
 
-def grpc_status(error: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status and message for any exception; unexpected ones are INTERNAL."""
+def grpc_status(error: BaseException, where: str = "") -> tuple[grpc.StatusCode, str]:
+    """The status and message for any exception; unexpected ones are INTERNAL and logged.
+
+    `where` names the RPC (and request) in the log line of an unexpected error.
+    """
     if isinstance(error, SwitchyardError):
         return GRPC_STATUS[error.code], error.message
-    return grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}"
+    incident = uuid.uuid4().hex[:12]
+    log.error("internal error %s in %s", incident, where or "an RPC", exc_info=error)
+    return grpc.StatusCode.INTERNAL, f"internal error; see the server log for request {incident}"

@@ -6,7 +6,7 @@ instance is free, takes the best group of compatible requests and starts it. So 
 idle model starts a lone request at once when max_queue_delay is 0, and requests that
 arrive while every instance is busy ride together in the next batch.
 
-The clock is injected (now + call_at); tests drive a ManualClock and never sleep.
+The clock is injected (now + call_at); tests drive a manual clock and never sleep.
 
 Ordering: the highest priority first, FIFO within a priority; a lower-priority request
 that has waited longer than `starvation_s` is served before newer higher-priority ones,
@@ -54,41 +54,6 @@ class MonotonicClock:
         if delay < PRECISE_BELOW_S:  # epoll would round it up to whole milliseconds
             return TIMERS.call_at(when, callback)
         return asyncio.get_running_loop().call_later(delay, callback)
-
-
-class ManualClock:
-    """A clock the caller moves: advance() fires due timers in time order."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self._now = start
-        self._timers: list[tuple[float, int, _ManualTimer]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> float:
-        return self._now
-
-    def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
-        timer = _ManualTimer(callback)
-        heapq.heappush(self._timers, (when, next(self._seq), timer))
-        return timer
-
-    def advance(self, seconds: float) -> None:
-        target = self._now + seconds
-        while self._timers and self._timers[0][0] <= target:
-            when, _, timer = heapq.heappop(self._timers)
-            self._now = max(self._now, when)
-            if not timer.cancelled:
-                timer.callback()
-        self._now = target
-
-
-class _ManualTimer:
-    def __init__(self, callback: Callable[[], None]) -> None:
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ simply runs alone.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -18,8 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from backends.base import Backend, ModelSignature
-from protos.errors import BackendError, DeadlineExceededError, ModelUnavailableError, SwitchyardError
-from service.rpc.status import GRPC_STATUS
+from protos.errors import BackendError, DeadlineExceededError, ErrorCode, ModelUnavailableError, SwitchyardError
 from service.scheduling.batcher import RUNNING, BatchPolicy, Clock, DynamicBatcher, MonotonicClock, Pending
 from service.scheduling.stats import RunnerStats
 from service.scheduling.validation import validate_inputs, validate_outputs
@@ -108,13 +106,13 @@ class ModelRunner:
             key = _batch_key(request.inputs) if self._combine else None
             outputs, started, compute_ns = await self.batcher.submit(request, batch, key)
         except asyncio.CancelledError:
-            stats.record_failure("CANCELLED", int((self._now() - queued_at) * 1e9))
+            stats.record_failure(ErrorCode.CANCELLED.name, int((self._now() - queued_at) * 1e9))
             raise
         except SwitchyardError as exc:
-            stats.record_failure(GRPC_STATUS[exc.code].name, int((self._now() - queued_at) * 1e9))
+            stats.record_failure(exc.code.name, int((self._now() - queued_at) * 1e9))
             raise
         except BaseException:
-            stats.record_failure("INTERNAL", int((self._now() - queued_at) * 1e9))
+            stats.record_failure(ErrorCode.INTERNAL.name, int((self._now() - queued_at) * 1e9))
             raise
         finally:
             self._in_flight -= 1
@@ -125,7 +123,7 @@ class ModelRunner:
     def record_rejected(self, error: SwitchyardError) -> None:
         """Count a request for this model that failed before it reached the runner (e.g. its
         tensors did not decode), so statistics and metrics see every failure, as Triton's do."""
-        self.stats.record_failure(GRPC_STATUS[error.code].name)
+        self.stats.record_failure(error.code.name)
 
     # -- execution (the batcher's start callback; runs the batch on the executor) -----------
 
@@ -230,22 +228,3 @@ def select_outputs(outputs: Mapping[str, np.ndarray], requested: tuple[str, ...]
     if not requested:
         return dict(outputs)
     return {name: outputs[name] for name in requested}
-
-
-def intra_op_threads_for(instances: int) -> int:
-    """Threads per instance so that instances x threads fits the usable cores (at least 1)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, instances))
-
-
-def onnxruntime_options(config):
-    """config.onnxruntime, with intra-op threads = usable cores // instances unless set explicitly.
-
-    ONNX Runtime's default (one thread per core, spinning while idle) oversubscribes as soon as
-    there are several instances, and on a server pinned to one core its spinning pool fights
-    the event loop; 1 thread there runs the model on the calling thread with no pool at all.
-    """
-    options = config.onnxruntime
-    if not options.intra_op_threads:
-        options = options.model_copy(update={"intra_op_threads": intra_op_threads_for(config.instances)})
-    return options

@@ -11,7 +11,7 @@ from protos import codec
 from protos.datatypes import datatype_of
 from protos.errors import InvalidInputError
 from protos.switchyard.v1 import video_pb2 as vpb
-from service.rpc.status import grpc_status
+from service.rpc.errors import in_band_error
 from service.vision.postprocess import Classification, Detection
 
 # Defaults per policy: `none` keeps two frames in the model so pre/postprocessing overlap
@@ -127,8 +127,8 @@ def result_response(
 
 
 def error_response(index: int, pts: int, error: BaseException) -> vpb.VideoResponse:
-    code, message = grpc_status(error)
-    return vpb.VideoResponse(index=index, pts=pts, error=vpb.FrameError(code=code.name, message=message))
+    code, message = in_band_error(error, f"StreamVideo (frame {index})")
+    return vpb.VideoResponse(index=index, pts=pts, error=vpb.FrameError(code=code, message=message))
 
 
 def dropped_response(index: int, pts: int, policy: str, max_pending: int) -> vpb.VideoResponse:

@@ -16,8 +16,14 @@ from tests.conftest import ROOT
 
 def test_every_error_code_maps_to_a_grpc_status():
     assert set(GRPC_STATUS) == set(ErrorCode)
-    assert grpc_status(InvalidInputError("x"))[0] is grpc.StatusCode.INVALID_ARGUMENT
-    assert grpc_status(RuntimeError("boom"))[0] is grpc.StatusCode.INTERNAL
+    assert grpc_status(InvalidInputError("x")) == (grpc.StatusCode.INVALID_ARGUMENT, "x")
+    code, message = grpc_status(RuntimeError("boom"))
+    assert code is grpc.StatusCode.INTERNAL and "RuntimeError" not in message and "boom" not in message
+
+
+def test_error_code_names_are_the_status_names():
+    """Statistics and metrics count failures by ErrorCode name; clients see the status name."""
+    assert all(code.name == status.name for code, status in GRPC_STATUS.items())
 
 
 def test_unknown_key_names_file_and_field(tmp_path):

@@ -11,8 +11,9 @@ import asyncio
 import pytest
 
 from protos.errors import DeadlineExceededError, ModelUnavailableError, QueueFullError
-from service.scheduling.batcher import BatchPolicy, DynamicBatcher, ManualClock
+from service.scheduling.batcher import BatchPolicy, DynamicBatcher
 from service.scheduling.runner import InferRequest
+from tests.fixtures.clocks import ManualClock
 
 
 async def settle() -> None:

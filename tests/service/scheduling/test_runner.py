@@ -11,8 +11,9 @@ import pytest
 
 from backends.base import ModelSignature, TensorSpec
 from protos.errors import BackendError, InvalidInputError
-from service.scheduling.batcher import BatchPolicy, ManualClock
+from service.scheduling.batcher import BatchPolicy
 from service.scheduling.runner import InferRequest, ModelRunner
+from tests.fixtures.clocks import ManualClock
 
 
 class GatedBackend:
