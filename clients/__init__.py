@@ -4,6 +4,7 @@ from clients.aio_client import AsyncSwitchyardClient
 from clients.errors import PredictError
 from clients.sync_client import SwitchyardClient
 from clients.video import AsyncVideoClient, Frame, FrameResult, VideoClient
+from protos import __version__ as __version__
 
 __all__ = [
     "AsyncSwitchyardClient",

@@ -27,6 +27,7 @@ if [ -x "$VENV/bin/python" ] && check 2>/dev/null; then
 fi
 
 "$PYTHON" -m venv "$VENV"
-# The whole project with the nvidia extra (onnxruntime-gpu), so a real server runs here too.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[nvidia]"
+# The server (and onnx for the test models) with onnxruntime-gpu, so a real server runs here
+# too. Not the nvidia extra: its tensorrt and cuda-python come from NVIDIA's index.
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[server,models]" onnxruntime-gpu
 check

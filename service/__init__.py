@@ -1,3 +1,3 @@
 """The Switchyard server: settings, model repository, runners, protocol servicers, health, CLI."""
 
-__version__ = "0.1.0"
+from protos import __version__ as __version__

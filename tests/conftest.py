@@ -104,6 +104,7 @@ def start_serve_process(python: str, repo: Path, *extra: str):
     )
     for line in proc.stdout:
         if line.strip().isdigit():
+            log.close()  # the server keeps its own descriptor; the log is read only when start-up fails
             return proc, f"127.0.0.1:{line.strip()}"
     proc.wait(timeout=30)
     log.seek(0)
