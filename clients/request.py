@@ -55,16 +55,16 @@ def build_request(
         request.inputs.add(
             name=name, datatype=datatype_of(array.dtype), shape=array.shape, raw_contents=codec.encode_raw(array)
         )
-    for key, value in (parameters or {}).items():
+    for key, setting in (parameters or {}).items():
         param = request.parameters[key]
-        if isinstance(value, bool):
-            param.bool_param = value
-        elif isinstance(value, int):
-            param.int64_param = value
-        elif isinstance(value, float):
-            param.double_param = value
+        if isinstance(setting, bool):
+            param.bool_param = setting
+        elif isinstance(setting, int):
+            param.int64_param = setting
+        elif isinstance(setting, float):
+            param.double_param = setting
         else:
-            param.string_param = str(value)
+            param.string_param = str(setting)
     return request
 
 

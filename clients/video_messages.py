@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import grpc
 import numpy as np
@@ -110,11 +111,12 @@ def stream_config(
     config = vpb.StreamConfig(
         model=model,
         version=version,
-        encoding=vpb.StreamConfig.Encoding.Value(encoding.upper()),
+        # EnumTypeWrapper.Value is typed as plain int; each number is one of its enum's.
+        encoding=cast(vpb.StreamConfig.Encoding, vpb.StreamConfig.Encoding.Value(encoding.upper())),
         width=width,
         height=height,
-        pixel_format=vpb.StreamConfig.PixelFormat.Value(pixel_format.upper()),
-        drop_policy=vpb.StreamConfig.DropPolicy.Value(drop_policy.upper()),
+        pixel_format=cast(vpb.StreamConfig.PixelFormat, vpb.StreamConfig.PixelFormat.Value(pixel_format.upper())),
+        drop_policy=cast(vpb.StreamConfig.DropPolicy, vpb.StreamConfig.DropPolicy.Value(drop_policy.upper())),
         max_pending=max_pending,
         max_in_flight=max_in_flight,
         preprocess_overrides={k: str(v) for k, v in (preprocess or {}).items()},

@@ -66,7 +66,7 @@ def run_workers(settings: ServerSettings, port_file: Path | None = None) -> int:
 
     def watch(worker: subprocess.Popen) -> None:
         told = False
-        for line in worker.stdout:  # the port line; runtimes may print other lines
+        for line in worker.stdout or ():  # the port line; runtimes may print other lines
             if not told and line.strip().isdigit():
                 told = True
                 ready.wait()

@@ -156,13 +156,13 @@ def _read_procfs(sys: SysRoot, found: Findings) -> None:
         )
     if not gpu_dirs and nodes:
         found.sources.append("dev")
-        for index, minor in enumerate(sorted(nodes)):
+        for index, node in enumerate(sorted(nodes)):
             found.accelerators.append(
                 AcceleratorInfo(
                     vendor="nvidia",
                     kind="gpu",
                     index=index,
-                    name=f"NVIDIA GPU (/dev/nvidia{minor})",
+                    name=f"NVIDIA GPU (/dev/nvidia{node})",
                     source="dev",
                     driver_version=driver,
                     note="only the device node is visible; details need NVML",

@@ -8,6 +8,7 @@ sizes its batches from these), and leaves every other field at its default.
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from backends.base import TensorSpec
 from protos.errors import ModelNotFoundError
@@ -20,9 +21,10 @@ PLATFORM = {"onnxruntime": "onnxruntime_onnx", "openvino": "openvino", "tensorrt
 _DATA_TYPE = {"BYTES": mc.TYPE_STRING}
 
 
-def data_type(datatype: str) -> int:
+def data_type(datatype: str) -> mc.DataType:
     """An OIP datatype name ("FP32", "BYTES") -> the model_config DataType enum."""
-    return _DATA_TYPE.get(datatype) or mc.DataType.Value(f"TYPE_{datatype}")
+    # EnumTypeWrapper.Value is typed as plain int; the number is one of DataType's.
+    return _DATA_TYPE.get(datatype) or cast(mc.DataType, mc.DataType.Value(f"TYPE_{datatype}"))
 
 
 def platform_of(version: ModelVersion) -> str:

@@ -19,7 +19,7 @@ import asyncio
 
 import numpy as np
 
-from protos.errors import InvalidInputError
+from protos.errors import InvalidInputError, ModelUnavailableError
 from protos.switchyard.v1 import predict_pb2 as pb
 from service.predict.messages import decode_request, encode_response
 from service.repository.repository import ModelRepository, ModelVersion
@@ -46,14 +46,19 @@ async def predict_image(
     images = infer_request.inputs[IMAGE_INPUT]
     if images.size != 1:
         raise InvalidInputError(f"input '{IMAGE_INPUT}' must hold exactly one image, got shape {list(images.shape)}")
+    runner = version.runner
+    if runner is None:  # the repository hands out READY versions, which have their runner
+        raise ModelUnavailableError(f"model '{version.name}' version {version.version} has no runner")
     pipeline = pipeline_for(version, repository.entry(version.name).path)
     inputs, transform = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0])
     requested, infer_request.outputs = infer_request.outputs, ()
     infer_request.inputs = inputs
-    outputs = await version.runner.infer(infer_request)
-    if pipeline.postprocessor is not None:
+    outputs = await runner.infer(infer_request)
+    # pipeline_for has checked the config; the pipeline decodes what `postprocess` declares.
+    postprocess = version.config.postprocess if version.config is not None else None
+    if pipeline.postprocessor is not None and postprocess is not None:
         results, _ = await asyncio.to_thread(pipeline.results, outputs, transform)
-        outputs = result_tensors(results, version.config.postprocess.kind)
+        outputs = result_tensors(results, postprocess.kind)
     if requested:
         missing = sorted(set(requested) - set(outputs))
         if missing:
@@ -77,13 +82,15 @@ def result_tensors(results: list[Detection] | list[Classification], kind: str) -
     labels = np.array([r.label.encode() for r in results], dtype=object)
     scores = np.array([r.score for r in results], np.float32)
     if kind == "classification":
-        return {"labels": labels, "scores": scores, "class_ids": np.array([r.index for r in results], np.int32)}
+        classes = [r for r in results if isinstance(r, Classification)]
+        return {"labels": labels, "scores": scores, "class_ids": np.array([r.index for r in classes], np.int32)}
+    detections = [r for r in results if isinstance(r, Detection)]
     outputs = {
-        "boxes": np.array([r.box for r in results], np.float32).reshape(-1, 4),
+        "boxes": np.array([r.box for r in detections], np.float32).reshape(-1, 4),
         "scores": scores,
         "labels": labels,
-        "class_ids": np.array([r.class_id for r in results], np.int32),
+        "class_ids": np.array([r.class_id for r in detections], np.int32),
     }
     if kind == "db_text":  # every text detection carries its rotated quad
-        outputs["polygons"] = np.array([r.polygon for r in results], np.float32).reshape(-1, 4, 2)
+        outputs["polygons"] = np.array([r.polygon for r in detections], np.float32).reshape(-1, 4, 2)
     return outputs

@@ -12,6 +12,7 @@ from protos.datatypes import datatype_of
 from protos.errors import InvalidInputError
 from protos.switchyard.v1 import video_pb2 as vpb
 from service.rpc.errors import in_band_error
+from service.video.queue import DropPolicy
 from service.vision.postprocess import Classification, Detection
 
 # Defaults per policy: `none` keeps two frames in the model so pre/postprocessing overlap
@@ -21,7 +22,7 @@ DEFAULTS = {"none": (2, 2), "drop_oldest": (1, 1), "latest_only": (1, 1)}  # (ma
 LIMIT_MAX_PENDING = 256
 LIMIT_MAX_IN_FLIGHT = 16
 
-_DROP_POLICY = {
+_DROP_POLICY: dict[int, DropPolicy] = {
     vpb.StreamConfig.NONE: "none",
     vpb.StreamConfig.DROP_OLDEST: "drop_oldest",
     vpb.StreamConfig.LATEST_ONLY: "latest_only",
@@ -36,7 +37,7 @@ class StreamOptions:
     width: int | None
     height: int | None
     pixel_format: str | None
-    drop_policy: str
+    drop_policy: DropPolicy
     max_pending: int
     max_in_flight: int
     want_results: bool

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protos.errors import InvalidInputError, SwitchyardError
+from protos.errors import ErrorCode, InvalidInputError, ModelUnavailableError, SwitchyardError
 from protos.switchyard.v1 import video_pb2 as vpb
 from service.repository.repository import ModelRepository
 from service.scheduling.runner import InferRequest, ModelRunner
@@ -133,17 +133,18 @@ class VideoSession:
         self.queue.close()
 
     async def _admit(self, frame: vpb.VideoFrame) -> None:
+        decoder = self._open_decoder()
         await self._outstanding.acquire()
         item = _Frame(frame.index, frame.pts, self._clock(), asyncio.get_running_loop().create_future())
         self._slots.put_nowait(item.slot)
         if self.options.encoding == "h264" and _parameter_sets_only(frame.data):
-            await asyncio.to_thread(self.decoder.decode, frame.data)  # held for the next picture
+            await asyncio.to_thread(decoder.decode, frame.data)  # held for the next picture
             item.slot.set_result(_NO_REPLY)
             return
         tag = next(self._tags)
         self._by_tag[tag] = item
         try:
-            decoded = await asyncio.to_thread(self.decoder.decode, frame.data, tag)
+            decoded = await asyncio.to_thread(decoder.decode, frame.data, tag)
         except Exception as exc:  # a bad frame is that frame's error (INTERNAL if unexpected)
             self._fail_tag(tag, exc)
             return
@@ -154,8 +155,9 @@ class VideoSession:
 
     async def _finish(self) -> None:
         """End of input: drain pictures the decoder held back; account for the rest."""
+        decoder = self._open_decoder()
         try:
-            decoded = await asyncio.to_thread(self.decoder.flush)
+            decoded = await asyncio.to_thread(decoder.flush)
         except SwitchyardError as exc:
             decoded = []
             for tag in list(self._by_tag):
@@ -164,6 +166,12 @@ class VideoSession:
         for tag, item in list(self._by_tag.items()):  # lost inside the decoder (damaged references)
             self._fail_tag(tag, InvalidInputError(f"frame {item.index} produced no picture by the end of the stream"))
         self._slots.put_nowait(None)
+
+    def _open_decoder(self) -> FrameDecoder:
+        # replies() closes the decoder only after cancelling the reader, so a reader never sees None.
+        if self.decoder is None:
+            raise SwitchyardError("the video stream is closed", ErrorCode.CANCELLED)
+        return self.decoder
 
     async def _enqueue(self, decoded) -> None:
         for picture in decoded:
@@ -212,6 +220,8 @@ class VideoSession:
         timings = Timings(decode_ms=item.decode_ms, queue_ms=(self._clock() - item.queued) * 1e3)
         image, item.image = item.image, None
         try:
+            if image is None:  # only dropped frames give up their picture, and they never get here
+                raise SwitchyardError(f"frame {item.index} reached the model without a picture", ErrorCode.INTERNAL)
             inputs, transform, timings.preprocess_ms = await asyncio.to_thread(self.pipeline.prepare, image)
             started = self._clock()
             outputs = await self.runner.infer(InferRequest(inputs=inputs, id=str(item.index)))
@@ -262,6 +272,8 @@ class VideoStreams:
             raise InvalidInputError(
                 f"model '{options.model}' declares no `postprocess`; ask for TENSORS instead of RESULTS"
             )
+        if version.runner is None:  # the repository hands out READY versions, which have their runner
+            raise ModelUnavailableError(f"model '{options.model}' version {version.version} has no runner")
         decoder = make_decoder(options.encoding, options.width, options.height, options.pixel_format)
         return VideoSession(options, version.runner, pipeline, decoder)
 

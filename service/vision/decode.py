@@ -11,12 +11,15 @@ Returned images may be read-only views of the input bytes; copy before drawing o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import cv2
 import numpy as np
 
 from protos.errors import InvalidInputError
+
+if TYPE_CHECKING:  # PyAV is imported only when an H.264 stream opens
+    from av import VideoCodecContext, VideoFrame
 
 try:  # libjpeg-turbo straight into an RGB array: the fastest decoder here
     import simplejpeg
@@ -149,7 +152,7 @@ class H264Decoder:
         import av  # imported here so image-only deployments never load FFmpeg
 
         self._av = av
-        self._ctx = av.CodecContext.create("h264", "r")
+        self._ctx: VideoCodecContext | None = av.CodecContext.create("h264", "r")
         # One thread: FFmpeg's frame threading would hold back thread_count-1 frames,
         # adding latency on a live stream; 640x480 decodes in well under a millisecond.
         self._ctx.thread_count = 1
@@ -215,11 +218,14 @@ class H264Decoder:
         self._ctx = None
         self._pending = []
 
-    def _convert(self, frames: list, tag: int | None) -> list[DecodedFrame]:
+    def _convert(self, frames: list[VideoFrame], tag: int | None) -> list[DecodedFrame]:
         out, self._pending = self._pending, []
         corrupt = None
         for frame in frames:
             frame_tag = frame.pts if frame.pts is not None else tag
+            if frame_tag is None:
+                # Only a flushed picture that lost its packet's pts: it matches no request.
+                continue
             if frame.is_corrupt:
                 corrupt = frame_tag
             else:

@@ -50,11 +50,11 @@ def make_postprocessor(
     model_dir: Path | None = None,
 ) -> Postprocessor:
     """Build the decoder for `config`; labels files resolve against `model_dir`."""
-    labels = load_labels(config.labels_file, model_dir) if getattr(config, "labels_file", None) else None
-    if isinstance(config, ClassificationConfig):
-        return ClassificationDecoder(config, labels)
     if isinstance(config, DbTextConfig):
         return DbTextDecoder(config)
+    labels = load_labels(config.labels_file, model_dir) if config.labels_file else None
+    if isinstance(config, ClassificationConfig):
+        return ClassificationDecoder(config, labels)
     return BoxDetectionDecoder(config, labels)
 
 
@@ -160,7 +160,7 @@ class DbTextDecoder:
 
 def db_boxes(prob: np.ndarray, config: DbTextConfig) -> tuple[np.ndarray, np.ndarray]:
     """Quads [K, 4, 2] (map pixels, clockwise from top-left) and their mean probabilities [K]."""
-    bitmap = (prob > config.thresh).astype(np.uint8)
+    bitmap: np.ndarray = (prob > config.thresh).astype(np.uint8)
     if config.use_dilation:
         bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
