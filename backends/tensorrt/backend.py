@@ -197,23 +197,24 @@ class TensorRTBackend:
 
     # ---- infer ------------------------------------------------------------------------
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self._context is None or self._cuda is None:
-            raise BackendError("tensorrt backend used before load() or after unload()")
-        missing = sorted(set(self._inputs) - set(inputs))
-        if missing:
-            raise InvalidInputError(f"missing inputs {missing}")
-        with self._lock:
-            return self._run(inputs)
+        with self._lock:  # unload() takes the lock too, so the context cannot vanish mid-run
+            cuda, ctx = self._cuda, self._context
+            if ctx is None or cuda is None:
+                raise BackendError("tensorrt backend used before load() or after unload()")
+            missing = sorted(set(self._inputs) - set(inputs))
+            if missing:
+                raise InvalidInputError(f"missing inputs {missing}")
+            return self._run(cuda, ctx, inputs)
 
-    def _run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        cuda, rt, ctx = self._cuda, self._cuda.rt, self._context  # type: ignore[union-attr]
+    def _run(self, cuda: _Cuda, ctx: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rt = cuda.rt
         cuda(rt.cudaSetDevice(self._device_index))
         hosts: list[np.ndarray] = []  # keep host arrays alive until the stream is done
         for name, dtype in self._inputs.items():
             array = np.ascontiguousarray(inputs[name], dtype=numpy_of_trt(dtype))
             if not ctx.set_input_shape(name, array.shape):
                 raise InvalidInputError(f"input {name!r} shape {list(array.shape)} is outside the engine's profile")
-            pointer = self._buffer(name, array.nbytes)
+            pointer = self._buffer(cuda, name, array.nbytes)
             cuda(
                 rt.cudaMemcpyAsync(
                     pointer, array.ctypes.data, array.nbytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream
@@ -227,7 +228,7 @@ class TensorRTBackend:
             if any(d < 0 for d in shape):
                 raise BackendError(f"output {name!r} has a data-dependent shape {list(shape)}: not supported")
             results[name] = np.empty(shape, dtype=numpy_of_trt(dtype))
-            ctx.set_tensor_address(name, self._buffer(name, results[name].nbytes))
+            ctx.set_tensor_address(name, self._buffer(cuda, name, results[name].nbytes))
         if not ctx.execute_async_v3(int(self._stream)):
             raise BackendError("tensorrt execute_async_v3 failed (see the log)")
         for name, host in results.items():
@@ -244,11 +245,10 @@ class TensorRTBackend:
         del hosts
         return results
 
-    def _buffer(self, name: str, nbytes: int) -> int:
+    def _buffer(self, cuda: _Cuda, name: str, nbytes: int) -> int:
         """A device buffer of at least nbytes for this tensor, grown (never shrunk) on demand."""
         pointer, size = self._buffers.get(name, (0, 0))
         if size < max(nbytes, 1):
-            cuda = self._cuda  # type: ignore[assignment]
             if pointer:
                 cuda(cuda.rt.cudaFree(pointer))
             size = max(nbytes, 1)
