@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tomllib
 
 import pytest
 import yaml
 
-from tests.helm.chart import CHART, NAMESPACE, REPO, VALUE_SETS
+from protos import __version__
+from tests.helm.chart import CHART, NAMESPACE, VALUE_SETS
 
 pytestmark = pytest.mark.helm
 
@@ -39,9 +39,8 @@ def grpc_port(container: dict) -> int:
 
 def test_app_version_is_the_package_version():
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert chart["apiVersion"] == "v2"
-    assert chart["appVersion"] == project["version"]
+    assert chart["appVersion"] == __version__, "the one version source is protos/__init__.py"
 
 
 @pytest.mark.parametrize("name", VALUE_SETS)
