@@ -9,10 +9,12 @@ import numpy as np
 
 from clients.channel import AsyncPredictChannel
 from clients.errors import PredictError
-from clients.request import build_request, decode_outputs, stream_result
+from clients.request import build_request, decode_outputs, stream_request, stream_result
 from protos.switchyard.v1 import predict_pb2 as pb
 
 __all__ = ["AsyncSwitchyardClient"]
+
+StreamItem = pb.PredictRequest | pb.PredictStreamRequest
 
 
 class AsyncSwitchyardClient(AsyncPredictChannel):
@@ -41,10 +43,11 @@ class AsyncSwitchyardClient(AsyncPredictChannel):
         return decode_outputs(await self._call(self._stub.Predict, request, timeout))
 
     async def predict_stream(
-        self, requests: AsyncIterable[pb.PredictRequest] | Iterable[pb.PredictRequest], *, timeout: float | None = None
+        self, requests: AsyncIterable[StreamItem] | Iterable[StreamItem], *, timeout: float | None = None
     ) -> AsyncIterator[dict[str, np.ndarray] | PredictError]:
         """Yield each reply's outputs in order; a failed request yields its PredictError in place."""
-        call = self._stub.PredictStream(requests, timeout=timeout)
+        items = _stream_requests(requests) if isinstance(requests, AsyncIterable) else map(stream_request, requests)
+        call = self._stub.PredictStream(items, timeout=timeout)
         try:
             async for response in call:
                 yield stream_result(response)
@@ -55,7 +58,13 @@ class AsyncSwitchyardClient(AsyncPredictChannel):
         return list((await self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout)).models)
 
     async def get_model(self, model: str, version: str = "", timeout: float | None = None) -> pb.ModelInfo:
-        return await self._call(self._stub.GetModel, pb.GetModelRequest(model=model, version=version), timeout)
+        reply = await self._call(self._stub.GetModel, pb.GetModelRequest(model=model, version=version), timeout)
+        return reply.model
 
-    async def server_info(self, timeout: float | None = None) -> pb.ServerInfo:
+    async def server_info(self, timeout: float | None = None) -> pb.GetServerInfoResponse:
         return await self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest(), timeout)
+
+
+async def _stream_requests(requests: AsyncIterable[StreamItem]) -> AsyncIterator[pb.PredictStreamRequest]:
+    async for request in requests:
+        yield stream_request(request)

@@ -10,7 +10,7 @@ from protos import codec
 from protos.datatypes import datatype_of
 from protos.switchyard.v1 import predict_pb2 as pb
 
-__all__ = ["build_request", "decode_outputs", "stream_result", "channel_options", "normalise_target"]
+__all__ = ["build_request", "decode_outputs", "stream_request", "stream_result", "channel_options", "normalise_target"]
 
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -78,10 +78,17 @@ def decode_outputs(response: pb.PredictResponse) -> dict[str, np.ndarray]:
     return out
 
 
-def stream_result(response: pb.PredictResponse):
+def stream_request(request: pb.PredictRequest | pb.PredictStreamRequest) -> pb.PredictStreamRequest:
+    """PredictStream carries each request in a PredictStreamRequest; one built as such passes uncopied."""
+    if isinstance(request, pb.PredictStreamRequest):
+        return request
+    return pb.PredictStreamRequest(request=request)
+
+
+def stream_result(reply: pb.PredictStreamResponse):
     """A stream reply -> its outputs, or the PredictError of its in-band error."""
     from clients.errors import PredictError
 
-    if response.HasField("error"):
-        return PredictError.from_in_band(response.error, response.id)
-    return decode_outputs(response)
+    if reply.HasField("error"):
+        return PredictError.from_in_band(reply.error, reply.response.id)
+    return decode_outputs(reply.response)

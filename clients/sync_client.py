@@ -9,7 +9,7 @@ import numpy as np
 
 from clients.channel import PredictChannel
 from clients.errors import PredictError
-from clients.request import build_request, decode_outputs, stream_result
+from clients.request import build_request, decode_outputs, stream_request, stream_result
 from protos.switchyard.v1 import predict_pb2 as pb
 
 __all__ = ["SwitchyardClient"]
@@ -41,11 +41,11 @@ class SwitchyardClient(PredictChannel):
         return decode_outputs(self._call(self._stub.Predict, request, timeout))
 
     def predict_stream(
-        self, requests: Iterable[pb.PredictRequest], *, timeout: float | None = None
+        self, requests: Iterable[pb.PredictRequest | pb.PredictStreamRequest], *, timeout: float | None = None
     ) -> Iterator[dict[str, np.ndarray] | PredictError]:
         """Yield each reply's outputs in order; a failed request yields its PredictError in place."""
         try:
-            for response in self._stub.PredictStream(iter(requests), timeout=timeout):
+            for response in self._stub.PredictStream(map(stream_request, requests), timeout=timeout):
                 yield stream_result(response)
         except grpc.RpcError as error:
             raise PredictError.from_rpc_error(error) from None
@@ -54,7 +54,7 @@ class SwitchyardClient(PredictChannel):
         return list(self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout).models)
 
     def get_model(self, model: str, version: str = "", timeout: float | None = None) -> pb.ModelInfo:
-        return self._call(self._stub.GetModel, pb.GetModelRequest(model=model, version=version), timeout)
+        return self._call(self._stub.GetModel, pb.GetModelRequest(model=model, version=version), timeout).model
 
-    def server_info(self, timeout: float | None = None) -> pb.ServerInfo:
+    def server_info(self, timeout: float | None = None) -> pb.GetServerInfoResponse:
         return self._call(self._stub.GetServerInfo, pb.GetServerInfoRequest(), timeout)

@@ -52,8 +52,8 @@ class AsyncVideoClient(AsyncPredictChannel):
         config = stream_config(model, **options)
         times = SendTimes()
 
-        async def requests() -> AsyncIterator[vpb.VideoRequest]:
-            yield vpb.VideoRequest(config=config)
+        async def requests() -> AsyncIterator[vpb.StreamVideoRequest]:
+            yield vpb.StreamVideoRequest(config=config)
             if isinstance(frames, AsyncIterable):
                 async for frame in frames:
                     yield times.request(frame)
@@ -80,8 +80,8 @@ class VideoClient(PredictChannel):
         config = stream_config(model, **options)
         times = SendTimes()
 
-        def requests() -> Iterator[vpb.VideoRequest]:
-            yield vpb.VideoRequest(config=config)
+        def requests() -> Iterator[vpb.StreamVideoRequest]:
+            yield vpb.StreamVideoRequest(config=config)
             yield from frame_requests(frames, times)
 
         call = self._stub.StreamVideo(requests(), timeout=timeout)

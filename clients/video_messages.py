@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
 
 import grpc
 import numpy as np
@@ -108,22 +107,21 @@ def stream_config(
     ):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    config = vpb.StreamConfig(
+    # Enum fields take their value names; the wire names carry the enum's prefix.
+    return vpb.StreamConfig(
         model=model,
         version=version,
-        # EnumTypeWrapper.Value is typed as plain int; each number is one of its enum's.
-        encoding=cast(vpb.StreamConfig.Encoding, vpb.StreamConfig.Encoding.Value(encoding.upper())),
+        encoding=f"ENCODING_{encoding.upper()}",
         width=width,
         height=height,
-        pixel_format=cast(vpb.StreamConfig.PixelFormat, vpb.StreamConfig.PixelFormat.Value(pixel_format.upper())),
-        drop_policy=cast(vpb.StreamConfig.DropPolicy, vpb.StreamConfig.DropPolicy.Value(drop_policy.upper())),
+        pixel_format=f"PIXEL_FORMAT_{pixel_format.upper()}",
+        drop_policy=f"DROP_POLICY_{drop_policy.upper()}",
         max_pending=max_pending,
         max_in_flight=max_in_flight,
+        returns=f"RETURN_{returns.upper()}",
         preprocess_overrides={k: str(v) for k, v in (preprocess or {}).items()},
         postprocess_overrides={k: str(v) for k, v in (postprocess or {}).items()},
     )
-    setattr(config, "return", vpb.StreamConfig.Return.Value(returns.upper()))
-    return config
 
 
 class SendTimes:
@@ -133,32 +131,32 @@ class SendTimes:
         self._sent: dict[int, float] = {}
         self._count = 0
 
-    def request(self, frame: Frame | bytes) -> vpb.VideoRequest:
+    def request(self, frame: Frame | bytes) -> vpb.StreamVideoRequest:
         if not isinstance(frame, Frame):
             frame = Frame(bytes(frame))
         index = self._count if frame.index is None else frame.index
         self._count = index + 1
         pts = index if frame.pts is None else frame.pts
         self._sent[index] = time.perf_counter()
-        return vpb.VideoRequest(frame=vpb.VideoFrame(index=index, pts=pts, data=frame.data))
+        return vpb.StreamVideoRequest(frame=vpb.VideoFrame(index=index, pts=pts, data=frame.data))
 
     def latency_ms(self, index: int) -> float | None:
         sent = self._sent.pop(index, None)
         return None if sent is None else (time.perf_counter() - sent) * 1e3
 
 
-def frame_requests(frames: Iterable[Frame | bytes], times: SendTimes) -> Iterable[vpb.VideoRequest]:
+def frame_requests(frames: Iterable[Frame | bytes], times: SendTimes) -> Iterable[vpb.StreamVideoRequest]:
     for frame in frames:
         yield times.request(frame)
 
 
-def decode_response(response: vpb.VideoResponse, times: SendTimes) -> FrameResult:
+def decode_response(response: vpb.StreamVideoResponse, times: SendTimes) -> FrameResult:
     out = FrameResult(index=response.index, pts=response.pts, latency_ms=times.latency_ms(response.index))
     kind = response.WhichOneof("outcome")
     if kind == "error":
         out.error = PredictError(grpc.StatusCode[response.error.code], response.error.message, str(response.index))
     elif kind == "dropped":
-        out.dropped = vpb.FrameDropped.Reason.Name(response.dropped.reason)
+        out.dropped = vpb.FrameDropped.Reason.Name(response.dropped.reason).removeprefix("REASON_")
         out.drop_message = response.dropped.message
     else:
         result = response.result

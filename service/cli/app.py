@@ -135,7 +135,7 @@ def models(target: Target = "127.0.0.1:8001") -> None:
 def _state_name(state: int) -> str:
     from protos.switchyard.v1 import predict_pb2
 
-    return predict_pb2.ModelVersionInfo.State.Name(state)
+    return predict_pb2.ModelVersionInfo.State.Name(state).removeprefix("STATE_")
 
 
 @app.command()

@@ -99,7 +99,9 @@ async def run_load(
     channels: int = 1,
     progress: Callable[[int], None] = lambda n: None,
 ) -> LoadResult:
-    payload = build_request(model, inputs).SerializeToString()
+    request = build_request(model, inputs)
+    # Serialized once: the load is the server's, not this client's protobuf encoder.
+    payload = (request if mode == "unary" else pb.PredictStreamRequest(request=request)).SerializeToString()
     batch = int(next(iter(inputs.values())).shape[0]) if inputs else 1
     result = LoadResult(concurrency, mode, batch)
     budget = Budget(requests, seconds, progress)
@@ -135,7 +137,7 @@ async def _unary_worker(channel, payload: bytes, budget: Budget, result: LoadRes
 async def _stream_worker(channel, payload: bytes, budget: Budget, result: LoadResult, timeout: float) -> None:
     """One stream per worker, one request outstanding on it (closed loop, like unary)."""
     call = channel.stream_stream(
-        PREDICT_STREAM, request_serializer=_identity, response_deserializer=pb.PredictResponse.FromString
+        PREDICT_STREAM, request_serializer=_identity, response_deserializer=pb.PredictStreamResponse.FromString
     )
     stream = call(timeout=timeout)
     clock = time.perf_counter_ns

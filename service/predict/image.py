@@ -40,7 +40,11 @@ def is_image_request(version: ModelVersion, request: pb.PredictRequest) -> bool:
 
 
 async def predict_image(
-    repository: ModelRepository, version: ModelVersion, request: pb.PredictRequest, deadline: float | None
+    repository: ModelRepository,
+    version: ModelVersion,
+    request: pb.PredictRequest,
+    deadline: float | None,
+    into: pb.PredictResponse | None = None,
 ) -> pb.PredictResponse:
     infer_request, raw = decode_request(request, deadline)
     images = infer_request.inputs[IMAGE_INPUT]
@@ -66,7 +70,7 @@ async def predict_image(
         outputs = {name: outputs[name] for name in requested}
     # Postprocessed outputs are ours (boxes, scores, ...); raw model outputs follow its signature.
     signature = version.signature if pipeline.postprocessor is None else None
-    return encode_response(request, version.version, outputs, raw, signature)
+    return encode_response(request, version.version, outputs, raw, signature, into)
 
 
 def _prepare(pipeline: VisionPipeline, data: bytes):

@@ -60,8 +60,11 @@ def encode_response(
     outputs: dict[str, np.ndarray],
     raw: bool,
     signature: ModelSignature | None = None,
+    into: pb.PredictResponse | None = None,
 ) -> pb.PredictResponse:
-    response = pb.PredictResponse(model=request.model, version=str(version), id=request.id)
+    """Outputs -> a PredictResponse, or filled into `into` (a stream reply's field: no copy of big outputs)."""
+    response = pb.PredictResponse() if into is None else into
+    response.model, response.version, response.id = request.model, str(version), request.id
     for name, array in outputs.items():
         datatype = codec.output_datatype(array, declared_datatype(signature, name))
         tensor = response.outputs.add(name=name, datatype=datatype, shape=array.shape)

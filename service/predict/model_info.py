@@ -1,4 +1,4 @@
-"""Repository state -> switchyard.v1 ModelInfo / ServerInfo messages."""
+"""Repository state -> switchyard.v1 ModelInfo / GetServerInfoResponse messages."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from service import __version__
 from service.repository.repository import ModelEntry, ModelState
 
 _STATE = {
-    ModelState.READY: pb.ModelVersionInfo.READY,
-    ModelState.LOADING: pb.ModelVersionInfo.LOADING,
-    ModelState.UNAVAILABLE: pb.ModelVersionInfo.UNAVAILABLE,
+    ModelState.READY: pb.ModelVersionInfo.STATE_READY,
+    ModelState.LOADING: pb.ModelVersionInfo.STATE_LOADING,
+    ModelState.UNAVAILABLE: pb.ModelVersionInfo.STATE_UNAVAILABLE,
 }
 
 
 def model_info(entry: ModelEntry) -> pb.ModelInfo:
     info = pb.ModelInfo(name=entry.name, max_batch_size=entry.config.max_batch_size if entry.config else 0)
     if entry.reason:
-        info.versions.add(version="", state=pb.ModelVersionInfo.UNAVAILABLE, reason=entry.reason)
+        info.versions.add(version="", state=pb.ModelVersionInfo.STATE_UNAVAILABLE, reason=entry.reason)
     signature = None
     success = failure = executions = in_flight = 0
     latency_sum = queue_sum = 0.0
@@ -68,10 +68,10 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
     return info
 
 
-def server_info(hardware: dict) -> pb.ServerInfo:
+def server_info(hardware: dict) -> pb.GetServerInfoResponse:
     report = struct_pb2.Struct()
     report.update(hardware)
-    return pb.ServerInfo(
+    return pb.GetServerInfoResponse(
         name="switchyard",
         version=__version__,
         backends=installed_backends(),

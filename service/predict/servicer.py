@@ -35,37 +35,41 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         self._clock = clock
         self.video = video or VideoStreams(repository)
 
-    async def _predict(self, request: pb.PredictRequest, deadline: float | None) -> pb.PredictResponse:
+    async def _predict(
+        self, request: pb.PredictRequest, deadline: float | None, into: pb.PredictResponse | None = None
+    ) -> pb.PredictResponse:
+        """`into`: the message to fill (a stream reply's `response`), so outputs are not copied into it."""
         version = self._repository.get(request.model, request.version)
         if is_image_request(version, request):
-            return await predict_image(self._repository, version, request, deadline)
+            return await predict_image(self._repository, version, request, deadline, into)
         try:
             infer_request, raw = decode_request(request, deadline)
         except SwitchyardError as exc:
             version.runner.record_rejected(exc)
             raise
         outputs = await version.runner.infer(infer_request)
-        return encode_response(request, version.version, outputs, raw, version.signature)
+        return encode_response(request, version.version, outputs, raw, version.signature, into)
 
     @unary_errors
     async def Predict(self, request, context):
         async with self._gate.track():
             return await self._predict(request, deadline_of(context, self._clock))
 
-    async def _predict_in_band(self, request: pb.PredictRequest, deadline: float | None) -> pb.PredictResponse:
+    async def _predict_in_band(self, item: pb.PredictStreamRequest, deadline: float | None) -> pb.PredictStreamResponse:
+        request = item.request
+        reply = pb.PredictStreamResponse()
         try:
-            return await self._predict(request, deadline)
+            await self._predict(request, deadline, into=reply.response)
+            return reply
         except Exception as exc:
             code, message = in_band_error(exc, f"PredictStream (model '{request.model}', id '{request.id}')")
-            return pb.PredictResponse(
-                model=request.model,
-                version=request.version,
-                id=request.id,
+            return pb.PredictStreamResponse(
+                response=pb.PredictResponse(model=request.model, version=request.version, id=request.id),
                 error=pb.Error(code=code, message=message),
             )
 
     @stream_errors
-    async def PredictStream(self, request_iterator, context) -> AsyncIterator[pb.PredictResponse]:
+    async def PredictStream(self, request_iterator, context) -> AsyncIterator[pb.PredictStreamResponse]:
         """Requests run concurrently (service/rpc/streams.py); replies in request order by default.
 
         A bad request is answered in band and the stream goes on; only a broken stream (the
@@ -74,12 +78,12 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         deadline = deadline_of(context, self._clock)
         async with self._gate.track():
             async for response in concurrent_replies(
-                request_iterator, lambda request: self._predict_in_band(request, deadline), ordered=_ordered
+                request_iterator, lambda item: self._predict_in_band(item, deadline), ordered=_ordered
             ):
                 yield response
 
     @stream_errors
-    async def StreamVideo(self, request_iterator, context) -> AsyncIterator[vpb.VideoResponse]:
+    async def StreamVideo(self, request_iterator, context) -> AsyncIterator[vpb.StreamVideoResponse]:
         """Video frames in, one reply per frame out (service/video/session.py).
 
         Frame errors are in band; a broken stream (bad config, unknown model) ends the RPC.
@@ -99,13 +103,13 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
             self._repository.get(request.model, request.version)  # NOT_FOUND for unknown versions
             del info.versions[:]
             info.versions.extend(v for v in model_info(entry).versions if v.version == request.version)
-        return info
+        return pb.GetModelResponse(model=info)
 
     async def GetServerInfo(self, request, context):
         return server_info(self._hardware())
 
 
-def _ordered(first: pb.PredictRequest) -> bool:
+def _ordered(first: pb.PredictStreamRequest) -> bool:
     """Replies in request order unless the first request sets parameter unordered=true."""
-    flag = first.parameters.get("unordered")
+    flag = first.request.parameters.get("unordered")
     return not (flag and flag.bool_param)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from protos import codec
 from protos.datatypes import datatype_of
@@ -22,11 +24,33 @@ DEFAULTS = {"none": (2, 2), "drop_oldest": (1, 1), "latest_only": (1, 1)}  # (ma
 LIMIT_MAX_PENDING = 256
 LIMIT_MAX_IN_FLIGHT = 16
 
-_DROP_POLICY: dict[int, DropPolicy] = {
-    vpb.StreamConfig.NONE: "none",
-    vpb.StreamConfig.DROP_OLDEST: "drop_oldest",
-    vpb.StreamConfig.LATEST_ONLY: "latest_only",
+# The accepted value of each StreamConfig enum; a value missing here (UNSPECIFIED where
+# there is no default, or a number this server does not know) is INVALID_ARGUMENT.
+_ENCODING: dict[int, str] = {
+    vpb.StreamConfig.ENCODING_JPEG: "jpeg",
+    vpb.StreamConfig.ENCODING_PNG: "png",
+    vpb.StreamConfig.ENCODING_RAW: "raw",
+    vpb.StreamConfig.ENCODING_H264: "h264",
 }
+_PIXEL_FORMAT: dict[int, str] = {
+    vpb.StreamConfig.PIXEL_FORMAT_RGB: "RGB",
+    vpb.StreamConfig.PIXEL_FORMAT_BGR: "BGR",
+    vpb.StreamConfig.PIXEL_FORMAT_GRAY: "GRAY",
+    vpb.StreamConfig.PIXEL_FORMAT_NV12: "NV12",
+}
+_DROP_POLICY: dict[int, DropPolicy] = {
+    vpb.StreamConfig.DROP_POLICY_UNSPECIFIED: "none",
+    vpb.StreamConfig.DROP_POLICY_NONE: "none",
+    vpb.StreamConfig.DROP_POLICY_DROP_OLDEST: "drop_oldest",
+    vpb.StreamConfig.DROP_POLICY_LATEST_ONLY: "latest_only",
+}
+_RETURNS: dict[int, tuple[bool, bool]] = {  # -> (want_results, want_tensors)
+    vpb.StreamConfig.RETURN_UNSPECIFIED: (True, False),
+    vpb.StreamConfig.RETURN_RESULTS: (True, False),
+    vpb.StreamConfig.RETURN_TENSORS: (False, True),
+    vpb.StreamConfig.RETURN_RESULTS_AND_TENSORS: (True, True),
+}
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -50,33 +74,45 @@ def stream_options(config: vpb.StreamConfig) -> StreamOptions:
     """Validate the opening message; raises InvalidInputError naming the field."""
     if not config.model:
         raise InvalidInputError("StreamConfig.model is required")
-    encoding = vpb.StreamConfig.Encoding.Name(config.encoding).lower()
+    encoding = _accepted(_ENCODING, config.encoding, "encoding", vpb.StreamConfig.Encoding)
     raw = encoding == "raw"
     if raw and (not config.width or not config.height):
         raise InvalidInputError("StreamConfig: raw frames need width and height")
-    drop_policy = _DROP_POLICY[config.drop_policy]
+    pixel_format = (
+        _accepted(_PIXEL_FORMAT, config.pixel_format, "pixel_format", vpb.StreamConfig.PixelFormat) if raw else None
+    )
+    drop_policy = _accepted(_DROP_POLICY, config.drop_policy, "drop_policy", vpb.StreamConfig.DropPolicy)
     max_pending = config.max_pending or DEFAULTS[drop_policy][0]
     max_in_flight = config.max_in_flight or DEFAULTS[drop_policy][1]
     if max_pending > LIMIT_MAX_PENDING:
         raise InvalidInputError(f"StreamConfig.max_pending {max_pending} is above the limit {LIMIT_MAX_PENDING}")
     if max_in_flight > LIMIT_MAX_IN_FLIGHT:
         raise InvalidInputError(f"StreamConfig.max_in_flight {max_in_flight} is above the limit {LIMIT_MAX_IN_FLIGHT}")
-    returns = getattr(config, "return")  # a Python keyword, so no attribute syntax
+    want_results, want_tensors = _accepted(_RETURNS, config.returns, "returns", vpb.StreamConfig.Return)
     return StreamOptions(
         model=config.model,
         version=config.version,
         encoding=encoding,
         width=config.width if raw else None,
         height=config.height if raw else None,
-        pixel_format=vpb.StreamConfig.PixelFormat.Name(config.pixel_format) if raw else None,
+        pixel_format=pixel_format,
         drop_policy=drop_policy,
         max_pending=max_pending,
         max_in_flight=max_in_flight,
-        want_results=returns in (vpb.StreamConfig.RESULTS, vpb.StreamConfig.RESULTS_AND_TENSORS),
-        want_tensors=returns in (vpb.StreamConfig.TENSORS, vpb.StreamConfig.RESULTS_AND_TENSORS),
+        want_results=want_results,
+        want_tensors=want_tensors,
         preprocess_overrides=dict(config.preprocess_overrides),
         postprocess_overrides=dict(config.postprocess_overrides),
     )
+
+
+def _accepted(table: Mapping[int, _T], value: int, name: str, enum: EnumTypeWrapper) -> _T:
+    """The meaning of an enum field's value, or InvalidInputError listing the accepted names."""
+    if value in table:
+        return table[value]
+    names = {number: label for label, number in enum.items()}
+    accepted = ", ".join(names[v] for v in table if not names[v].endswith("_UNSPECIFIED"))
+    raise InvalidInputError(f"StreamConfig.{name} must be one of {accepted}; got {names.get(value, value)}")
 
 
 @dataclass
@@ -96,7 +132,7 @@ def result_response(
     results: list[Detection] | list[Classification],
     tensors: Mapping[str, np.ndarray] | None,
     timings: Timings,
-) -> vpb.VideoResponse:
+) -> vpb.StreamVideoResponse:
     height, width = size
     result = vpb.FrameResult(
         width=width,
@@ -124,18 +160,18 @@ def result_response(
         result.tensors.add(
             name=name, datatype=datatype_of(array.dtype), shape=array.shape, raw_contents=codec.encode_raw(array)
         )
-    return vpb.VideoResponse(index=index, pts=pts, result=result)
+    return vpb.StreamVideoResponse(index=index, pts=pts, result=result)
 
 
-def error_response(index: int, pts: int, error: BaseException) -> vpb.VideoResponse:
+def error_response(index: int, pts: int, error: BaseException) -> vpb.StreamVideoResponse:
     code, message = in_band_error(error, f"StreamVideo (frame {index})")
-    return vpb.VideoResponse(index=index, pts=pts, error=vpb.FrameError(code=code, message=message))
+    return vpb.StreamVideoResponse(index=index, pts=pts, error=vpb.FrameError(code=code, message=message))
 
 
-def dropped_response(index: int, pts: int, policy: str, max_pending: int) -> vpb.VideoResponse:
+def dropped_response(index: int, pts: int, policy: str, max_pending: int) -> vpb.StreamVideoResponse:
     if policy == "latest_only":
-        reason, message = vpb.FrameDropped.SUPERSEDED, "latest_only: a newer frame arrived while it waited"
+        reason, message = vpb.FrameDropped.REASON_SUPERSEDED, "latest_only: a newer frame arrived while it waited"
     else:
-        reason = vpb.FrameDropped.QUEUE_FULL
+        reason = vpb.FrameDropped.REASON_QUEUE_FULL
         message = f"drop_oldest: {max_pending} newer frame(s) arrived while it waited for the model"
-    return vpb.VideoResponse(index=index, pts=pts, dropped=vpb.FrameDropped(reason=reason, message=message))
+    return vpb.StreamVideoResponse(index=index, pts=pts, dropped=vpb.FrameDropped(reason=reason, message=message))

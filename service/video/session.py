@@ -85,7 +85,7 @@ class VideoSession:
         self._tags = itertools.count()
         self._tasks: set[asyncio.Task] = set()
 
-    async def replies(self, requests: AsyncIterator[vpb.VideoRequest]) -> AsyncIterator[vpb.VideoResponse]:
+    async def replies(self, requests: AsyncIterator[vpb.StreamVideoRequest]) -> AsyncIterator[vpb.StreamVideoResponse]:
         reader = asyncio.ensure_future(self._read(requests))
         dispatcher = asyncio.ensure_future(self._dispatch())
         try:
@@ -113,7 +113,7 @@ class VideoSession:
 
     # ------------------------------------------------------------------ reader
 
-    async def _read(self, requests: AsyncIterator[vpb.VideoRequest]) -> None:
+    async def _read(self, requests: AsyncIterator[vpb.StreamVideoRequest]) -> None:
         try:
             async for message in requests:
                 if message.WhichOneof("kind") != "frame":
@@ -277,7 +277,7 @@ class VideoStreams:
         decoder = make_decoder(options.encoding, options.width, options.height, options.pixel_format)
         return VideoSession(options, version.runner, pipeline, decoder)
 
-    async def stream(self, requests) -> AsyncIterator[vpb.VideoResponse]:
+    async def stream(self, requests) -> AsyncIterator[vpb.StreamVideoResponse]:
         """The whole RPC: the first message opens the session, the rest are its frames."""
         iterator = requests.__aiter__()
         try:

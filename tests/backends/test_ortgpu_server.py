@@ -48,7 +48,7 @@ def server(tmp_path_factory):
 def test_auto_falls_back_to_cpu_and_says_why(server):
     info = server.get_model("auto_model")
     version = info.versions[0]
-    assert version.state == pb.ModelVersionInfo.READY
+    assert version.state == pb.ModelVersionInfo.STATE_READY
     assert (version.backend, version.device) == ("onnxruntime", "cpu")
     failed = {s.label: s.reason for s in version.selection if s.outcome == "failed"}
     assert "onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0" in failed and "onnxruntime[CUDA]@nvidia:gpu:0" in failed
@@ -59,5 +59,5 @@ def test_auto_falls_back_to_cpu_and_says_why(server):
 
 def test_strict_leaves_the_model_unavailable_with_the_reason(server):
     version = server.get_model("strict_model").versions[0]
-    assert version.state == pb.ModelVersionInfo.UNAVAILABLE
+    assert version.state == pb.ModelVersionInfo.STATE_UNAVAILABLE
     assert "strict" in version.reason and "TensorrtExecutionProvider" in version.reason

@@ -9,8 +9,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos.switchyard.v1 import predict_pb2 as pb
 
-READY = pb.ModelVersionInfo.READY
-UNAVAILABLE = pb.ModelVersionInfo.UNAVAILABLE
+READY = pb.ModelVersionInfo.STATE_READY
+UNAVAILABLE = pb.ModelVersionInfo.STATE_UNAVAILABLE
 
 
 async def health(running, service: str) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from clients import PredictError
-from clients.request import build_request
+from clients.request import build_request, stream_request
 from protos.switchyard.v1 import predict_pb2 as pb
 
 
@@ -87,19 +87,20 @@ async def test_stream_in_order_with_in_band_errors(running):
         for i in range(20):
             a = np.full((1, 4), i, np.float32)
             if i % 7 == 3:  # a bad message in the middle: wrong input name
-                yield build_request("add", {"a": a, "nope": a}, request_id=f"r{i}")
+                yield stream_request(build_request("add", {"a": a, "nope": a}, request_id=f"r{i}"))
             else:
-                yield build_request("add", {"a": a, "b": a}, request_id=f"r{i}")
+                yield stream_request(build_request("add", {"a": a, "b": a}, request_id=f"r{i}"))
 
-    responses = [r async for r in running.stub.PredictStream(requests())]
-    assert [r.id for r in responses] == [f"r{i}" for i in range(20)]
-    for i, response in enumerate(responses):
+    replies = [r async for r in running.stub.PredictStream(requests())]
+    assert [r.response.id for r in replies] == [f"r{i}" for i in range(20)]
+    for i, reply in enumerate(replies):
         if i % 7 == 3:
-            assert response.error.code == "INVALID_ARGUMENT"
-            assert "'nope'" in response.error.message
+            assert reply.error.code == "INVALID_ARGUMENT"
+            assert "'nope'" in reply.error.message
+            assert (reply.response.model, reply.response.outputs) == ("add", [])
         else:
-            assert not response.HasField("error")
-            value = np.frombuffer(response.outputs[0].raw_contents, np.float32)
+            assert not reply.HasField("error")
+            value = np.frombuffer(reply.response.outputs[0].raw_contents, np.float32)
             np.testing.assert_array_equal(value, np.full(4, 2 * i, np.float32))
 
 
@@ -108,13 +109,15 @@ async def test_stream_unordered_returns_every_reply(running):
         first = build_request(
             "slow", {"x": np.ones((384, 384), np.float32)}, request_id="slow", parameters={"unordered": True}
         )
-        yield first
+        yield stream_request(first)
         for i in range(5):
-            yield build_request(
-                "add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, request_id=f"fast{i}"
+            yield stream_request(
+                build_request(
+                    "add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}, request_id=f"fast{i}"
+                )
             )
 
-    ids = [r.id async for r in running.stub.PredictStream(requests())]
+    ids = [r.response.id async for r in running.stub.PredictStream(requests())]
     assert sorted(ids) == sorted(["slow"] + [f"fast{i}" for i in range(5)])
     assert ids[-1] == "slow"  # the fast ones overtook it
 

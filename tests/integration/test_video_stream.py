@@ -173,9 +173,9 @@ async def test_a_second_config_ends_the_stream_after_the_earlier_replies(running
 
     frames, _ = encoded("jpeg", 2)
     requests = [
-        vpb.VideoRequest(config=stream_config(MODEL)),
-        *(vpb.VideoRequest(frame=vpb.VideoFrame(index=i, data=d)) for i, d in enumerate(frames)),
-        vpb.VideoRequest(config=stream_config(MODEL)),
+        vpb.StreamVideoRequest(config=stream_config(MODEL)),
+        *(vpb.StreamVideoRequest(frame=vpb.VideoFrame(index=i, data=d)) for i, d in enumerate(frames)),
+        vpb.StreamVideoRequest(config=stream_config(MODEL)),
     ]
     replies = []
     with pytest.raises(grpc.aio.AioRpcError) as caught:

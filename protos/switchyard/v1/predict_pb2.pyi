@@ -89,18 +89,30 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("model", "version", "id", "outputs", "error")
+    __slots__ = ("model", "version", "id", "outputs")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
-    ERROR_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: str
     id: str
     outputs: _containers.RepeatedCompositeFieldContainer[Tensor]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., id: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ...) -> None: ...
+
+class PredictStreamRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: PredictRequest
+    def __init__(self, request: _Optional[_Union[PredictRequest, _Mapping]] = ...) -> None: ...
+
+class PredictStreamResponse(_message.Message):
+    __slots__ = ("response", "error")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    response: PredictResponse
     error: Error
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., id: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    def __init__(self, response: _Optional[_Union[PredictResponse, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -120,6 +132,12 @@ class GetModelRequest(_message.Message):
     version: str
     def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
+class GetModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: ModelInfo
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+
 class TensorInfo(_message.Message):
     __slots__ = ("name", "datatype", "shape")
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -135,13 +153,13 @@ class ModelVersionInfo(_message.Message):
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ModelVersionInfo.State]
-        READY: _ClassVar[ModelVersionInfo.State]
-        LOADING: _ClassVar[ModelVersionInfo.State]
-        UNAVAILABLE: _ClassVar[ModelVersionInfo.State]
+        STATE_READY: _ClassVar[ModelVersionInfo.State]
+        STATE_LOADING: _ClassVar[ModelVersionInfo.State]
+        STATE_UNAVAILABLE: _ClassVar[ModelVersionInfo.State]
     STATE_UNSPECIFIED: ModelVersionInfo.State
-    READY: ModelVersionInfo.State
-    LOADING: ModelVersionInfo.State
-    UNAVAILABLE: ModelVersionInfo.State
+    STATE_READY: ModelVersionInfo.State
+    STATE_LOADING: ModelVersionInfo.State
+    STATE_UNAVAILABLE: ModelVersionInfo.State
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -210,7 +228,7 @@ class GetServerInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class ServerInfo(_message.Message):
+class GetServerInfoResponse(_message.Message):
     __slots__ = ("name", "version", "backends", "hardware_summary", "hardware", "instance")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]

@@ -3,8 +3,8 @@
 import grpc
 import warnings
 
-from protos.switchyard.v1 import predict_pb2 as protos_dot_switchyard_dot_v1_dot_predict__pb2
-from protos.switchyard.v1 import video_pb2 as protos_dot_switchyard_dot_v1_dot_video__pb2
+from protos.switchyard.v1 import predict_pb2 as switchyard_dot_v1_dot_predict__pb2
+from protos.switchyard.v1 import video_pb2 as switchyard_dot_v1_dot_video__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -19,7 +19,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in protos/switchyard/v1/predict_pb2_grpc.py depends on'
+        + ' but the generated code in switchyard/v1/predict_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -27,7 +27,9 @@ if _version_not_supported:
 
 
 class PredictStub:
-    """Missing associated documentation comment in .proto file."""
+    """The service keeps its name `Predict` (not `PredictService`): the name is part of
+    every method path, health-check service name and grpcurl command (protos/buf.yaml).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -37,38 +39,40 @@ class PredictStub:
         """
         self.Predict = channel.unary_unary(
                 '/switchyard.v1.Predict/Predict',
-                request_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
-                response_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_predict__pb2.PredictResponse.FromString,
                 _registered_method=True)
         self.PredictStream = channel.stream_stream(
                 '/switchyard.v1.Predict/PredictStream',
-                request_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
-                response_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_predict__pb2.PredictStreamRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_predict__pb2.PredictStreamResponse.FromString,
                 _registered_method=True)
         self.StreamVideo = channel.stream_stream(
                 '/switchyard.v1.Predict/StreamVideo',
-                request_serializer=protos_dot_switchyard_dot_v1_dot_video__pb2.VideoRequest.SerializeToString,
-                response_deserializer=protos_dot_switchyard_dot_v1_dot_video__pb2.VideoResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_video__pb2.StreamVideoRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_video__pb2.StreamVideoResponse.FromString,
                 _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/switchyard.v1.Predict/ListModels',
-                request_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ListModelsRequest.SerializeToString,
-                response_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ListModelsResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_predict__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_predict__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
         self.GetModel = channel.unary_unary(
                 '/switchyard.v1.Predict/GetModel',
-                request_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.GetModelRequest.SerializeToString,
-                response_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ModelInfo.FromString,
+                request_serializer=switchyard_dot_v1_dot_predict__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_predict__pb2.GetModelResponse.FromString,
                 _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/switchyard.v1.Predict/GetServerInfo',
-                request_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.GetServerInfoRequest.SerializeToString,
-                response_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ServerInfo.FromString,
+                request_serializer=switchyard_dot_v1_dot_predict__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_predict__pb2.GetServerInfoResponse.FromString,
                 _registered_method=True)
 
 
 class PredictServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The service keeps its name `Predict` (not `PredictService`): the name is part of
+    every method path, health-check service name and grpcurl command (protos/buf.yaml).
+    """
 
     def Predict(self, request, context):
         """One request, one response.
@@ -78,8 +82,8 @@ class PredictServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PredictStream(self, request_iterator, context):
-        """Many requests over one stream. Each response echoes its request's id; a bad
-        request gets an in-band `error` and the stream continues. Responses come back
+        """Many requests over one stream. Each reply carries its request's id; a bad
+        request gets an in-band `error` and the stream continues. Replies come back
         in request order unless the first request sets parameter `unordered` = true.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -116,33 +120,33 @@ def add_PredictServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Predict': grpc.unary_unary_rpc_method_handler(
                     servicer.Predict,
-                    request_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.FromString,
-                    response_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_predict__pb2.PredictRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_predict__pb2.PredictResponse.SerializeToString,
             ),
             'PredictStream': grpc.stream_stream_rpc_method_handler(
                     servicer.PredictStream,
-                    request_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.FromString,
-                    response_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_predict__pb2.PredictStreamRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_predict__pb2.PredictStreamResponse.SerializeToString,
             ),
             'StreamVideo': grpc.stream_stream_rpc_method_handler(
                     servicer.StreamVideo,
-                    request_deserializer=protos_dot_switchyard_dot_v1_dot_video__pb2.VideoRequest.FromString,
-                    response_serializer=protos_dot_switchyard_dot_v1_dot_video__pb2.VideoResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_video__pb2.StreamVideoRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_video__pb2.StreamVideoResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
-                    request_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ListModelsRequest.FromString,
-                    response_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ListModelsResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_predict__pb2.ListModelsRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_predict__pb2.ListModelsResponse.SerializeToString,
             ),
             'GetModel': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModel,
-                    request_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.GetModelRequest.FromString,
-                    response_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ModelInfo.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_predict__pb2.GetModelRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_predict__pb2.GetModelResponse.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
-                    request_deserializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.GetServerInfoRequest.FromString,
-                    response_serializer=protos_dot_switchyard_dot_v1_dot_predict__pb2.ServerInfo.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_predict__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_predict__pb2.GetServerInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -153,7 +157,9 @@ def add_PredictServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Predict:
-    """Missing associated documentation comment in .proto file."""
+    """The service keeps its name `Predict` (not `PredictService`): the name is part of
+    every method path, health-check service name and grpcurl command (protos/buf.yaml).
+    """
 
     @staticmethod
     def Predict(request,
@@ -170,8 +176,8 @@ class Predict:
             request,
             target,
             '/switchyard.v1.Predict/Predict',
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.FromString,
+            switchyard_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
+            switchyard_dot_v1_dot_predict__pb2.PredictResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -197,8 +203,8 @@ class Predict:
             request_iterator,
             target,
             '/switchyard.v1.Predict/PredictStream',
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.PredictResponse.FromString,
+            switchyard_dot_v1_dot_predict__pb2.PredictStreamRequest.SerializeToString,
+            switchyard_dot_v1_dot_predict__pb2.PredictStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -224,8 +230,8 @@ class Predict:
             request_iterator,
             target,
             '/switchyard.v1.Predict/StreamVideo',
-            protos_dot_switchyard_dot_v1_dot_video__pb2.VideoRequest.SerializeToString,
-            protos_dot_switchyard_dot_v1_dot_video__pb2.VideoResponse.FromString,
+            switchyard_dot_v1_dot_video__pb2.StreamVideoRequest.SerializeToString,
+            switchyard_dot_v1_dot_video__pb2.StreamVideoResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -251,8 +257,8 @@ class Predict:
             request,
             target,
             '/switchyard.v1.Predict/ListModels',
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.ListModelsRequest.SerializeToString,
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.ListModelsResponse.FromString,
+            switchyard_dot_v1_dot_predict__pb2.ListModelsRequest.SerializeToString,
+            switchyard_dot_v1_dot_predict__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -278,8 +284,8 @@ class Predict:
             request,
             target,
             '/switchyard.v1.Predict/GetModel',
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.GetModelRequest.SerializeToString,
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.ModelInfo.FromString,
+            switchyard_dot_v1_dot_predict__pb2.GetModelRequest.SerializeToString,
+            switchyard_dot_v1_dot_predict__pb2.GetModelResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -305,8 +311,8 @@ class Predict:
             request,
             target,
             '/switchyard.v1.Predict/GetServerInfo',
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.GetServerInfoRequest.SerializeToString,
-            protos_dot_switchyard_dot_v1_dot_predict__pb2.ServerInfo.FromString,
+            switchyard_dot_v1_dot_predict__pb2.GetServerInfoRequest.SerializeToString,
+            switchyard_dot_v1_dot_predict__pb2.GetServerInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,43 +8,51 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StreamConfig(_message.Message):
-    __slots__ = ("model", "version", "encoding", "width", "height", "pixel_format", "drop_policy", "max_pending", "max_in_flight", "preprocess_overrides", "postprocess_overrides")
+    __slots__ = ("model", "version", "encoding", "width", "height", "pixel_format", "drop_policy", "max_pending", "max_in_flight", "returns", "preprocess_overrides", "postprocess_overrides")
     class Encoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
-        JPEG: _ClassVar[StreamConfig.Encoding]
-        PNG: _ClassVar[StreamConfig.Encoding]
-        RAW: _ClassVar[StreamConfig.Encoding]
-        H264: _ClassVar[StreamConfig.Encoding]
-    JPEG: StreamConfig.Encoding
-    PNG: StreamConfig.Encoding
-    RAW: StreamConfig.Encoding
-    H264: StreamConfig.Encoding
+        ENCODING_UNSPECIFIED: _ClassVar[StreamConfig.Encoding]
+        ENCODING_PNG: _ClassVar[StreamConfig.Encoding]
+        ENCODING_RAW: _ClassVar[StreamConfig.Encoding]
+        ENCODING_H264: _ClassVar[StreamConfig.Encoding]
+        ENCODING_JPEG: _ClassVar[StreamConfig.Encoding]
+    ENCODING_UNSPECIFIED: StreamConfig.Encoding
+    ENCODING_PNG: StreamConfig.Encoding
+    ENCODING_RAW: StreamConfig.Encoding
+    ENCODING_H264: StreamConfig.Encoding
+    ENCODING_JPEG: StreamConfig.Encoding
     class PixelFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
-        RGB: _ClassVar[StreamConfig.PixelFormat]
-        BGR: _ClassVar[StreamConfig.PixelFormat]
-        GRAY: _ClassVar[StreamConfig.PixelFormat]
-        NV12: _ClassVar[StreamConfig.PixelFormat]
-    RGB: StreamConfig.PixelFormat
-    BGR: StreamConfig.PixelFormat
-    GRAY: StreamConfig.PixelFormat
-    NV12: StreamConfig.PixelFormat
+        PIXEL_FORMAT_UNSPECIFIED: _ClassVar[StreamConfig.PixelFormat]
+        PIXEL_FORMAT_BGR: _ClassVar[StreamConfig.PixelFormat]
+        PIXEL_FORMAT_GRAY: _ClassVar[StreamConfig.PixelFormat]
+        PIXEL_FORMAT_NV12: _ClassVar[StreamConfig.PixelFormat]
+        PIXEL_FORMAT_RGB: _ClassVar[StreamConfig.PixelFormat]
+    PIXEL_FORMAT_UNSPECIFIED: StreamConfig.PixelFormat
+    PIXEL_FORMAT_BGR: StreamConfig.PixelFormat
+    PIXEL_FORMAT_GRAY: StreamConfig.PixelFormat
+    PIXEL_FORMAT_NV12: StreamConfig.PixelFormat
+    PIXEL_FORMAT_RGB: StreamConfig.PixelFormat
     class DropPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
-        NONE: _ClassVar[StreamConfig.DropPolicy]
-        DROP_OLDEST: _ClassVar[StreamConfig.DropPolicy]
-        LATEST_ONLY: _ClassVar[StreamConfig.DropPolicy]
-    NONE: StreamConfig.DropPolicy
-    DROP_OLDEST: StreamConfig.DropPolicy
-    LATEST_ONLY: StreamConfig.DropPolicy
+        DROP_POLICY_UNSPECIFIED: _ClassVar[StreamConfig.DropPolicy]
+        DROP_POLICY_DROP_OLDEST: _ClassVar[StreamConfig.DropPolicy]
+        DROP_POLICY_LATEST_ONLY: _ClassVar[StreamConfig.DropPolicy]
+        DROP_POLICY_NONE: _ClassVar[StreamConfig.DropPolicy]
+    DROP_POLICY_UNSPECIFIED: StreamConfig.DropPolicy
+    DROP_POLICY_DROP_OLDEST: StreamConfig.DropPolicy
+    DROP_POLICY_LATEST_ONLY: StreamConfig.DropPolicy
+    DROP_POLICY_NONE: StreamConfig.DropPolicy
     class Return(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
-        RESULTS: _ClassVar[StreamConfig.Return]
-        TENSORS: _ClassVar[StreamConfig.Return]
-        RESULTS_AND_TENSORS: _ClassVar[StreamConfig.Return]
-    RESULTS: StreamConfig.Return
-    TENSORS: StreamConfig.Return
-    RESULTS_AND_TENSORS: StreamConfig.Return
+        RETURN_UNSPECIFIED: _ClassVar[StreamConfig.Return]
+        RETURN_TENSORS: _ClassVar[StreamConfig.Return]
+        RETURN_RESULTS_AND_TENSORS: _ClassVar[StreamConfig.Return]
+        RETURN_RESULTS: _ClassVar[StreamConfig.Return]
+    RETURN_UNSPECIFIED: StreamConfig.Return
+    RETURN_TENSORS: StreamConfig.Return
+    RETURN_RESULTS_AND_TENSORS: StreamConfig.Return
+    RETURN_RESULTS: StreamConfig.Return
     class PreprocessOverridesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -68,7 +76,7 @@ class StreamConfig(_message.Message):
     DROP_POLICY_FIELD_NUMBER: _ClassVar[int]
     MAX_PENDING_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
-    RETURN_FIELD_NUMBER: _ClassVar[int]
+    RETURNS_FIELD_NUMBER: _ClassVar[int]
     PREPROCESS_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     POSTPROCESS_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     model: str
@@ -80,9 +88,10 @@ class StreamConfig(_message.Message):
     drop_policy: StreamConfig.DropPolicy
     max_pending: int
     max_in_flight: int
+    returns: StreamConfig.Return
     preprocess_overrides: _containers.ScalarMap[str, str]
     postprocess_overrides: _containers.ScalarMap[str, str]
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., encoding: _Optional[_Union[StreamConfig.Encoding, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., pixel_format: _Optional[_Union[StreamConfig.PixelFormat, str]] = ..., drop_policy: _Optional[_Union[StreamConfig.DropPolicy, str]] = ..., max_pending: _Optional[int] = ..., max_in_flight: _Optional[int] = ..., preprocess_overrides: _Optional[_Mapping[str, str]] = ..., postprocess_overrides: _Optional[_Mapping[str, str]] = ..., **kwargs) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., encoding: _Optional[_Union[StreamConfig.Encoding, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., pixel_format: _Optional[_Union[StreamConfig.PixelFormat, str]] = ..., drop_policy: _Optional[_Union[StreamConfig.DropPolicy, str]] = ..., max_pending: _Optional[int] = ..., max_in_flight: _Optional[int] = ..., returns: _Optional[_Union[StreamConfig.Return, str]] = ..., preprocess_overrides: _Optional[_Mapping[str, str]] = ..., postprocess_overrides: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class VideoFrame(_message.Message):
     __slots__ = ("index", "pts", "data")
@@ -94,7 +103,7 @@ class VideoFrame(_message.Message):
     data: bytes
     def __init__(self, index: _Optional[int] = ..., pts: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
-class VideoRequest(_message.Message):
+class StreamVideoRequest(_message.Message):
     __slots__ = ("config", "frame")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
@@ -197,18 +206,18 @@ class FrameDropped(_message.Message):
     class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REASON_UNSPECIFIED: _ClassVar[FrameDropped.Reason]
-        QUEUE_FULL: _ClassVar[FrameDropped.Reason]
-        SUPERSEDED: _ClassVar[FrameDropped.Reason]
+        REASON_QUEUE_FULL: _ClassVar[FrameDropped.Reason]
+        REASON_SUPERSEDED: _ClassVar[FrameDropped.Reason]
     REASON_UNSPECIFIED: FrameDropped.Reason
-    QUEUE_FULL: FrameDropped.Reason
-    SUPERSEDED: FrameDropped.Reason
+    REASON_QUEUE_FULL: FrameDropped.Reason
+    REASON_SUPERSEDED: FrameDropped.Reason
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     reason: FrameDropped.Reason
     message: str
     def __init__(self, reason: _Optional[_Union[FrameDropped.Reason, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
-class VideoResponse(_message.Message):
+class StreamVideoResponse(_message.Message):
     __slots__ = ("index", "pts", "result", "error", "dropped")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     PTS_FIELD_NUMBER: _ClassVar[int]

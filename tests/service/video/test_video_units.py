@@ -79,6 +79,34 @@ def test_bad_stream_options(kwargs, words) -> None:
         stream_options(stream_config(model, **kwargs))
 
 
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        (
+            vpb.StreamConfig(model="m"),
+            "encoding must be one of ENCODING_JPEG, ENCODING_PNG, ENCODING_RAW, ENCODING_H264; "
+            "got ENCODING_UNSPECIFIED",
+        ),
+        (
+            vpb.StreamConfig(model="m", encoding="ENCODING_RAW", width=4, height=4),
+            "pixel_format must be one of .*; got PIXEL_FORMAT_UNSPECIFIED",
+        ),
+        # Numbers only a newer peer would send, as they arrive: field 3 (encoding), field 10 (returns).
+        (vpb.StreamConfig.FromString(b"\n\x01m\x18\x63"), "encoding must be one of .*; got 99"),
+        (vpb.StreamConfig.FromString(b"\n\x01m\x18\x01\x50\x07"), "returns must be one of .*; got 7"),
+    ],
+)
+def test_enum_values_without_a_meaning_are_refused_by_name(config, words) -> None:
+    with pytest.raises(InvalidInputError, match=words):
+        stream_options(config)
+
+
+def test_unspecified_policy_and_returns_mean_the_documented_defaults() -> None:
+    options = stream_options(vpb.StreamConfig(model="m", encoding="ENCODING_JPEG"))
+    assert options.drop_policy == "none" and (options.max_pending, options.max_in_flight) == (2, 2)
+    assert options.want_results and not options.want_tensors and options.pixel_format is None
+
+
 def test_client_rejects_unknown_choices() -> None:
     with pytest.raises(ValueError, match="drop_policy"):
         stream_config("m", drop_policy="sometimes")
@@ -112,5 +140,30 @@ def test_result_tensor_names_do_not_depend_on_the_count() -> None:
     assert sorted(classes) == ["class_ids", "labels", "scores"] and classes["class_ids"].tolist() == [281]
 
 
-def test_proto_enums_match_the_names_we_parse() -> None:
-    assert [vpb.StreamConfig.Encoding.Name(v).lower() for v in range(4)] == ["jpeg", "png", "raw", "h264"]
+def test_every_named_stream_config_value_is_accepted_by_the_server() -> None:
+    """A value added to video.proto without the server learning it fails here, not on a client."""
+    enums = vpb.StreamConfig.DESCRIPTOR.enum_types_by_name
+    for field, enum, prefix in (
+        ("encoding", "Encoding", "ENCODING_"),
+        ("pixel_format", "PixelFormat", "PIXEL_FORMAT_"),
+        ("drop_policy", "DropPolicy", "DROP_POLICY_"),
+        ("returns", "Return", "RETURN_"),
+    ):
+        for value in enums[enum].values:
+            if value.number == 0:
+                continue
+            config = vpb.StreamConfig(
+                model="m", encoding="ENCODING_RAW", width=2, height=2, pixel_format="PIXEL_FORMAT_RGB"
+            )
+            setattr(config, field, value.number)
+            options = stream_options(config)
+            word = value.name.removeprefix(prefix)
+            if field == "encoding":
+                assert options.encoding == word.lower()
+            elif field == "pixel_format":
+                assert options.pixel_format == word
+            elif field == "drop_policy":
+                assert options.drop_policy == word.lower()
+            else:
+                wanted = {"RESULTS": (True, False), "TENSORS": (False, True), "RESULTS_AND_TENSORS": (True, True)}[word]
+                assert (options.want_results, options.want_tensors) == wanted
