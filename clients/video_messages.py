@@ -31,6 +31,8 @@ class Frame:
 
 @dataclass(frozen=True, slots=True)
 class Detection:
+    """One switchyard.v1.Detection of a frame's reply, decoded (the server's postprocess made it)."""
+
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in source pixels
     score: float
     label: str
@@ -40,6 +42,8 @@ class Detection:
 
 @dataclass(frozen=True, slots=True)
 class Classification:
+    """One switchyard.v1.Classification of a frame's reply, decoded; best first."""
+
     label: str
     index: int
     score: float

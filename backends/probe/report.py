@@ -102,12 +102,6 @@ class HardwareReport:
     sysroot: str = "/"
     sources: tuple[str, ...] = field(default=())  # what was read, for the reader of the report
 
-    def gpus(self, vendor: str | None = None) -> tuple[AcceleratorInfo, ...]:
-        return self.devices("gpu", vendor)
-
-    def npus(self, vendor: str | None = None) -> tuple[AcceleratorInfo, ...]:
-        return self.devices("npu", vendor)
-
     def devices(self, kind: str, vendor: str | None = None) -> tuple[AcceleratorInfo, ...]:
         return tuple(a for a in self.accelerators if a.kind == kind and (vendor is None or a.vendor == vendor))
 

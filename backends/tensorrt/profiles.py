@@ -22,11 +22,6 @@ class Profile:
     def as_key(self) -> list[list[int]]:
         return [list(self.min), list(self.opt), list(self.max)]
 
-    def accepts(self, shape: Sequence[int]) -> bool:
-        return len(shape) == len(self.min) and all(
-            lo <= d <= hi for lo, d, hi in zip(self.min, shape, self.max, strict=True)
-        )
-
 
 def derive_profiles(inputs: Sequence[tuple[str, tuple[int, ...]]], options: TensorRTOptions) -> dict[str, Profile]:
     """One profile per input: configured ones are checked, the others derived.

@@ -20,6 +20,7 @@ it holds, if any).
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import time
@@ -194,7 +195,7 @@ class DynamicBatcher:
         self._queued -= len(group)
         self._busy += 1
         future = self._start(group)
-        future.add_done_callback(lambda f, g=group: self._finished(g, f))
+        future.add_done_callback(functools.partial(self._finished, group))
 
     def _finished(self, group: list[Pending], future: asyncio.Future) -> None:
         self._busy -= 1

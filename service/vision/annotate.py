@@ -3,16 +3,40 @@
 Legibility rules: every label sits on a filled box in its class colour with a text colour
 picked for contrast; line widths and font size scale with the frame so a 1080p frame
 reads like a 480p one; the fps/latency overlay sits on a dark translucent panel.
+
+It draws anything shaped like a detection or a classification (the Protocols below): the
+server's postprocess results (benchmarks) and the video client's decoded replies (the
+`switchyard stream` CLI) alike, so no client type is imported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from service.vision.postprocess import Classification, Detection
+
+class DrawableDetection(Protocol):
+    @property
+    def box(self) -> tuple[float, float, float, float]: ...  # x1, y1, x2, y2 in frame pixels
+    @property
+    def score(self) -> float: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def class_id(self) -> int: ...
+    @property
+    def polygon(self) -> Sequence[tuple[float, float]] | None: ...  # drawn instead of the box when set
+
+
+class DrawableClassification(Protocol):
+    @property
+    def label(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+
 
 # Tableau-style palette (RGB): distinct, saturated, readable on photos.
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -28,8 +52,8 @@ def color_for(class_id: int) -> tuple[int, int, int]:
 
 def annotate(
     image: np.ndarray,
-    detections: Sequence[Detection] = (),
-    classifications: Sequence[Classification] = (),
+    detections: Sequence[DrawableDetection] = (),
+    classifications: Sequence[DrawableClassification] = (),
     *,
     fps: float | None = None,
     latency_ms: float | None = None,
@@ -72,7 +96,7 @@ def _text_color(fill: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luminance > 150 else (255, 255, 255)
 
 
-def _draw_detection(canvas: np.ndarray, det: Detection, style: _Style, show_score: bool) -> None:
+def _draw_detection(canvas: np.ndarray, det: DrawableDetection, style: _Style, show_score: bool) -> None:
     color = color_for(det.class_id)
     if det.polygon is not None:
         pts = np.round(np.asarray(det.polygon, np.float32)).astype(np.int32).reshape(-1, 1, 2)

@@ -18,7 +18,6 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveInt,
-    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -137,12 +136,6 @@ PostprocessConfig = Annotated[
     ClassificationConfig | DbTextConfig | BoxDetectionConfig,
     Field(discriminator="kind"),
 ]
-_POSTPROCESS_ADAPTER: TypeAdapter[PostprocessConfig] = TypeAdapter(PostprocessConfig)
-
-
-def parse_postprocess(data: Mapping[str, object]) -> ClassificationConfig | DbTextConfig | BoxDetectionConfig:
-    """Validate a config.yaml `postprocess:` mapping (raises pydantic.ValidationError)."""
-    return _POSTPROCESS_ADAPTER.validate_python(data)
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

@@ -80,7 +80,7 @@ def test_parse_cpu_list():
 
 def test_one_nvidia_gpu_from_procfs():
     report = fixture("nvidia-1x")
-    (gpu,) = report.gpus("nvidia")
+    (gpu,) = report.devices("gpu", "nvidia")
     assert (gpu.name, gpu.index, gpu.source) == ("NVIDIA A100-SXM4-40GB", 0, "procfs")
     assert gpu.compute_capability == "8.0"
     assert gpu.driver_version == "550.54.14"
@@ -90,7 +90,7 @@ def test_one_nvidia_gpu_from_procfs():
 
 
 def test_two_nvidia_gpus_keep_driver_order():
-    gpus = fixture("nvidia-2x").gpus("nvidia")
+    gpus = fixture("nvidia-2x").devices("gpu", "nvidia")
     assert [(g.index, g.name, g.pci_id, g.compute_capability) for g in gpus] == [
         (0, "NVIDIA L4", "0000:3b:00.0", "8.9"),
         (1, "NVIDIA L4", "0000:5e:00.0", "8.9"),
@@ -106,13 +106,13 @@ def test_nvidia_gpu_without_device_node_is_not_usable(tmp_path):
 
 def test_amd_instinct_from_kfd_topology_and_drm():
     report = fixture("amd-instinct")
-    (gpu,) = report.gpus("amd")
+    (gpu,) = report.devices("gpu", "amd")
     assert gpu.name == "AMD Instinct MI300X"
     assert gpu.gfx_target == "gfx942"
     assert gpu.memory_bytes == 205822885888
     assert gpu.pci_id == "0000:0c:00.0" and gpu.device_id == "0x74a1"
     assert gpu.source == "kfd" and gpu.usable
-    assert report.gpus("nvidia") == () and report.gpus("intel") == ()
+    assert report.devices("gpu", "nvidia") == () and report.devices("gpu", "intel") == ()
 
 
 @pytest.mark.parametrize("version,name", [(90402, "gfx942"), (90010, "gfx90a"), (110000, "gfx1100"), (90008, "gfx908")])
@@ -130,8 +130,8 @@ def test_amd_card_without_kfd_is_seen_but_not_usable(tmp_path):
 
 def test_intel_igpu_and_npu_from_drm_and_accel():
     report = fixture("intel-igpu-npu")
-    (gpu,) = report.gpus("intel")
-    (npu,) = report.npus("intel")
+    (gpu,) = report.devices("gpu", "intel")
+    (npu,) = report.devices("npu", "intel")
     assert gpu.device_id == "0x7d55" and gpu.openvino_name == "GPU" and gpu.usable
     assert npu.device_id == "0x7d1d" and npu.openvino_name == "NPU"
     assert report.cpu.flags == ("avx", "avx2", "fma", "avx_vnni")
@@ -143,7 +143,7 @@ def test_mixed_nvidia_and_intel():
         ("nvidia", "gpu", "NVIDIA GeForce RTX 4090"),
         ("intel", "gpu", "Intel GPU 0x7d55"),
     ]
-    assert report.gpus("nvidia")[0].compute_capability == "8.9"
+    assert report.devices("gpu", "nvidia")[0].compute_capability == "8.9"
 
 
 def test_report_round_trips_through_json():
@@ -221,7 +221,7 @@ def test_broken_driver_falls_back_to_procfs_and_is_reported():
 def test_real_nvml_without_a_driver_library_is_reported():
     # nvidia-ml-py is installed but this machine has no libnvidia-ml.so: the real failure.
     report = probe(SYSROOTS / "nvidia-1x", runtimes=(), use_libraries=True)
-    assert report.gpus("nvidia")[0].source == "procfs"
+    assert report.devices("gpu", "nvidia")[0].source == "procfs"
     assert any(i.source == "nvml" and "NVMLError" in i.message for i in report.issues)
 
 

@@ -26,7 +26,6 @@ HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 def test_batch_dim_is_derived_from_max_batch_size():
     profiles = derive_profiles([("x", (-1, 3, 224, 224))], TensorRTOptions(max_batch_size=16, opt_batch_size=4))
     assert profiles["x"] == Profile((1, 3, 224, 224), (4, 3, 224, 224), (16, 3, 224, 224))
-    assert profiles["x"].accepts((16, 3, 224, 224)) and not profiles["x"].accepts((17, 3, 224, 224))
 
 
 def test_other_dynamic_dims_need_a_range_or_a_profile():

@@ -24,7 +24,7 @@ def _why_not() -> str | None:
         return "tensorrt is not installed (it cannot be installed on this project's CPU machines)"
     if importlib.util.find_spec("cuda") is None:
         return "cuda-python is not installed"
-    if not probe().gpus("nvidia"):
+    if not probe().devices("gpu", "nvidia"):
         return "no NVIDIA GPU found by the probe"
     return None
 

@@ -58,3 +58,21 @@ def test_lines_thicken_on_large_frames() -> None:
 def test_rejects_non_rgb() -> None:
     with pytest.raises(ValueError, match="RGB uint8"):
         annotate(np.zeros((4, 4), np.uint8))
+
+
+def test_client_and_server_results_draw_alike() -> None:
+    """The stream CLI draws the video client's decoded replies; the server draws postprocess results."""
+    from clients.video import Classification as ClientClassification
+    from clients.video import Detection as ClientDetection
+
+    quad = ((50.0, 40.0), (160.0, 45.0), (155.0, 110.0), (45.0, 105.0))
+    server = annotate(
+        _frame(), [Detection((45, 40, 160, 110), 0.8, "text", 1, quad)], [Classification("cat", 0, 0.93)], fps=25.0
+    )
+    client = annotate(
+        _frame(),
+        [ClientDetection((45, 40, 160, 110), 0.8, "text", 1, quad)],
+        [ClientClassification("cat", 0, 0.93)],
+        fps=25.0,
+    )
+    assert (server != GREY).any() and (server == client).all()

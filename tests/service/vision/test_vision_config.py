@@ -10,10 +10,13 @@ from service.vision.config import (
     BoxDetectionConfig,
     ClassificationConfig,
     DbTextConfig,
+    PostprocessConfig,
     PreprocessConfig,
     apply_overrides,
-    parse_postprocess,
 )
+
+# How config.yaml's `postprocess:` mapping is validated (ModelConfig.postprocess has this type).
+parse_postprocess = pydantic.TypeAdapter(PostprocessConfig).validate_python
 
 
 def test_postprocess_union_dispatches_on_kind() -> None:
