@@ -104,9 +104,9 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         try:
             infer_request, raw = decode_request(request, deadline, self._clock())
         except SwitchyardError as exc:
-            version.runner.record_rejected(exc)
+            version.ready_runner.record_rejected(exc)
             raise
-        outputs = await version.runner.infer(infer_request)
+        outputs = await version.ready_runner.infer(infer_request)
         return encode_response(request, version.version, version.signature, outputs, raw)
 
     @unary_errors

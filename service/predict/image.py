@@ -19,7 +19,7 @@ import asyncio
 
 import numpy as np
 
-from protos.errors import InvalidInputError, ModelUnavailableError
+from protos.errors import InvalidInputError
 from protos.switchyard.v1 import predict_pb2 as pb
 from service.predict.messages import decode_request, encode_response
 from service.repository.repository import ModelRepository, ModelVersion
@@ -50,9 +50,7 @@ async def predict_image(
     images = infer_request.inputs[IMAGE_INPUT]
     if images.size != 1:
         raise InvalidInputError(f"input '{IMAGE_INPUT}' must hold exactly one image, got shape {list(images.shape)}")
-    runner = version.runner
-    if runner is None:  # the repository hands out READY versions, which have their runner
-        raise ModelUnavailableError(f"model '{version.name}' version {version.version} has no runner")
+    runner = version.ready_runner
     pipeline = pipeline_for(version, repository.entry(version.name).path)
     inputs, transform = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0])
     requested, infer_request.outputs = infer_request.outputs, ()

@@ -45,9 +45,9 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         try:
             infer_request, raw = decode_request(request, deadline)
         except SwitchyardError as exc:
-            version.runner.record_rejected(exc)
+            version.ready_runner.record_rejected(exc)
             raise
-        outputs = await version.runner.infer(infer_request)
+        outputs = await version.ready_runner.infer(infer_request)
         return encode_response(request, version.version, outputs, raw, version.signature, into)
 
     @unary_errors

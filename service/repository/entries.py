@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.base import ModelSignature
+from protos.errors import ModelUnavailableError
 from service.repository.config import ModelConfig
 from service.repository.loader import LoadedModel
 from service.scheduling.runner import ModelRunner
@@ -31,6 +32,13 @@ class ModelVersion:
     @property
     def signature(self) -> ModelSignature | None:
         return self.loaded.signature if self.loaded else None
+
+    @property
+    def ready_runner(self) -> ModelRunner:
+        """The runner of a READY version (ModelRepository.get hands out only those); UNAVAILABLE otherwise."""
+        if self.runner is None:
+            raise ModelUnavailableError(f"model '{self.name}' version {self.version} is {self.state.value}: no runner")
+        return self.runner
 
 
 @dataclass

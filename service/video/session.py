@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protos.errors import ErrorCode, InvalidInputError, ModelUnavailableError, SwitchyardError
+from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from protos.switchyard.v1 import video_pb2 as vpb
 from service.repository.repository import ModelRepository
 from service.scheduling.runner import InferRequest, ModelRunner
@@ -272,10 +272,9 @@ class VideoStreams:
             raise InvalidInputError(
                 f"model '{options.model}' declares no `postprocess`; ask for TENSORS instead of RESULTS"
             )
-        if version.runner is None:  # the repository hands out READY versions, which have their runner
-            raise ModelUnavailableError(f"model '{options.model}' version {version.version} has no runner")
+        runner = version.ready_runner
         decoder = make_decoder(options.encoding, options.width, options.height, options.pixel_format)
-        return VideoSession(options, version.runner, pipeline, decoder)
+        return VideoSession(options, runner, pipeline, decoder)
 
     async def stream(self, requests) -> AsyncIterator[vpb.StreamVideoResponse]:
         """The whole RPC: the first message opens the session, the rest are its frames."""
