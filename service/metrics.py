@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from service.repository.repository import ModelRepository, ModelState
+from service.scheduling.isolation import IsolatedBackend
 from service.scheduling.stats import Histogram
 from service.video.stats import OUTCOMES, VideoStats
 
@@ -68,6 +69,11 @@ class RepositoryCollector:
         state = GaugeMetricFamily(
             "switchyard_model_state", "1 for the version's current state, 0 for the others.", labels=[*LABELS, "state"]
         )
+        restarts = CounterMetricFamily(
+            "switchyard_model_restarts",
+            "Backend processes of an isolated model (isolation: process) restarted after they died.",
+            labels=LABELS,
+        )
         for entry in self._repository.entries():
             for number in sorted(entry.versions):
                 version = entry.versions[number]
@@ -82,6 +88,8 @@ class RepositoryCollector:
                     state.add_metric([*labels, s.value], 1.0 if version.state is s else 0.0)
                 if loaded is not None:
                     load.add_metric(labels, loaded.load_seconds)
+                    if isinstance(loaded.backend, IsolatedBackend):
+                        restarts.add_metric(labels, loaded.backend.restarts)
                 runner = version.runner
                 if runner is None:
                     continue
@@ -97,6 +105,7 @@ class RepositoryCollector:
                 depth.add_metric(labels, runner.queue_depth)
                 in_flight.add_metric(labels, runner.in_flight)
         yield from (requests, inferences, executions, queue, compute, total, batch, depth, in_flight, load, state)
+        yield restarts
 
 
 def _histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:

@@ -70,6 +70,18 @@ class DynamicBatchingConfig(_Strict):
     priority_starvation_ms: int = Field(default=100, ge=0)
 
 
+class ProcessConfig(_Strict):
+    """How a model with `isolation: process` runs its backend processes (docs/reliability.md)."""
+
+    # The first restart after a backend process dies waits this long; each further death
+    # without a successful request in between doubles it, up to restart_backoff_max_ms.
+    restart_backoff_ms: int = Field(default=100, ge=0)
+    restart_backoff_max_ms: int = Field(default=30_000, ge=0)
+    # The most shared memory one request's inputs plus outputs may take (per instance).
+    shared_memory_mb: int = Field(default=256, ge=1, le=65_536)
+    load_timeout_s: float = Field(default=300.0, gt=0)
+
+
 class ModelConfig(_Strict):
     # Optional; when given it must match the model's folder name.
     name: str | None = None
@@ -86,6 +98,10 @@ class ModelConfig(_Strict):
     max_batch_size: int = Field(default=0, ge=0)
     dynamic_batching: DynamicBatchingConfig | None = None
     instances: int = Field(default=1, ge=1, le=64)
+    # process: the backend runs in child processes (one per instance), so a runtime crash
+    # fails that model's running requests and restarts it instead of ending the server.
+    isolation: Literal["inline", "process"] = "inline"
+    process: ProcessConfig = ProcessConfig()
     inputs: list[TensorConfig] | None = None
     outputs: list[TensorConfig] | None = None
     onnxruntime: OnnxRuntimeOptions = OnnxRuntimeOptions()

@@ -8,9 +8,12 @@ decision trail that GetModel shows.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,15 @@ from backends.loading import DecisionTrail, load_with_fallback
 from backends.onnxruntime_options import onnxruntime_options
 from backends.options import BackendOptions
 from backends.probe import HardwareReport, probe
+from backends.registry import create_backend
 from backends.selection import Preferences, select_candidates
 from protos.errors import BackendLoadError, SwitchyardError
 from service.repository.config import ModelConfig, TensorConfig
 from service.scheduling.batcher import policy_from_config
+from service.scheduling.isolation import MIB, IsolatedBackend, IsolationPolicy
 from service.scheduling.runner import ModelRunner
 from service.settings import ServerSettings
+from service.vision.config import image_input_check
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +99,7 @@ class ModelLoader:
         backend, signature, chosen, trail = load_with_fallback(
             candidates,
             version_dir,
+            create_backend=self._backend_factory(name, version_dir.name, config),
             strict=prefs.strict,
             selection=prefs.selection,
             relative_to=version_dir.parent.parent,
@@ -106,6 +113,37 @@ class ModelLoader:
             raise
         return LoadedModel(backend, chosen.backend, chosen.device, signature, seconds, trail)
 
+    @staticmethod
+    def _backend_factory(name: str, version: str, config: ModelConfig) -> Callable[[str], Backend]:
+        """Inline: the runtime's backend itself. Process: a proxy running it in child processes."""
+        if config.isolation == "inline":
+            return create_backend
+        process = config.process
+        policy = IsolationPolicy(
+            processes=config.instances,
+            restart_backoff_s=process.restart_backoff_ms / 1000,
+            restart_backoff_max_s=process.restart_backoff_max_ms / 1000,
+            max_segment_bytes=process.shared_memory_mb * MIB,
+            min_segment_bytes=min(MIB, process.shared_memory_mb * MIB),
+            max_batch_size=config.max_batch_size,
+            load_timeout_s=process.load_timeout_s,
+        )
+        return lambda runtime: IsolatedBackend(runtime, name, version, policy)
+
+    @staticmethod
+    def watch(loaded: LoadedModel, on_change: Callable[[bool, str], None]) -> None:
+        """on_change(ready, reason) on the calling event loop whenever an isolated backend's process
+        dies or all are back; nothing for an inline backend."""
+        backend = loaded.backend
+        if isinstance(backend, IsolatedBackend):
+            loop = asyncio.get_running_loop()
+
+            def hop(ready: bool, reason: str) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: the server has stopped
+                    loop.call_soon_threadsafe(on_change, ready, reason)
+
+            backend.watch(hop)
+
     def make_runner(self, name: str, version: int, config: ModelConfig, loaded: LoadedModel) -> ModelRunner:
         # Scheduling (issue 5): every runner queues through a DynamicBatcher; it combines
         # requests only when config.yaml sets dynamic_batching and max_batch_size > 0.
@@ -117,6 +155,9 @@ class ModelLoader:
             max_batch_size=config.max_batch_size,
             instances=config.instances,
             batching=policy_from_config(config.max_batch_size, config.dynamic_batching),
+            input_check=image_input_check(name, config.preprocess, [t.name for t in loaded.signature.inputs])
+            if config.preprocess is not None
+            else None,
         )
 
 

@@ -151,6 +151,14 @@ class ModelRepository:
             version.loaded = loaded
             version.runner = self._loader.make_runner(entry.name, version.version, entry.config, loaded)
             version.state = ModelState.READY
+            self._loader.watch(loaded, lambda ready, why: self._backend_health(entry, version, ready, why))
+        self._notify(entry)
+
+    def _backend_health(self, entry: ModelEntry, version: ModelVersion, ready: bool, reason: str) -> None:
+        """An isolated backend's process died (UNAVAILABLE with why) or is back (READY)."""
+        if self._models.get(entry.name) is not entry or version.runner is None:
+            return  # unloaded or replaced meanwhile
+        version.state, version.reason = (ModelState.READY, "") if ready else (ModelState.UNAVAILABLE, reason)
         self._notify(entry)
 
     async def unload(self, name: str, timeout: float | None = None) -> None:

@@ -16,7 +16,7 @@ from service.scheduling.stats import RunnerStats
 class OneModel:
     def __init__(self, stats: RunnerStats) -> None:
         runner = SimpleNamespace(stats=stats, queue_depth=3, in_flight=5)
-        loaded = SimpleNamespace(backend_name="openvino", device=Device("cpu"), load_seconds=0.25)
+        loaded = SimpleNamespace(backend=None, backend_name="openvino", device=Device("cpu"), load_seconds=0.25)
         version = ModelVersion("m", 2, state=ModelState.READY, loaded=loaded, runner=runner)
         self.entry = ModelEntry("m", path=None, versions={2: version})
 
