@@ -1,6 +1,6 @@
 """ONNX Runtime CPU vs OpenVINO CPU on small CNNs: the measurement behind the CPU default.
 
-    python benchmarks/cpu_backends.py [--seconds 1.5] [--json out.json]
+    python -m benchmarks.cpu_backends [--seconds 1.5] [--json-out out.json]
 
 Builds seeded CNNs with onnx.helper (no downloads), then for each runtime measures the cold
 start (session creation / compile_model), the median and p90 latency of single requests and
@@ -94,7 +94,7 @@ def ov_runner(path: Path, precision: str | None):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.5, help="time budget per configuration")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--json-out", type=Path, help="also write the results here")
     args = parser.parse_args()
     import onnxruntime as ort
     import openvino as ov
@@ -126,8 +126,8 @@ def main() -> None:
                 }
                 results.append(row)
                 print(json.dumps(row))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

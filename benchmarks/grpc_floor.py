@@ -2,7 +2,7 @@
 
 It answers every PredictRequest with a prebuilt 10-float PredictResponse without decoding
 tensors or touching a model, so `switchyard bench` against it measures grpc.aio + protobuf
-parsing alone. Usage (pin it): taskset -c 0 python benchmarks/grpc_floor.py --port 8201
+parsing alone. Usage (pin it): taskset -c 0 python -m benchmarks.grpc_floor --port 8201
 
 --then sleep0 adds one `await asyncio.sleep(0)` before replying, --then executor one
 `run_in_executor` of a no-op (a thread hop like the runner's), to price those steps.

@@ -5,29 +5,25 @@ protobuf parse of the wire bytes, decode_request (codec), runner.infer with the 
 executor hand-off, the backend call alone, encode_response, and serialisation. Compare the
 sum with benchmarks/grpc_floor.py (grpc.aio doing nothing) to see what the server adds.
 
-    taskset -c 0 python benchmarks/hot_path.py
+    taskset -c 0 python -m benchmarks.hot_path
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from backends.base import Device  # noqa: E402
-from backends.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
-from backends.options import OnnxRuntimeOptions  # noqa: E402
-from clients.request import build_request  # noqa: E402
-from protos.switchyard.v1 import predict_pb2 as pb  # noqa: E402
-from service.predict.messages import decode_request, encode_response  # noqa: E402
-from service.scheduling.batcher import BatchPolicy  # noqa: E402
-from service.scheduling.runner import ModelRunner  # noqa: E402
+from backends.base import Device
+from backends.options import OnnxRuntimeOptions
+from backends.registry import create_backend
+from clients.request import build_request
+from protos.switchyard.v1 import predict_pb2 as pb
+from service.predict.messages import decode_request, encode_response
+from service.scheduling.batcher import BatchPolicy
+from service.scheduling.runner import ModelRunner
 
 N = 5000
 
@@ -62,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         onnx.save(tiny_cnn(), path)
-        backend = OnnxRuntimeBackend()
+        backend = create_backend("onnxruntime")
         signature = backend.load(path, OnnxRuntimeOptions(intra_op_threads=1), Device("cpu"))
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
     wire = build_request("tiny_cnn", {"input": x}).SerializeToString()

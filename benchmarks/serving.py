@@ -6,7 +6,7 @@ runs `switchyard bench` pinned to --client-cpu for every (model, concurrency), r
 server's CPU time per request from /proc, and runs the in-process ONNX Runtime reference
 on the server's core with the same inputs. Every run is bounded (--seconds each).
 
-    python benchmarks/serving.py --seconds 3 --out bench-results.json
+    python -m benchmarks.serving --seconds 3 --out bench-results.json
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.fixtures.models import tiny_cnn  # noqa: E402
+from benchmarks.server import ROOT, start_server, stop_server
+from tests.fixtures.models import tiny_cnn
 
 CONFIGS = {
     # name suffix -> config.yaml scheduling lines
@@ -108,7 +106,7 @@ def bench(args, model: str, concurrency: int, port: int, server_pid: int, out: P
             str(concurrency),
             "--seconds",
             str(args.seconds),
-            "--json",
+            "--json-out",
             str(out),
         ],
         check=True,
@@ -158,46 +156,15 @@ def main() -> None:
                 row["model"] = f"{base} in-process"
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-        port_file = Path(tmp) / "port"
-        server = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                args.server_cpu,
-                sys.executable,
-                "-m",
-                "service",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--metrics-port",
-                "-1",
-                "--model-repository",
-                str(repo),
-                "--log-level",
-                "warning",
-                "--port-file",
-                str(port_file),
-            ],
-            cwd=ROOT,
-            stderr=subprocess.DEVNULL,
-        )
+        server, port = start_server(repo, Path(tmp) / "port", cpu=args.server_cpu)
         try:
-            while not port_file.exists() or not port_file.read_text().strip():
-                if server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                subprocess.run(["sleep", "0.2"])
-            port = int(port_file.read_text())
             for model in args.models.split(","):
                 for concurrency in (int(c) for c in args.concurrency.split(",")):
                     row = bench(args, model, concurrency, port, server.pid, Path(tmp) / "one.json")
                     rows.append(row)
                     print(json.dumps(row), flush=True)
         finally:
-            server.terminate()
-            server.wait(30)
+            stop_server(server)
     args.out.write_text(json.dumps(rows, indent=2))
     print(f"wrote {args.out}")
 

@@ -1,7 +1,7 @@
 """StreamVideo benchmark: per-stream fps and latency at 640x480 on the text detector.
 
-    python benchmarks/video_streams.py                       # 1, 2, 4 streams; jpeg and h264; batching off and on
-    python benchmarks/video_streams.py --streams 1 --encodings jpeg --batching off --seconds 10
+    python -m benchmarks.video_streams                       # 1, 2, 4 streams; jpeg and h264; batching off and on
+    python -m benchmarks.video_streams --streams 1 --encodings jpeg --batching off --seconds 10
 
 Starts `switchyard serve` as a separate process (so client work does not share the
 server's cores' GIL) on a temporary copy of the text_detection model folder, once with its
@@ -16,20 +16,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from clients import AsyncVideoClient, Frame  # noqa: E402
-from tests.fixtures.vision.scenes import encode_h264, encode_jpeg, text_scene  # noqa: E402
+from benchmarks.server import ROOT, start_server, stop_server
+from clients import AsyncVideoClient, Frame
+from tests.fixtures.vision.scenes import encode_h264, encode_jpeg, text_scene
 
 BATCHING = "max_batch_size: 4\ndynamic_batching: {max_queue_delay_us: 3000}\n"
 
@@ -42,38 +37,6 @@ def make_repository(folder: Path, batching: bool) -> Path:
     config = (source / "config.yaml").read_text()
     (target / "config.yaml").write_text(config + (BATCHING if batching else ""))
     return target.parent
-
-
-def start_server(repository: Path, folder: Path) -> tuple[subprocess.Popen, int]:
-    port_file = folder / f"port-{repository.name}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--metrics-port",
-            "-1",
-            "--model-repository",
-            str(repository),
-            "--port-file",
-            str(port_file),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not port_file.exists() or not port_file.read_text().strip():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("server did not start")
-        time.sleep(0.2)  # a benchmark polling a file, not a test
-    return process, int(port_file.read_text())
 
 
 def clip(encoding: str, count: int) -> list[Frame]:
@@ -131,7 +94,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for batching in args.batching.split(","):
             repository = make_repository(Path(tmp), batching == "on")
-            process, port = start_server(repository, Path(tmp))
+            process, port = start_server(repository, Path(tmp) / f"port-{batching}")
             try:
                 for encoding in args.encodings.split(","):
                     for streams in (int(s) for s in args.streams.split(",")):
@@ -150,9 +113,7 @@ def main() -> None:
                                 flush=True,
                             )
             finally:
-                process.terminate()
-                process.wait(30)
-    shutil.rmtree(tmp, ignore_errors=True)
+                stop_server(process)
 
 
 if __name__ == "__main__":

@@ -5,28 +5,39 @@ input) and DB postprocess on the real detector's probability map, and, when the
 model is present, the ONNX Runtime call itself for context. Bounded: a fixed number of
 repetitions, prints medians in milliseconds.
 
-    python benchmarks/vision_pipeline.py [--repeats 200] [--model PATH]
+    python -m benchmarks.vision_pipeline [--repeats 200] [--model PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from service.vision.annotate import annotate
+from service.vision.config import DbTextConfig, PreprocessConfig
+from service.vision.decode import make_decoder
+from service.vision.postprocess import Detection, make_postprocessor
+from service.vision.preprocess import Preprocessor
+from tests.fixtures.vision.scenes import encode_h264, encode_jpeg, text_scene
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from service.vision.annotate import annotate  # noqa: E402
-from service.vision.config import DbTextConfig, PreprocessConfig  # noqa: E402
-from service.vision.decode import make_decoder  # noqa: E402
-from service.vision.postprocess import Detection, make_postprocessor  # noqa: E402
-from service.vision.preprocess import Preprocessor  # noqa: E402
-from tests.fixtures.vision.scenes import encode_h264, encode_jpeg, text_scene  # noqa: E402
 
-PPOCR = dict(color_order="BGR", scale=1 / 255, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+def ppocr_preprocess(max_side: int | None = None) -> PreprocessConfig:
+    """PaddleOCR's detector input: BGR, ImageNet statistics, sides multiples of 32."""
+    return PreprocessConfig(
+        resize_mode="keep_aspect",
+        max_side=max_side,
+        multiple=32,
+        color_order="BGR",
+        scale=1 / 255,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+    )
+
+
 DEFAULT_MODEL = ROOT / "model_repository" / "text_detection" / "1" / "model.onnx"
 
 
@@ -64,8 +75,8 @@ def main() -> None:
 
     results["decode h264 640x480 (per frame)"] = median_ms(decode_clip, max(3, n // 20)) / len(packets)
 
-    pre_native = Preprocessor(PreprocessConfig(resize_mode="keep_aspect", multiple=32, **PPOCR))
-    pre_reduced = Preprocessor(PreprocessConfig(resize_mode="keep_aspect", max_side=480, multiple=32, **PPOCR))
+    pre_native = Preprocessor(ppocr_preprocess())
+    pre_reduced = Preprocessor(ppocr_preprocess(max_side=480))
     results["preprocess 640x480 -> 1x3x480x640"] = median_ms(lambda: pre_native(image), n)
     results["preprocess 640x480 -> 1x3x352x480"] = median_ms(lambda: pre_reduced(image), n)
 

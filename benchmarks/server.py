@@ -1,0 +1,53 @@
+"""`switchyard serve` in its own process for a benchmark: 127.0.0.1, any free port.
+
+The server writes its port to a file once every model is loaded; until then the benchmark
+checks the file (and that the server is still alive) five times a second.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_server(
+    repository: Path, port_file: Path, cpu: str | None = None, timeout: float = 120
+) -> tuple[subprocess.Popen, int]:
+    """(the server process, its port); `cpu` pins it with taskset (e.g. "0")."""
+    command = [
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--metrics-port",
+        "-1",
+        "--model-repository",
+        str(repository),
+        "--port-file",
+        str(port_file),
+        "--log-level",
+        "warning",
+    ]
+    if cpu is not None:
+        command = ["taskset", "-c", cpu, *command]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not port_file.exists() or not port_file.read_text().strip():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"the server did not start within {timeout:g} s (exit code {process.poll()})")
+        time.sleep(0.2)
+    return process, int(port_file.read_text())
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(30)
