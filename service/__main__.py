@@ -1,3 +1,3 @@
-from service.cli.app import app
+from service.cli.app import main
 
-app()
+main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
@@ -38,3 +38,9 @@ class ServerSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     # Set by the supervisor for its worker processes.
     reuse_port: bool = False
+
+    @field_validator("log_level", "backend", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        # Words, not identifiers: SWITCHYARD_LOG_LEVEL=DEBUG and --backend OpenVINO mean what they say.
+        return value.strip().lower() if isinstance(value, str) else value

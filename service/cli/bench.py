@@ -1,8 +1,9 @@
-"""`switchyard bench`: bounded load over the real Predict API, with the in-process reference.
+"""`switchyard bench MODEL`: bounded load over the real Predict API, with the in-process reference.
 
 For each concurrency: a closed loop of `concurrency` workers (unary calls or one stream
 each) for `seconds` or `requests`, then a table of throughput, p50/p90/p99 latency and
-errors by status code; results also go to JSON and/or CSV. With --reference (an ONNX
+errors by status code (or the same as JSON on stdout with --json); results also go to
+files with --json-out / --csv. With --reference (an ONNX
 file or a model repository folder) the same inputs run in-process on the backend,
 batch 1 and the requested batch, as the ceiling a server is measured against.
 Any server speaking switchyard.v1.Predict can be the target.
@@ -15,14 +16,16 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.cli.bench_inproc import find_artifact, inprocess_throughput
 from service.cli.bench_load import check_reply, run_load
+from service.cli.options import DEFAULT_TARGET, Json, Target, int_list
 
 COLUMNS = (
     "mode",
@@ -66,10 +69,68 @@ class BenchOptions:
         return {self.input_name: rng.standard_normal(shape).astype(self.dtype)}
 
 
+def bench(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="model name")],
+    target: Target = DEFAULT_TARGET,
+    concurrency: Annotated[
+        str, typer.Option("--concurrency", "-c", help="comma-separated list, e.g. 1,8,32")
+    ] = "1,8,32",
+    seconds: Annotated[float, typer.Option(help="duration per concurrency (ignored with --requests)")] = 5.0,
+    requests: Annotated[int | None, typer.Option(help="requests per concurrency instead of a duration")] = None,
+    input_name: Annotated[str, typer.Option("--input-name", help="input tensor name")] = "input",
+    shape: Annotated[str, typer.Option(help="per-item shape, e.g. 3,64,64")] = "3,64,64",
+    batch: Annotated[int, typer.Option(min=1, help="batch rows per request")] = 1,
+    dtype: Annotated[str, typer.Option(help="numpy dtype of the random input")] = "float32",
+    mode: Annotated[str, typer.Option(help="unary | stream")] = "unary",
+    channels: Annotated[int, typer.Option(min=1, help="gRPC channels (connections) the workers share")] = 1,
+    reference: Annotated[Path | None, typer.Option(help="ONNX file or model repository: also run in-process")] = None,
+    reference_threads: Annotated[
+        int, typer.Option(help="intra-op threads of the in-process reference, 0 = ORT default")
+    ] = 0,
+    as_json: Json = False,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="also write the results as JSON here")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="also write the results as CSV here")] = None,
+) -> None:
+    """Load-test a Predict server: throughput, p50/p90/p99 latency, errors by status code."""
+    if mode not in ("unary", "stream"):
+        raise typer.BadParameter(f"expected unary or stream, got {mode!r}", param_hint="--mode")
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        raise typer.BadParameter(f"not a numpy dtype: {dtype!r}", param_hint="--dtype") from None
+    options = BenchOptions(
+        target=target,
+        model=model,
+        input_name=input_name,
+        shape=tuple(int_list(shape, "--shape")),
+        batch=batch,
+        dtype=dtype,
+        concurrency=int_list(concurrency, "--concurrency"),
+        seconds=seconds,
+        requests=requests,
+        mode=mode,
+        channels=channels,
+        reference=reference,
+        reference_threads=reference_threads,
+        json_path=json_out,
+        csv_path=csv_out,
+    )
+    # With --json, stdout carries the JSON alone: progress and notes go to stderr.
+    rows = run_bench(options, Console(stderr=as_json))
+    if as_json:
+        print(json.dumps(document(rows, options)))
+    else:
+        Console().print(render(rows, options))
+
+
 def run_bench(options: BenchOptions, console: Console | None = None) -> list[dict]:
+    """Measure, write --json-out / --csv files, return the rows (the caller shows them)."""
     console = console or Console()
     rows = asyncio.run(_serve_rows(options, console))
     if options.reference is not None:
+        # The in-process reference runs a backend (the server extra); plain load needs only the client.
+        from service.cli.bench_inproc import find_artifact, inprocess_throughput
+
         artifact = options.reference
         if artifact.is_dir():
             artifact = find_artifact(artifact, options.model)
@@ -83,7 +144,6 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> list[dic
                 threads=options.reference_threads,
             )
             rows.append(row)
-    console.print(render(rows, options))
     write_outputs(rows, options)
     return rows
 
@@ -164,16 +224,21 @@ def _cell(value) -> str:
     return str(value)
 
 
+def document(rows: list[dict], options: BenchOptions) -> dict:
+    """The JSON of a run: what was measured, and one result per row."""
+    meta = {
+        "target": options.target,
+        "model": options.model,
+        "shape": [options.batch, *options.shape],
+        "dtype": options.dtype,
+        "mode": options.mode,
+    }
+    return {"options": meta, "results": rows}
+
+
 def write_outputs(rows: list[dict], options: BenchOptions) -> None:
     if options.json_path:
-        meta = {
-            "target": options.target,
-            "model": options.model,
-            "shape": [options.batch, *options.shape],
-            "dtype": options.dtype,
-            "mode": options.mode,
-        }
-        options.json_path.write_text(json.dumps({"options": meta, "results": rows}, indent=2))
+        options.json_path.write_text(json.dumps(document(rows, options), indent=2))
     if options.csv_path:
         with options.csv_path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(COLUMNS) + ["requests_per_s", "seconds"])

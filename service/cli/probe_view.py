@@ -1,28 +1,48 @@
-"""Readable rendering of the hardware report and of a decision trail (rich).
+"""`switchyard probe`, and readable rendering of the hardware report and of a decision trail (rich).
 
 `switchyard probe [--sysroot DIR] [--json]` prints render_report(report) (or report.to_json()).
 """
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from backends.loading import DecisionTrail, Outcome
 from backends.probe import HardwareReport
+from service.cli.options import Json
 
-_OUTCOME_STYLE = {Outcome.CHOSEN: "bold green", Outcome.FAILED: "red", Outcome.SKIPPED: "dim", Outcome.TIMED: "cyan"}
+if TYPE_CHECKING:
+    from backends.loading import DecisionTrail
+
+
+def probe(
+    sysroot: Annotated[Path, typer.Option(help="read the system under this root (for tests and fixtures)")] = Path("/"),
+    as_json: Json = False,
+) -> None:
+    """Report the CPU, accelerators and runtimes this machine offers, and the backend order."""
+    from backends.probe import probe as run_probe
+
+    report = run_probe(sysroot)
+    if as_json:
+        print(report.to_json())
+        return
+    Console().print(render_report(report))
 
 
 def _bytes(value: int | None) -> str:
     if value is None:
         return "-"
+    size = float(value)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(value)
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 def render_report(report: HardwareReport) -> RenderableType:
@@ -96,6 +116,10 @@ def render_report(report: HardwareReport) -> RenderableType:
 
 
 def render_trail(trail: DecisionTrail, title: str = "Backend selection") -> RenderableType:
+    # Imported here: backends.loading needs the server extra, `switchyard probe` (a client command) must not.
+    from backends.loading import Outcome
+
+    outcome_style = {Outcome.CHOSEN: "bold green", Outcome.FAILED: "red", Outcome.SKIPPED: "dim", Outcome.TIMED: "cyan"}
     mode = ("strict" if trail.strict else "fallback") + f", {trail.selection}"
     table = Table(title=f"{title} ({mode}): {trail.chosen_label}", title_justify="left")
     for column in ("candidate", "outcome", "load", "infer", "reason"):
@@ -103,7 +127,7 @@ def render_trail(trail: DecisionTrail, title: str = "Backend selection") -> Rend
     for e in trail.entries:
         table.add_row(
             e.label,
-            Text(e.outcome.value, style=_OUTCOME_STYLE[e.outcome]),
+            Text(e.outcome.value, style=outcome_style[e.outcome]),
             f"{e.load_seconds:.3f}s" if e.load_seconds is not None else "",
             f"{e.infer_seconds * 1e3:.3f}ms" if e.infer_seconds is not None else "",
             e.reason,

@@ -1,4 +1,7 @@
-"""`switchyard stream SOURCE --model NAME`: stream a video to the server, draw and save results."""
+"""`switchyard stream MODEL SOURCE`: stream a video to the server, draw and save results.
+
+The video stack (av, cv2, simplejpeg: the `video` extra) is imported when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +20,19 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from service.cli.errors import CliError, require_extra
+from service.cli.options import DEFAULT_TARGET, Json, Target, key_values
 from service.cli.video_source import SourceItem, open_source
 
 REORDER_WINDOW = 16  # H.264 with B-frames replies in decode order; write frames in pts order
 
 
 def stream(
-    source: Annotated[str, typer.Argument(help="video file, image folder, rtsp:// or http:// URL, or /dev/videoN")],
-    model: Annotated[str, typer.Option("--model", "-m", help="model name (must declare preprocess)")],
-    host: Annotated[str, typer.Option(help="server host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="server gRPC port")] = 8001,
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="model name (must declare preprocess)")],
+    source: Annotated[
+        str, typer.Argument(metavar="SOURCE", help="video file, image folder, rtsp:// or http:// URL, or /dev/videoN")
+    ],
+    target: Target = DEFAULT_TARGET,
     version: Annotated[str, typer.Option(help="model version (default: latest ready)")] = "",
     encoding: Annotated[str, typer.Option(help="jpeg | png | raw | h264 (H.264 sources pass through)")] = "jpeg",
     drop_policy: Annotated[str, typer.Option(help="none | drop_oldest | latest_only")] = "none",
@@ -34,6 +40,7 @@ def stream(
     max_in_flight: Annotated[int, typer.Option(help="frames in the model at once (0 = server default)")] = 0,
     output: Annotated[Path | None, typer.Option(help="write the annotated video here (.mp4/.mkv)")] = None,
     jsonl: Annotated[Path | None, typer.Option(help="write one JSON line per frame here")] = None,
+    as_json: Json = False,
     post: Annotated[list[str] | None, typer.Option(help="postprocess override KEY=VALUE (repeatable)")] = None,
     pre: Annotated[list[str] | None, typer.Option(help="preprocess override KEY=VALUE (repeatable)")] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality when frames are re-encoded")] = 85,
@@ -41,17 +48,23 @@ def stream(
     realtime: Annotated[bool, typer.Option(help="send a file's frames at its own frame rate, like a camera")] = False,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
-    """Stream SOURCE through StreamVideo; draw results, save video / JSON lines, show progress."""
+    """Stream SOURCE through MODEL (StreamVideo); draw results, save video / JSON lines, show progress.
+
+    With --json, each frame's result is one JSON line on stdout (and no live table).
+    """
+    require_extra("video", "stream")
+    if "://" not in source and not Path(source).exists():
+        raise CliError(f"video source {source} does not exist")
     from clients import Frame, VideoClient
-    from clients.errors import PredictError
 
     info, items = open_source(source, encoding, quality, limit)
     first = next(items, None)
     if first is None:
-        raise typer.BadParameter(f"no frames in {source!r}", param_hint="SOURCE")
+        raise CliError(f"no frames in the video source {source}")
     items = itertools.chain([first], items)
     pictures: dict[int, np.ndarray] = {}
     progress = Progress()
+    quiet = quiet or as_json
 
     def frames():
         started = time.perf_counter()
@@ -67,22 +80,24 @@ def stream(
         drop_policy=drop_policy,
         max_pending=max_pending,
         max_in_flight=max_in_flight,
-        preprocess=_pairs(pre, "--pre"),
-        postprocess=_pairs(post, "--post"),
+        preprocess=key_values(pre, "--pre"),
+        postprocess=key_values(post, "--post"),
     )
     if encoding == "raw":  # transcoded sources carry each frame's picture with it
         height, width = first.pictures[0][1].shape[:2]
         options.update(width=width, height=height, pixel_format="RGB")
     writer = AnnotatedWriter(output, info.fps) if output else None
     lines = jsonl.open("w") if jsonl else None
-    console = Console(stderr=True)
+    console = Console(stderr=as_json)  # with --json, stdout carries the JSON lines alone
     try:
         with (
-            VideoClient(f"{host}:{port}") as client,
+            VideoClient(target) as client,
             Live(progress.table(), console=console, refresh_per_second=4, transient=quiet) as live,
         ):
             for result in client.stream(frames(), model=model, **options):
                 progress.record(result)
+                if as_json:
+                    print(json.dumps(result.to_json()), flush=True)
                 if lines:
                     lines.write(json.dumps(result.to_json()) + "\n")
                 picture = pictures.pop(result.pts, None)
@@ -90,9 +105,6 @@ def stream(
                     writer.add(result.pts, _draw(picture, result, progress))
                 if not quiet:
                     live.update(progress.table())
-    except PredictError as exc:
-        console.print(f"[red]stream failed: {exc}")
-        raise typer.Exit(1) from None
     finally:
         if writer is not None:
             writer.close()
@@ -107,16 +119,6 @@ def _record(items, pictures: dict[int, np.ndarray]):
         for pts, rgb in item.pictures:
             pictures[pts] = rgb
         yield item
-
-
-def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
-    out = {}
-    for value in values or ():
-        key, sep, rest = value.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint=flag)
-        out[key] = rest
-    return out
 
 
 def _draw(picture: np.ndarray, result, progress: Progress) -> np.ndarray:

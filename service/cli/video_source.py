@@ -13,8 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # av is the video extra: imported when a source is opened
+    from av.video.codeccontext import VideoCodecContext
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -116,7 +120,7 @@ class FrameEncoder:
 
     def __init__(self, encoding: str, quality: int = 85) -> None:
         self.encoding, self.quality = encoding, quality
-        self._h264 = None
+        self._h264: VideoCodecContext | None = None
 
     def encode(self, rgb: np.ndarray, pts: int) -> bytes:
         rgb = np.ascontiguousarray(rgb)

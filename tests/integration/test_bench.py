@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import pytest
@@ -24,7 +25,7 @@ async def test_bench_rows_json_and_csv(running, model_repo, tmp_path):
         json_path=tmp_path / "r.json",
         csv_path=tmp_path / "r.csv",
     )
-    console = Console(file=open(tmp_path / "out.txt", "w"), width=200)
+    console = Console(file=io.StringIO(), width=200)
     rows = await _serve_rows(options, console)
     assert [(r["concurrency"], r["requests"], r["errors"]) for r in rows] == [(1, 40, 0), (4, 40, 0)]
     assert all(r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["infer_per_s"] > 0 for r in rows)

@@ -52,16 +52,14 @@ async def test_stream_cli_writes_annotated_video_and_jsonl(running, tmp_path, na
     require_text_detection()
     source, output, jsonl = tmp_path / name, tmp_path / "annotated.mp4", tmp_path / "results.jsonl"
     write_video(source, codec, **options)
-    port = running.address.rsplit(":", 1)[1]
     args = [
         "stream",
-        str(source),
-        "--model",
         "text_detection",
+        str(source),
         "--encoding",
         encoding,
-        "--port",
-        port,
+        "--target",
+        running.address,
         "--output",
         str(output),
         "--jsonl",
@@ -90,14 +88,12 @@ async def test_stream_cli_reads_an_image_folder(running, tmp_path) -> None:
     for i in range(3):
         Image.fromarray(scene(i)[0]).save(tmp_path / f"{i:03d}.png")
     jsonl = tmp_path / "out.jsonl"
-    port = running.address.rsplit(":", 1)[1]
     args = [
         "stream",
-        str(tmp_path),
-        "--model",
         "text_detection",
-        "--port",
-        port,
+        str(tmp_path),
+        "-t",
+        running.address,
         "--jsonl",
         str(jsonl),
         "--quiet",

@@ -1,0 +1,189 @@
+"""`switchyard serve`: flags over SWITCHYARD_* settings, checks before any model loads, then the server.
+
+The flags default to None so that an unset flag leaves the environment (read by the pydantic
+settings) in charge; `--help` shows ServerSettings' real defaults and variable names instead.
+Nothing of the server stack is imported until serve runs (or its help is shown).
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import inspect
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from service.cli.errors import CliError, require_extra
+
+if TYPE_CHECKING:
+    from service.settings import ServerSettings
+
+ENV_PREFIX = "SWITCHYARD_"
+FIELD_OF_PARAMETER = {"model": "models"}  # where a flag's name differs from its ServerSettings field
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="gRPC port, 0 = any free port")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Prometheus port, -1 = off")] = None,
+    model_repository: Annotated[Path | None, typer.Option(help="model repository folder")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="load only these models (repeatable)")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto | onnxruntime | openvino | tensorrt")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | gpu[:N] | npu")] = None,
+    strict: Annotated[
+        bool | None, typer.Option("--strict/--no-strict", help="no fallback when the first choice fails")
+    ] = None,
+    grace_period: Annotated[float | None, typer.Option(help="seconds in-flight requests get after SIGTERM")] = None,
+    max_message_bytes: Annotated[int | None, typer.Option(help="largest request/response message")] = None,
+    max_connection_age: Annotated[
+        float | None, typer.Option(help="seconds before a client connection is recycled; 0 = never")
+    ] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="engine / compiled model cache")] = None,
+    probe_sysroot: Annotated[Path | None, typer.Option(help="probe the hardware below this root (tests)")] = None,
+    allow_repository_admin: Annotated[
+        bool | None,
+        typer.Option("--allow-repository-admin/--no-repository-admin", help="enable load/unload RPCs (no auth yet!)"),
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug | info | warning | error")] = None,
+    port_file: Annotated[
+        Path | None, typer.Option(help="write the bound gRPC port here once models are loaded")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="server processes sharing the port (SO_REUSEPORT)")] = None,
+) -> None:
+    """Run the gRPC server. Every flag is also a SWITCHYARD_<NAME> environment variable; flags win."""
+    given = {k: v for k, v in locals().items() if v is not None and k != "port_file"}
+    require_extra("server", "serve")
+    from service.settings import ServerSettings
+
+    settings = ServerSettings(**{FIELD_OF_PARAMETER.get(k, k): v for k, v in given.items()})
+    check_before_loading(settings)
+    _configure_logging(settings.log_level)
+    if settings.workers > 1:
+        from service.workers import run_workers
+
+        raise typer.Exit(run_workers(settings, port_file))
+    import asyncio
+
+    from service.server import serve as run
+
+    def ready(server) -> None:
+        _print_summary(server, settings.host)
+        if port_file:
+            port_file.write_text(f"{server.port}\n")
+
+    asyncio.run(run(settings, on_ready=ready))
+
+
+def check_before_loading(settings: ServerSettings) -> None:
+    """The mistakes that would otherwise surface after seconds of loading, or as a runtime's log lines."""
+    root = settings.model_repository
+    if not root.is_dir():
+        raise CliError(
+            f"model repository {shown_path(root)} does not exist: "
+            "pass --model-repository DIR or run scripts/fetch_models.py"
+        )
+    # The repository's own rule (service/repository/repository.py): a model is a folder with a config.yaml.
+    available = sorted(p.parent.name for p in root.glob("*/config.yaml"))
+    unknown = [name for name in settings.models if name not in available]
+    if unknown:
+        has = ", ".join(available) if available else "no models"
+        raise CliError(f"no model {', '.join(map(repr, unknown))} in {shown_path(root)} (it has {has})")
+    if settings.workers > 1 and settings.port == 0:
+        raise CliError("--workers needs a fixed --port: port 0 would give each worker its own port")
+    if not settings.reuse_port:  # workers of one `serve --workers N` share the port on purpose
+        check_port_free(settings.host, settings.port, "--port")
+        if settings.metrics_port > 0:
+            check_port_free(settings.host, settings.metrics_port, "--metrics-port")
+
+
+def check_port_free(host: str, port: int, flag: str) -> None:
+    """Bind and release the port as the server would (SO_REUSEADDR), so a taken port is one line."""
+    if port == 0:
+        return
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except socket.gaierror:
+            raise CliError(f"cannot listen on {host}: unknown host (--host)") from None
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise CliError(f"port {port} on {host} is already in use ({flag}): stop the other server") from None
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise CliError(f"cannot listen on {host}: not an address of this machine (--host)") from None
+            raise
+
+
+def shown_path(path: Path) -> str:
+    """The bundled repository without its long site-packages prefix; any other path as the user gave it."""
+    from service.settings import DEFAULT_REPOSITORY
+
+    if path != DEFAULT_REPOSITORY:
+        return str(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return f".../{path.name}"
+
+
+def setting_label(field: str) -> str:
+    """How a user sets a ServerSettings field: its serve flag, if it has one, and its variable."""
+    parameters = {FIELD_OF_PARAMETER.get(p, p): p for p in inspect.signature(serve).parameters}
+    variable = f"{ENV_PREFIX}{field.upper()}"
+    return f"--{parameters[field].replace('_', '-')} / {variable}" if field in parameters else variable
+
+
+class ServeCommand(TyperCommand):
+    """Help shows each flag's ServerSettings default and variable; parsing is untouched."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from service.settings import ServerSettings
+
+        shown = copy.copy(self)
+        shown.params = [_with_setting(p, ServerSettings) for p in self.params]
+        TyperCommand.format_help(shown, ctx, formatter)
+
+
+def _with_setting(param: Any, settings: type[ServerSettings]) -> Any:
+    field = settings.model_fields.get(FIELD_OF_PARAMETER.get(param.name, param.name))
+    if field is None:
+        return param
+    shown = copy.copy(param)
+    shown.envvar, shown.show_envvar = f"{ENV_PREFIX}{FIELD_OF_PARAMETER.get(param.name, param.name).upper()}", True
+    default = field.get_default(call_default_factory=True)
+    if default not in (None, [], ""):
+        shown.default = shown_path(default) if isinstance(default, Path) else default
+        shown.show_default = True
+    return shown
+
+
+def _configure_logging(level: str) -> None:
+    import logging
+
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=level.upper(), format="%(message)s", handlers=[RichHandler(console=Console(stderr=True), show_path=False)]
+    )
+
+
+def _print_summary(server, host: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from service.repository.summary import COLUMNS, summary_rows
+
+    summary = Table(title=f"Switchyard on {host}:{server.port}", show_lines=False)
+    for column in COLUMNS:
+        summary.add_column(column)
+    # The same rows as the one-line-per-model log (service/repository/summary.py).
+    for row in summary_rows(server.repository.entries()):
+        summary.add_row(*row.cells())
+    Console(stderr=True).print(summary)
