@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from grpc_health.v1 import health_pb2
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
 
 from service.repository.repository import ModelEntry, ModelState
 
@@ -50,3 +52,23 @@ class HealthReporter:
         self._shutting_down = True
         await self.settle()
         await self.servicer.enter_graceful_shutdown()
+
+
+async def start_health_server(
+    servicer: HealthServicer, host: str, port: int, reuse_port: bool = False
+) -> tuple[grpc.aio.Server, int]:
+    """grpc.health.v1 alone on its own plaintext port, answering from the main server's servicer.
+
+    Returns (server, bound port). Probes that cannot speak TLS (Kubernetes' gRPC probes) use it
+    while the main port requires TLS; it says nothing but SERVING / NOT_SERVING per name.
+    Reflection (of Health alone) lets grpcurl call it without the .proto.
+    """
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    health_service = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection([health_service, reflection.SERVICE_NAME], server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise RuntimeError(f"could not bind the health port {host}:{port}")
+    await server.start()
+    return server, bound

@@ -3,7 +3,8 @@
 Nothing is observed twice: the hot path only bumps RunnerStats (plain ints and bucket
 arrays), and this collector turns them into Prometheus families when /metrics is
 scraped. The registry is injected (tests make their own; no global state), and the
-endpoint is prometheus-client's HTTP server on its own port. Names: docs/metrics.md.
+endpoint is prometheus-client's WSGI app on its own port (optional TLS and bearer token:
+service/security/http.py). Names: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from service.repository.repository import ModelRepository, ModelState
 from service.scheduling.isolation import IsolatedBackend
 from service.scheduling.stats import Histogram
+from service.security.http import MetricsHTTPServer, start_metrics_http
+from service.security.tls import CertificateFiles
 from service.video.stats import OUTCOMES, VideoStats
 
 log = logging.getLogger(__name__)
@@ -158,15 +160,26 @@ class Metrics:
         self.registry.register(RepositoryCollector(repository))
         if video is not None:
             self.registry.register(VideoCollector(video))
-        self._httpd: WSGIServer | None = None
+        self._httpd: MetricsHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
 
-    def serve(self, host: str, port: int) -> int:
-        """Serve /metrics on host:port (0 = any free port); returns the bound port."""
-        self._httpd, self._thread = start_http_server(port, addr=host, registry=self.registry)
+    def serve(
+        self, host: str, port: int, certificates: CertificateFiles | None = None, token_sha256: str | None = None
+    ) -> int:
+        """Serve /metrics on host:port (0 = any free port); returns the bound port.
+
+        certificates: serve HTTPS with them (re-read when they change); token_sha256: answer
+        401 unless the scrape carries `Authorization: Bearer <token>` with this SHA-256.
+        """
+        app = make_wsgi_app(self.registry)
+        self._httpd, self._thread = start_metrics_http(app, host, port, certificates, token_sha256)
         self.port = self._httpd.server_port
-        log.info("serving Prometheus metrics on http://%s:%d/metrics", host, self.port)
+        scheme = "https" if certificates else "http"
+        guard = ", bearer token required" if token_sha256 else ""
+        log.info("serving Prometheus metrics on %s://%s:%d/metrics%s", scheme, host, self.port, guard)
+        if token_sha256 and not certificates:
+            log.warning("the metrics bearer token crosses the network in plaintext: add --metrics-tls")
         return self.port
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from protos.inference import grpc_service_pb2_grpc
 from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
-from service.health import HealthReporter
+from service.health import HealthReporter, start_health_server
 from service.metrics import Metrics
 from service.oip.servicer import SERVICE_NAME as OIP_SERVICE
 from service.oip.servicer import OipServicer
@@ -23,6 +23,8 @@ from service.repository.loader import ModelLoader
 from service.repository.repository import ModelRepository, ModelState
 from service.repository.summary import tally
 from service.rpc.drain import DrainGate
+from service.security.audit import AuthCollector
+from service.security.startup import ServerSecurity
 from service.settings import ServerSettings
 from service.video.session import VideoStreams
 from service.video.stats import VideoStats
@@ -57,23 +59,32 @@ class SwitchyardServer:
         self.settings = settings
         self.loader = loader or ModelLoader(settings)
         self.repository = repository or ModelRepository(settings.model_repository, self.loader, settings.models)
-        self._server = grpc.aio.server(options=channel_options(settings))
+        # TLS files, auth config and their combinations are checked before anything else starts.
+        self.security = ServerSecurity.from_settings(settings)
+        self._server = grpc.aio.server(options=channel_options(settings), interceptors=self.security.interceptors())
         self.gate = DrainGate()
         self.video = VideoStreams(self.repository, VideoStats())
         # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
         # and the video streams' counters.
         self.metrics = Metrics(self.repository, registry, self.video.stats)
+        if self.security.authenticator is not None:
+            self.metrics.registry.register(AuthCollector(self.security.stats))
         services = self._register_services(self._hardware)
         self.health = HealthReporter(services)
         self.repository.subscribe(self.health.on_model_change)
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._server)
-        reflection.enable_server_reflection(
-            [*services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            self._server,
-        )
+        # Every service this server answers (the auth layer's groups must cover each of their methods).
+        self.service_names = [
+            *services,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ]
+        reflection.enable_server_reflection(self.service_names, self._server)
         self.port = 0
+        self.health_port = 0
+        self._health_server: grpc.aio.Server | None = None
         self._stopped = asyncio.Event()
 
     def _hardware(self) -> dict:
@@ -96,13 +107,30 @@ class SwitchyardServer:
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""
-        self.port = self._server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        address = f"{self.settings.host}:{self.settings.port}"
+        certificates = self.security.certificates
+        if certificates is not None:
+            self.port = self._server.add_secure_port(address, certificates.grpc_credentials())
+        else:
+            self.port = self._server.add_insecure_port(address)
         if not self.port:
             raise RuntimeError(f"could not bind {self.settings.host}:{self.settings.port}")
         await self._server.start()
-        log.info("serving gRPC on %s:%d", self.settings.host, self.port)
+        log.info("serving gRPC%s on %s:%d", " (TLS)" if certificates else "", self.settings.host, self.port)
+        log.log(*self.security.exposure(self.settings))
+        if self.settings.health_port >= 0:
+            # Kubernetes' gRPC probes speak no TLS: health alone, plaintext, same servicer state.
+            self._health_server, self.health_port = await start_health_server(
+                self.health.servicer, self.settings.host, self.settings.health_port, self.settings.reuse_port
+            )
+            log.info("serving grpc.health.v1 (plaintext) on %s:%d", self.settings.host, self.health_port)
         if self.settings.metrics_port >= 0:  # metrics (issue 5); -1 = off
-            self.metrics.serve(self.settings.host, self.settings.metrics_port)
+            self.metrics.serve(
+                self.settings.host,
+                self.settings.metrics_port,
+                certificates=certificates if self.settings.metrics_tls else None,
+                token_sha256=self.settings.metrics_token_sha256,
+            )
         return self.port
 
     async def load_models(self) -> None:
@@ -127,6 +155,8 @@ class SwitchyardServer:
         if not await self.gate.drain(grace):
             log.warning("grace period over with %d call(s) still running; cancelling them", self.gate.active)
         await self._server.stop(0)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         await self.repository.close(timeout=0)
         self.metrics.close()  # metrics (issue 5)
         self._stopped.set()

@@ -38,6 +38,15 @@ class ServerSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     # Set by the supervisor for its worker processes.
     reuse_port: bool = False
+    # Transport security and identities (service/security/, docs/security.md). The files are
+    # re-read when they change; the auth config is read once at start-up.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = Field(default=None, description="require client certificates signed by this CA")
+    auth_config: Path | None = Field(default=None, description="tokens, client identities and their RPC groups")
+    health_port: int = Field(default=-1, ge=-1, le=65535, description="plaintext grpc.health.v1 only; -1 = off")
+    metrics_tls: bool = False
+    metrics_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
 
     @field_validator("log_level", "backend", mode="before")
     @classmethod

@@ -46,7 +46,27 @@ def serve(
     probe_sysroot: Annotated[Path | None, typer.Option(help="probe the hardware below this root (tests)")] = None,
     allow_repository_admin: Annotated[
         bool | None,
-        typer.Option("--allow-repository-admin/--no-repository-admin", help="enable load/unload RPCs (no auth yet!)"),
+        typer.Option(
+            "--allow-repository-admin/--no-repository-admin",
+            help="enable load/unload RPCs (off loopback: only with an --auth-config that grants admin)",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate (chain): TLS on the gRPC port, re-read when it changes")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+    tls_client_ca: Annotated[
+        Path | None, typer.Option(help="require client certificates signed by this CA (mTLS)")
+    ] = None,
+    auth_config: Annotated[
+        Path | None, typer.Option(help="YAML: tokens, client certificates and the RPC groups each may call")
+    ] = None,
+    health_port: Annotated[int | None, typer.Option(help="plaintext grpc.health.v1 port for probes, -1 = off")] = None,
+    metrics_tls: Annotated[
+        bool | None, typer.Option("--metrics-tls/--no-metrics-tls", help="serve /metrics over HTTPS (--tls-cert)")
+    ] = None,
+    metrics_token_sha256: Annotated[
+        str | None, typer.Option(help="SHA-256 (hex) of the bearer token /metrics requires")
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug | info | warning | error")] = None,
     port_file: Annotated[
@@ -98,6 +118,14 @@ def check_before_loading(settings: ServerSettings) -> None:
         check_port_free(settings.host, settings.port, "--port")
         if settings.metrics_port > 0:
             check_port_free(settings.host, settings.metrics_port, "--metrics-port")
+        if settings.health_port > 0:
+            check_port_free(settings.host, settings.health_port, "--health-port")
+    from service.security.startup import SecurityError, ServerSecurity
+
+    try:
+        ServerSecurity.from_settings(settings)  # TLS files, auth config and admin exposure, before loading
+    except SecurityError as error:
+        raise CliError(str(error)) from None
 
 
 def check_port_free(host: str, port: int, flag: str) -> None:

@@ -1,0 +1,98 @@
+"""The grpc.aio server interceptor that lets a call through or ends it before its handler runs.
+
+Each method's handler is wrapped once (then cached): the wrapper resolves the caller from
+the call's metadata and TLS peer (service/security/auth.py), counts the decision, and either
+runs the handler with the identity set (service/security/identity.py) or aborts with
+UNAUTHENTICATED or PERMISSION_DENIED. Health checks pass untouched; a method no group holds
+is refused. The check needs the call's ServicerContext for the peer certificate, which
+intercept_service does not get: hence a wrapper, not a decision in intercept_service.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any
+
+import grpc
+
+from service.security.audit import AuthStats
+from service.security.auth import Authenticator, Outcome
+from service.security.groups import OPEN_METHODS, group_of
+from service.security.identity import set_current_identity
+
+log = logging.getLogger(__name__)
+
+_STATUS = {Outcome.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED, Outcome.DENIED: grpc.StatusCode.PERMISSION_DENIED}
+
+_KINDS = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, authenticator: Authenticator, stats: AuthStats) -> None:
+        self._authenticator = authenticator
+        self._stats = stats
+        # Registered methods only (continuation answers None for the rest), so this stays small.
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        if method in OPEN_METHODS:
+            return await continuation(handler_call_details)
+        guarded = self._guarded.get(method)
+        if guarded is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return handler  # not served here: UNIMPLEMENTED, as without the interceptor
+            guarded = self._guarded[method] = self._guard(method, handler)
+        return guarded
+
+    def _guard(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        attribute, build = _KINDS[(handler.request_streaming, handler.response_streaming)]
+        behavior = getattr(handler, attribute)
+        group = group_of(method)
+
+        async def admit(context: grpc.aio.ServicerContext) -> None:
+            decision = self._authenticator.decide(
+                method, group, context.invocation_metadata() or (), context.auth_context
+            )
+            name = decision.identity.name if decision.identity else ""
+            self._stats.count(name, group.value if group else "none", decision.outcome.value)
+            if decision.outcome is Outcome.ALLOWED:
+                set_current_identity(decision.identity)
+                return
+            log.info("%s %s (identity %r): %s", decision.outcome.value, method, name, decision.message)
+            await context.abort(_STATUS[decision.outcome], decision.message)
+
+        wrapped: Callable[..., Any]
+        if inspect.isasyncgenfunction(behavior):
+
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                await admit(context)
+                async with aclosing(behavior(request, context)) as replies:
+                    async for reply in replies:
+                        yield reply
+
+        elif inspect.iscoroutinefunction(behavior):
+
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await admit(context)
+                return await behavior(request, context)
+
+        else:
+            # A synchronous handler would run on grpc's thread pool, outside this guard's reach.
+            raise TypeError(f"{method}: only asyncio handlers can be served behind the auth layer")
+        return build(
+            wrapped, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
