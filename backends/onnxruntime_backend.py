@@ -11,6 +11,7 @@ import onnxruntime as ort
 
 from backends.base import Device, ModelSignature, TensorSpec
 from backends.options import OnnxRuntimeOptions
+from backends.runtime_errors import is_input_shape_problem, runtime_words
 from protos.errors import BackendError, BackendLoadError, InvalidInputError
 
 _DATATYPE_OF = {
@@ -117,9 +118,12 @@ class OnnxRuntimeBackend:
         try:
             values = session.run(None, feeds)
         except ort.capi.onnxruntime_pybind11_state.InvalidArgument as exc:
-            raise InvalidInputError(f"onnxruntime rejected the inputs: {exc}") from exc
+            raise InvalidInputError(f"onnxruntime rejected the inputs: {runtime_words(str(exc))}") from exc
         except Exception as exc:
-            raise BackendError(f"onnxruntime failed: {exc}") from exc
+            # ORT reports a node that cannot take the inputs' shapes as a plain FAIL.
+            if is_input_shape_problem(str(exc)):
+                raise InvalidInputError(f"onnxruntime rejected the inputs: {runtime_words(str(exc))}") from exc
+            raise BackendError(f"onnxruntime failed: {runtime_words(str(exc))}") from exc
         return {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}
 
     def unload(self) -> None:

@@ -15,7 +15,8 @@ import openvino as ov
 
 from backends.base import Device, ModelSignature, TensorSpec
 from backends.options import OpenVinoOptions
-from protos.errors import BackendError, BackendLoadError
+from backends.runtime_errors import is_input_shape_problem, runtime_words
+from protos.errors import BackendError, BackendLoadError, InvalidInputError
 
 _DATATYPE_OF = {
     "boolean": "BOOL",
@@ -91,8 +92,10 @@ class OpenVinoBackend:
             request.infer(dict(inputs))
             # The request's buffers are reused by the next caller: copy out.
             return {name: request.get_output_tensor(i).data.copy() for i, name in enumerate(self._output_names)}
-        except Exception as exc:
-            raise BackendError(f"openvino failed: {exc}") from exc
+        except Exception as exc:  # OpenVINO raises RuntimeError for everything, shapes included
+            if is_input_shape_problem(str(exc)):
+                raise InvalidInputError(f"openvino rejected the inputs: {runtime_words(str(exc))}") from exc
+            raise BackendError(f"openvino failed: {runtime_words(str(exc))}") from exc
         finally:
             self._pool.put(request)
 

@@ -24,6 +24,7 @@ from protos.switchyard.v1 import predict_pb2 as pb
 from service.predict.messages import decode_request, encode_response
 from service.repository.repository import ModelRepository, ModelVersion
 from service.vision.decode import decode_image
+from service.vision.limits import DEFAULT_MAX_IMAGE_PIXELS
 from service.vision.pipeline import VisionPipeline, pipeline_for
 from service.vision.postprocess import Classification, Detection
 
@@ -45,14 +46,16 @@ async def predict_image(
     request: pb.PredictRequest,
     deadline: float | None,
     into: pb.PredictResponse | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> pb.PredictResponse:
+    """`max_pixels`: the largest picture the image may declare (checked on its header before decoding)."""
     infer_request, raw = decode_request(request, deadline)
     images = infer_request.inputs[IMAGE_INPUT]
     if images.size != 1:
         raise InvalidInputError(f"input '{IMAGE_INPUT}' must hold exactly one image, got shape {list(images.shape)}")
     runner = version.ready_runner
     pipeline = pipeline_for(version, repository.entry(version.name).path)
-    inputs, transform = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0])
+    inputs, transform = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0], max_pixels)
     requested, infer_request.outputs = infer_request.outputs, ()
     infer_request.inputs = inputs
     outputs = await runner.infer(infer_request)
@@ -71,8 +74,8 @@ async def predict_image(
     return encode_response(request, version.version, outputs, raw, signature, into)
 
 
-def _prepare(pipeline: VisionPipeline, data: bytes):
-    inputs, transform, _ = pipeline.prepare(decode_image(bytes(data)))
+def _prepare(pipeline: VisionPipeline, data: bytes, max_pixels: int):
+    inputs, transform, _ = pipeline.prepare(decode_image(bytes(data), max_pixels, f"image in input '{IMAGE_INPUT}'"))
     return inputs, transform
 
 

@@ -10,7 +10,7 @@ simply runs alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -60,6 +60,7 @@ class ModelRunner:
         clock: Clock | None = None,
         stats: RunnerStats | None = None,
         executor: ThreadPoolExecutor | None = None,
+        input_check: Callable[[Mapping[str, np.ndarray]], None] | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -68,6 +69,8 @@ class ModelRunner:
         self.max_batch_size = max_batch_size
         self.instances = instances
         self.stats = stats or RunnerStats()
+        # A rule of the model's config beyond its signature (e.g. image sides in multiples of 32).
+        self._input_check = input_check
         clock = clock or MonotonicClock()
         self._clock = clock
         self._now = clock.now
@@ -92,7 +95,10 @@ class ModelRunner:
     def validate(self, request: InferRequest) -> int:
         if request.outputs:
             validate_outputs(self.name, self.signature, request.outputs)
-        return validate_inputs(self.name, self.signature, request.inputs, self.max_batch_size)
+        batch = validate_inputs(self.name, self.signature, request.inputs, self.max_batch_size)
+        if self._input_check is not None:
+            self._input_check(request.inputs)
+        return batch
 
     async def infer(self, request: InferRequest) -> dict[str, np.ndarray]:
         """Validate, queue, run (maybe batched with others), return this request's own outputs."""

@@ -78,8 +78,11 @@ def stream_options(config: vpb.StreamConfig) -> StreamOptions:
     raw = encoding == "raw"
     if raw and (not config.width or not config.height):
         raise InvalidInputError("StreamConfig: raw frames need width and height")
+    # Only raw frames use pixel_format, but a number with no meaning at all is a client bug either way.
     pixel_format = (
-        _accepted(_PIXEL_FORMAT, config.pixel_format, "pixel_format", vpb.StreamConfig.PixelFormat) if raw else None
+        _accepted(_PIXEL_FORMAT, config.pixel_format, "pixel_format", vpb.StreamConfig.PixelFormat)
+        if raw or config.pixel_format
+        else None
     )
     drop_policy = _accepted(_DROP_POLICY, config.drop_policy, "drop_policy", vpb.StreamConfig.DropPolicy)
     max_pending = config.max_pending or DEFAULTS[drop_policy][0]
@@ -95,7 +98,7 @@ def stream_options(config: vpb.StreamConfig) -> StreamOptions:
         encoding=encoding,
         width=config.width if raw else None,
         height=config.height if raw else None,
-        pixel_format=pixel_format,
+        pixel_format=pixel_format if raw else None,
         drop_policy=drop_policy,
         max_pending=max_pending,
         max_in_flight=max_in_flight,

@@ -7,8 +7,12 @@
 
 Every frame message gets exactly one slot, and every slot is filled exactly once (result,
 in-band error, or drop notice), so nothing is dropped silently and replies stay in frame
-order. Decoding, pre- and postprocessing run in worker threads (OpenCV, libjpeg-turbo and
-FFmpeg release the GIL), so they overlap the model and never stall the event loop.
+order. A stream's memory is bounded in bytes as well as frames (MediaLimits): decoded
+pictures waiting for or inside the model (past the bound the drop policy applies), and the
+tensors of finished replies the client has not read yet (past it the reader stops, and
+flow control holds the sender). Decoding, pre- and postprocessing run in worker threads
+(OpenCV, libjpeg-turbo and FFmpeg release the GIL), so they overlap the model and never
+stall the event loop.
 Ending, cancelling or disconnecting runs the session's `finally`: tasks are cancelled,
 the queue is emptied and the decoder is closed at once.
 """
@@ -38,6 +42,7 @@ from service.video.messages import (
 from service.video.queue import DropQueue
 from service.video.stats import VideoStats
 from service.vision.decode import FrameDecoder, h264_nal_types, make_decoder
+from service.vision.limits import MediaLimits
 from service.vision.pipeline import VisionPipeline, pipeline_for
 
 # Replies that may wait to be sent (drop notices, finished results) beyond the frames in
@@ -57,6 +62,7 @@ class _Frame:
     decode_ms: float = 0.0
     image: np.ndarray | None = None
     queued: float = 0.0
+    nbytes: int = 0  # of its decoded picture, counted against the stream's byte bound
 
 
 class VideoSession:
@@ -69,12 +75,14 @@ class VideoSession:
         pipeline: VisionPipeline,
         decoder: FrameDecoder,
         clock: Callable[[], float] = time.perf_counter,
+        limits: MediaLimits | None = None,
     ) -> None:
         self.options = options
         self.runner = runner
         self.pipeline = pipeline
         self.decoder: FrameDecoder | None = decoder
-        self.queue: DropQueue[_Frame] = DropQueue(options.drop_policy, options.max_pending)
+        self.max_bytes = (limits or MediaLimits()).max_stream_pending_bytes
+        self.queue: DropQueue[_Frame] = DropQueue(options.drop_policy, options.max_pending, self.max_bytes)
         self.closed = asyncio.Event()
         self._clock = clock
         self._slots: asyncio.Queue = asyncio.Queue()
@@ -84,6 +92,10 @@ class VideoSession:
         self._by_tag: dict[int, _Frame] = {}
         self._tags = itertools.count()
         self._tasks: set[asyncio.Task] = set()
+        # Tensor bytes of replies that are ready but not yet handed to gRPC.
+        self.unsent_bytes = 0
+        self._reply_room = asyncio.Event()
+        self._reply_room.set()
 
     async def replies(self, requests: AsyncIterator[vpb.StreamVideoRequest]) -> AsyncIterator[vpb.StreamVideoResponse]:
         reader = asyncio.ensure_future(self._read(requests))
@@ -97,6 +109,7 @@ class VideoSession:
                     break
                 response = await slot
                 self._outstanding.release()
+                self._sent(response)
                 if response is not _NO_REPLY:
                     yield response
         finally:
@@ -134,11 +147,18 @@ class VideoSession:
 
     async def _admit(self, frame: vpb.VideoFrame) -> None:
         decoder = self._open_decoder()
+        while self.unsent_bytes > self.max_bytes:  # the client is not reading its replies
+            self._reply_room.clear()
+            await self._reply_room.wait()
         await self._outstanding.acquire()
         item = _Frame(frame.index, frame.pts, self._clock(), asyncio.get_running_loop().create_future())
         self._slots.put_nowait(item.slot)
         if self.options.encoding == "h264" and _parameter_sets_only(frame.data):
-            await asyncio.to_thread(decoder.decode, frame.data)  # held for the next picture
+            try:
+                await asyncio.to_thread(decoder.decode, frame.data)  # held for the next picture
+            except SwitchyardError as exc:  # e.g. an SPS over the pixel limit: answered, never decoded
+                item.slot.set_result(error_response(item.index, item.pts, exc))
+                return
             item.slot.set_result(_NO_REPLY)
             return
         tag = next(self._tags)
@@ -178,8 +198,8 @@ class VideoSession:
             item = self._by_tag.pop(picture.tag, None)
             if item is None:
                 continue
-            item.image, item.queued = picture.image, self._clock()
-            for old in await self.queue.put(item):
+            item.image, item.queued, item.nbytes = picture.image, self._clock(), picture.image.nbytes
+            for old in await self.queue.put(item, item.nbytes):
                 old.slot.set_result(
                     dropped_response(old.index, old.pts, self.options.drop_policy, self.options.max_pending)
                 )
@@ -242,8 +262,22 @@ class VideoSession:
             raise
         except Exception as exc:
             response = error_response(item.index, item.pts, exc)
+        finally:
+            self.queue.release(item.nbytes)
         if not item.slot.done():
+            if self.options.want_tensors:
+                self.unsent_bytes += _tensor_bytes(response)
             item.slot.set_result(response)
+
+    def _sent(self, response: vpb.StreamVideoResponse | None) -> None:
+        if response is not None and self.options.want_tensors:
+            self.unsent_bytes -= _tensor_bytes(response)
+            if self.unsent_bytes <= self.max_bytes:
+                self._reply_room.set()
+
+
+def _tensor_bytes(response: vpb.StreamVideoResponse) -> int:
+    return sum(len(t.raw_contents) for t in response.result.tensors) if response.HasField("result") else 0
 
 
 def _parameter_sets_only(data: bytes) -> bool:
@@ -254,8 +288,11 @@ def _parameter_sets_only(data: bytes) -> bool:
 class VideoStreams:
     """Opens sessions for the Predict servicer and keeps the live ones (for drain and tests)."""
 
-    def __init__(self, repository: ModelRepository, stats: VideoStats | None = None) -> None:
+    def __init__(
+        self, repository: ModelRepository, stats: VideoStats | None = None, limits: MediaLimits | None = None
+    ) -> None:
         self._repository = repository
+        self.limits = limits or MediaLimits()
         self.active: set[VideoSession] = set()
         self.stats = stats or VideoStats()
 
@@ -267,14 +304,17 @@ class VideoStreams:
             self._repository.entry(options.model).path,
             options.preprocess_overrides,
             options.postprocess_overrides,
+            self.limits.max_image_pixels,
         )
         if options.want_results and pipeline.postprocessor is None:
             raise InvalidInputError(
                 f"model '{options.model}' declares no `postprocess`; ask for TENSORS instead of RESULTS"
             )
         runner = version.ready_runner
-        decoder = make_decoder(options.encoding, options.width, options.height, options.pixel_format)
-        return VideoSession(options, runner, pipeline, decoder)
+        decoder = make_decoder(
+            options.encoding, options.width, options.height, options.pixel_format, self.limits.max_image_pixels
+        )
+        return VideoSession(options, runner, pipeline, decoder, limits=self.limits)
 
     async def stream(self, requests) -> AsyncIterator[vpb.StreamVideoResponse]:
         """The whole RPC: the first message opens the session, the rest are its frames."""

@@ -3,14 +3,16 @@
 The model repository validates these once when a model loads; the hot path only ever
 sees the frozen models (and the arrays the Preprocessor precomputes from them).
 A video stream may override individual fields for its own lifetime through
-`apply_overrides`, which re-validates so a stream can never hold an invalid config.
+`apply_overrides`, which re-validates so a stream can never hold an invalid config;
+`apply_preprocess_overrides` also keeps a stream's model input within what the model's
+config allows (a client must not make the server build a 6000x6000 tensor per frame).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Annotated, Literal, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -23,6 +25,9 @@ from pydantic import (
 )
 
 from protos.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ColorOrder = Literal["RGB", "BGR", "GRAY"]
 ResizeMode = Literal["stretch", "letterbox", "pad", "keep_aspect"]
@@ -55,6 +60,9 @@ class PreprocessConfig(_Strict):
     std: tuple[float, ...] = (1.0,)
     layout: Literal["NCHW", "NHWC"] = "NCHW"
     dtype: Literal["float32", "float16", "uint8"] = "float32"
+    # Largest input side a stream's preprocess_overrides may ask for; None = no larger than
+    # this config's own size / max_side.
+    override_max_side: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PreprocessConfig:
@@ -74,6 +82,30 @@ class PreprocessConfig(_Strict):
         if self.dtype == "uint8" and not identity:
             raise ValueError("dtype: uint8 input cannot carry scale/mean/std normalisation")
         return self
+
+    def input_bound(self) -> tuple[int, int] | None:
+        """(longest side, pixels) of the largest input this config can make; None = the source's size."""
+        if self.size is not None:
+            return max(self.size), self.size[0] * self.size[1]
+        if self.max_side is None:
+            return None
+        # keep_aspect rounds each side to the nearest multiple, and to at least one multiple.
+        side = max(self.multiple, round(self.max_side / self.multiple) * self.multiple)
+        return side, side * side
+
+    def shape_error(self, shape: tuple[int, ...]) -> str | None:
+        """Why an image tensor of this shape cannot be the model's input, or None.
+
+        keep_aspect's `multiple` is the model's own rule (PP-OCR's detectors need multiples of
+        32), so raw tensors must keep it too. A fixed `size` is a resize choice that a stream
+        may change: a fixed model says so in its own static input shape.
+        """
+        if self.resize_mode != "keep_aspect" or self.multiple == 1 or len(shape) != 4:
+            return None
+        height, width = shape[2:4] if self.layout == "NCHW" else shape[1:3]
+        if height % self.multiple or width % self.multiple:
+            return f"height and width must be multiples of {self.multiple} ({self.layout}), got shape {list(shape)}"
+        return None
 
 
 class _PostprocessBase(_Strict):
@@ -140,6 +172,75 @@ PostprocessConfig = Annotated[
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 _NOT_OVERRIDABLE = frozenset({"kind", "input_name", "output_name", "boxes_output", "scores_output", "labels_file"})
+# What a stream may change about preprocessing: the geometry, within the model's bound. Colour
+# order, normalisation, layout and dtype describe what the model was trained on, not a choice.
+PREPROCESS_OVERRIDABLE = frozenset({"resize_mode", "size", "max_side", "multiple", "interpolation", "pad_value"})
+_GEOMETRY = ("resize_mode", "size", "max_side", "multiple")
+# Strides of real detectors are 8-64; rounding to more only pads frames with nothing.
+MAX_OVERRIDE_MULTIPLE = 128
+
+
+def apply_preprocess_overrides(
+    config: PreprocessConfig, overrides: Mapping[str, str], max_pixels: int
+) -> PreprocessConfig:
+    """`apply_overrides` for preprocessing: only PREPROCESS_OVERRIDABLE keys, and no model input
+    larger than the config allows: its override_max_side, else its own size / max_side, else
+    (a config that keeps the source size) `max_pixels`, the server's limit on a source picture."""
+    if not overrides:
+        return config
+    fixed = sorted(set(overrides) - PREPROCESS_OVERRIDABLE)
+    if fixed:
+        raise InvalidInputError(
+            f"PreprocessConfig parameter {fixed[0]!r} cannot be overridden by a stream; "
+            f"overridable: {', '.join(sorted(PREPROCESS_OVERRIDABLE))}"
+        )
+    new = apply_overrides(config, overrides)
+    multiple_bound = max(MAX_OVERRIDE_MULTIPLE, config.multiple)
+    if "multiple" in overrides and (new.multiple > multiple_bound or new.multiple % config.multiple):
+        raise InvalidInputError(
+            f"preprocess override 'multiple' {new.multiple} must be a multiple of the model's "
+            f"{config.multiple} and at most {multiple_bound}"
+        )
+    own = config.input_bound()
+    if config.override_max_side is not None:
+        side: int | None = config.override_max_side
+        pixels, source = config.override_max_side**2, f"its override_max_side {config.override_max_side}"
+    elif own is not None:
+        (side, pixels), source = own, "its own size / max_side"
+    else:
+        side, pixels, source = None, max_pixels, "the server's max_image_pixels"
+    wanted = new.input_bound()
+    if wanted is None:
+        too_large = own is not None  # back to the source's size, which the config did not allow
+    else:
+        too_large = (side is not None and wanted[0] > side) or wanted[1] > pixels
+    if too_large:
+        keys = ", ".join(f"{key}={overrides[key]!r}" for key in _GEOMETRY if key in overrides)
+        made = "the source frame's size" if wanted is None else f"up to {wanted[0]} px a side, {wanted[1]} pixels"
+        most = f"{side} px a side and {pixels} pixels" if side is not None else f"{pixels} pixels"
+        raise InvalidInputError(
+            f"preprocess overrides {keys} would make model inputs of {made}; "
+            f"the model's config allows at most {most} ({source})"
+        )
+    return new
+
+
+def image_input_check(
+    model: str, config: PreprocessConfig, input_names: list[str]
+) -> Callable[[Mapping[str, np.ndarray]], None] | None:
+    """A check of raw request tensors against the shape rule `config` declares for the image
+    input, for the model's runner (so the runtime never sees them); None when there is no rule."""
+    name = config.input_name or (input_names[0] if len(input_names) == 1 else None)
+    if name is None or config.resize_mode != "keep_aspect" or config.multiple == 1:
+        return None
+
+    def check(inputs: Mapping[str, np.ndarray]) -> None:
+        array = inputs.get(name)
+        problem = None if array is None else config.shape_error(array.shape)
+        if problem is not None:
+            raise InvalidInputError(f"model '{model}': input '{name}': {problem} (config.yaml preprocess)")
+
+    return check
 
 
 def apply_overrides(config: ConfigT, overrides: Mapping[str, str]) -> ConfigT:

@@ -5,6 +5,8 @@ only calls `decode(data, tag)`. `decode` returns a list because H.264 may hold a
 back (B-frame reordering) and hand it out on a later call; each DecodedFrame carries the
 tag of the message whose bytes held it, so results can be matched to requests. A bad
 frame raises InvalidInputError for that frame only; the decoder stays usable.
+Every decoder reads the picture size from the header first (service/vision/headers.py) and
+refuses a picture over its pixel limit (ImageTooLargeError) before any pixel buffer exists.
 Returned images may be read-only views of the input bytes; copy before drawing on them.
 """
 
@@ -17,6 +19,8 @@ import cv2
 import numpy as np
 
 from protos.errors import InvalidInputError
+from service.vision.headers import h264_sps_size, h264_sps_units, jpeg_size, png_size
+from service.vision.limits import DEFAULT_MAX_IMAGE_PIXELS, check_pixels
 
 if TYPE_CHECKING:  # PyAV is imported only when an H.264 stream opens
     from av import VideoCodecContext, VideoFrame
@@ -53,8 +57,10 @@ class _StatelessDecoder:
 
     encoding = ""
 
-    def __init__(self) -> None:
+    def __init__(self, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, label: str = "frame") -> None:
         self._count = 0
+        self.max_pixels = max_pixels
+        self.label = label  # what errors call the picture: "frame", or "image in input 'image'"
 
     def decode(self, data: bytes, tag: int | None = None) -> list[DecodedFrame]:
         if tag is None:
@@ -78,6 +84,9 @@ class JpegDecoder(_StatelessDecoder):
     def decode_image(self, data: bytes) -> np.ndarray:
         if not data:
             raise InvalidInputError("jpeg frame is empty")
+        what = f"jpeg {self.label}"
+        width, height = jpeg_size(data, what)
+        check_pixels(f"{what} ({len(data)} bytes)", width, height, self.max_pixels)
         if simplejpeg is not None:
             try:
                 # strict: a truncated or damaged JPEG is an error, not a half-grey picture.
@@ -91,8 +100,9 @@ class PngDecoder(_StatelessDecoder):
     encoding = "png"
 
     def decode_image(self, data: bytes) -> np.ndarray:
-        if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-            raise InvalidInputError(f"png frame ({len(data)} bytes) does not start with the PNG signature")
+        what = f"png {self.label}"
+        width, height = png_size(data, what)
+        check_pixels(f"{what} ({len(data)} bytes)", width, height, self.max_pixels)
         return _imdecode(data, "png")
 
 
@@ -109,14 +119,15 @@ class RawDecoder(_StatelessDecoder):
     encoding = "raw"
     _BYTES_PER_PIXEL = {"RGB": 3.0, "BGR": 3.0, "GRAY": 1.0, "NV12": 1.5}
 
-    def __init__(self, width: int, height: int, pixel_format: str) -> None:
-        super().__init__()
+    def __init__(self, width: int, height: int, pixel_format: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
+        super().__init__(max_pixels)
         if pixel_format not in self._BYTES_PER_PIXEL:
             raise InvalidInputError(f"raw pixel_format {pixel_format!r} is not one of {', '.join(PIXEL_FORMATS)}")
         if width <= 0 or height <= 0:
             raise InvalidInputError(f"raw frames need a positive width and height, got {width}x{height}")
         if pixel_format == "NV12" and (width % 2 or height % 2):
             raise InvalidInputError(f"NV12 needs an even width and height, got {width}x{height}")
+        check_pixels(f"StreamConfig: raw {pixel_format} frames", width, height, max_pixels)
         self.width, self.height, self.pixel_format = width, height, pixel_format
         self.frame_bytes = int(width * height * self._BYTES_PER_PIXEL[pixel_format])
 
@@ -148,14 +159,18 @@ class H264Decoder:
 
     encoding = "h264"
 
-    def __init__(self) -> None:
+    def __init__(self, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         import av  # imported here so image-only deployments never load FFmpeg
 
         self._av = av
+        self.max_pixels = max_pixels
         self._ctx: VideoCodecContext | None = av.CodecContext.create("h264", "r")
         # One thread: FFmpeg's frame threading would hold back thread_count-1 frames,
         # adding latency on a live stream; 640x480 decodes in well under a millisecond.
         self._ctx.thread_count = 1
+        # Behind our own SPS check: FFmpeg refuses a larger picture itself, should it ever
+        # read a size from somewhere the check did not look.
+        self._ctx.options = {"max_pixels": str(min(max_pixels, 2**31 - 1))}  # an int option in FFmpeg
         self._count = 0
         self._seen_keyframe = False
         self._pending: list[DecodedFrame] = []
@@ -173,6 +188,10 @@ class H264Decoder:
                 f"h264 frame {tag} has no Annex B start code; send Annex B access units "
                 "(MP4/MKV packets need the h264_mp4toannexb bitstream filter)"
             )
+        if 7 in nal_types:  # a sequence parameter set: the picture size for what follows
+            for sps in h264_sps_units(data):
+                width, height = h264_sps_size(sps)
+                check_pixels(f"h264 frame {tag}'s sequence parameter set", width, height, self.max_pixels)
         if not any(1 <= t <= 5 for t in nal_types):
             # No picture data (SPS/PPS/SEI only): FFmpeg rejects such a packet on its own,
             # so hold it and send it in front of the next picture.
@@ -252,31 +271,28 @@ def make_decoder(
     width: int | None = None,
     height: int | None = None,
     pixel_format: str | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> FrameDecoder:
     """The decoder for one stream; `raw` needs width, height and pixel_format."""
     if encoding == "jpeg":
-        return JpegDecoder()
+        return JpegDecoder(max_pixels)
     if encoding == "png":
-        return PngDecoder()
+        return PngDecoder(max_pixels)
     if encoding == "raw":
         if width is None or height is None or pixel_format is None:
             raise InvalidInputError("raw frames need width, height and pixel_format")
-        return RawDecoder(width, height, pixel_format)
+        return RawDecoder(width, height, pixel_format, max_pixels)
     if encoding == "h264":
-        return H264Decoder()
+        return H264Decoder(max_pixels)
     raise InvalidInputError(f"unknown frame encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
 
 
-_JPEG = JpegDecoder()
-_PNG = PngDecoder()
-
-
-def decode_image(data: bytes) -> np.ndarray:
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, label: str = "image") -> np.ndarray:
     """Decode a self-describing still image (JPEG or PNG, sniffed) for unary Predict."""
     if data.startswith(b"\xff\xd8"):
-        return _JPEG.decode_image(data)
+        return JpegDecoder(max_pixels, label).decode_image(data)
     if data.startswith(b"\x89PNG"):
-        return _PNG.decode_image(data)
+        return PngDecoder(max_pixels, label).decode_image(data)
     raise InvalidInputError(
         f"image input ({len(data)} bytes) is neither JPEG nor PNG; send raw pixels through a stream"
     )

@@ -18,7 +18,8 @@ import numpy as np
 
 from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from service.repository.repository import ModelVersion
-from service.vision.config import PreprocessConfig, apply_overrides
+from service.vision.config import PreprocessConfig, apply_overrides, apply_preprocess_overrides
+from service.vision.limits import DEFAULT_MAX_IMAGE_PIXELS
 from service.vision.postprocess import Classification, Detection, Postprocessor, make_postprocessor
 from service.vision.preprocess import Preprocessor, Transform
 
@@ -51,8 +52,13 @@ def pipeline_for(
     model_dir: Path,
     preprocess_overrides: Mapping[str, str] | None = None,
     postprocess_overrides: Mapping[str, str] | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> VisionPipeline:
-    """The pipeline a model's config.yaml declares, with optional per-stream overrides."""
+    """The pipeline a model's config.yaml declares, with optional per-stream overrides.
+
+    Preprocess overrides may not make the model's input larger than its config allows
+    (`max_pixels` bounds it when the config keeps the source size).
+    """
     config = version.config
     if config is None or config.preprocess is None:
         raise SwitchyardError(
@@ -60,7 +66,7 @@ def pipeline_for(
             "images or video frames (see docs/video.md)",
             ErrorCode.FAILED_PRECONDITION,
         )
-    pre = apply_overrides(config.preprocess, dict(preprocess_overrides or {}))
+    pre = apply_preprocess_overrides(config.preprocess, dict(preprocess_overrides or {}), max_pixels)
     post = config.postprocess
     if postprocess_overrides:
         if post is None:

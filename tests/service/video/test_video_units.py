@@ -41,6 +41,47 @@ async def test_none_waits_for_room_instead_of_dropping() -> None:
     assert await blocked == [] and await queue.get() == 2
 
 
+async def test_drop_oldest_drops_by_bytes_long_before_the_count_bound() -> None:
+    queue: DropQueue[int] = DropQueue("drop_oldest", 256, max_bytes=100)
+    assert await queue.put(1, 40) == [] and await queue.put(2, 40) == []
+    assert await queue.put(3, 40) == [1]  # 120 bytes would not fit; 2 frames waiting, far from 256
+    assert await queue.get() == 2  # taken into the model: its bytes still count until released
+    assert await queue.put(4, 40) == [3]  # 2 in the model + 3 waiting + 4 would be 120
+    assert (queue.held_bytes, queue.waiting_bytes, len(queue), queue.peak_bytes) == (40, 40, 1, 80)
+
+
+async def test_bytes_held_by_the_model_count_until_released() -> None:
+    queue: DropQueue[int] = DropQueue("drop_oldest", 8, max_bytes=100)
+    await queue.put(1, 60)
+    assert await queue.get() == 1
+    # Nothing waits, 60 bytes are in the model: a 60-byte frame is still let in (one frame over).
+    assert await queue.put(2, 60) == []
+    assert await queue.put(3, 60) == [2]  # ...but the next one pushes the waiting one out
+    taking = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)  # one loop turn (no time passes): get() waits, the model has no room
+    assert not taking.done()
+    queue.release(60)
+    assert await taking == 3 and queue.peak_bytes == 120
+
+
+async def test_none_waits_for_bytes_as_well_as_frames() -> None:
+    queue: DropQueue[int] = DropQueue("none", 256, max_bytes=100)
+    await queue.put(1, 80)
+    blocked = asyncio.ensure_future(queue.put(2, 80))
+    await asyncio.sleep(0)  # one loop turn (no time passes): put() is parked on the byte bound
+    assert not blocked.done()
+    assert await queue.get() == 1
+    await asyncio.sleep(0)
+    assert not blocked.done()  # frame 1 is in the model now, its bytes still count
+    queue.release(80)
+    assert await blocked == [] and await queue.get() == 2 and queue.peak_bytes == 80
+
+
+async def test_one_frame_larger_than_the_bound_still_passes_alone() -> None:
+    queue: DropQueue[int] = DropQueue("none", 4, max_bytes=100)
+    assert await queue.put(1, 500) == [] and await queue.get() == 1
+
+
 async def test_close_drains_then_ends() -> None:
     queue: DropQueue[int] = DropQueue("none", 4)
     await queue.put(7)
@@ -91,6 +132,11 @@ def test_bad_stream_options(kwargs, words) -> None:
             vpb.StreamConfig(model="m", encoding="ENCODING_RAW", width=4, height=4),
             "pixel_format must be one of .*; got PIXEL_FORMAT_UNSPECIFIED",
         ),
+        # pixel_format means nothing for JPEG, but a number no version of the enum has is a client bug.
+        (  # as it arrives: model "m", field 3 (encoding) JPEG, field 6 (pixel_format) 9
+            vpb.StreamConfig.FromString(b"\n\x01m\x18\x04\x30\x09"),
+            "pixel_format must be one of PIXEL_FORMAT_RGB, .*; got 9",
+        ),
         # Numbers only a newer peer would send, as they arrive: field 3 (encoding), field 10 (returns).
         (vpb.StreamConfig.FromString(b"\n\x01m\x18\x63"), "encoding must be one of .*; got 99"),
         (vpb.StreamConfig.FromString(b"\n\x01m\x18\x01\x50\x07"), "returns must be one of .*; got 7"),
@@ -119,12 +165,14 @@ def test_result_error_and_drop_round_trip_through_the_client_decoder() -> None:
     det = Detection((1, 2, 30, 40), 0.9, "text", polygon=((1, 2), (30, 2), (30, 40), (1, 40)))
     response = result_response(0, 0, (480, 640), [det], {"p": np.ones((1, 2), np.float32)}, Timings(infer_ms=5))
     result = decode_response(response, times)
-    assert result.ok and result.detections[0].box == (1, 2, 30, 40) and len(result.detections[0].polygon) == 4
+    polygon = result.detections[0].polygon
+    assert result.ok and result.detections[0].box == (1, 2, 30, 40) and polygon is not None and len(polygon) == 4
     assert result.tensors["p"].shape == (1, 2) and result.timings["infer_ms"] == 5 and result.latency_ms is not None
     assert (result.width, result.height) == (640, 480)
     line = result.to_json()
     assert line["boxes"] == [[1, 2, 30, 40]] and line["labels"] == ["text"]
     error = decode_response(error_response(3, 9, InvalidInputError("bad")), times)
+    assert error.error is not None
     assert error.error.code is grpc.StatusCode.INVALID_ARGUMENT and error.to_json()["error"]["message"] == "bad"
     dropped = decode_response(dropped_response(4, 10, "drop_oldest", 2), times)
     assert dropped.dropped == "QUEUE_FULL" and dropped.to_json()["dropped"]["reason"] == "QUEUE_FULL"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pydantic
 import pytest
 
@@ -13,6 +14,8 @@ from service.vision.config import (
     PostprocessConfig,
     PreprocessConfig,
     apply_overrides,
+    apply_preprocess_overrides,
+    image_input_check,
 )
 
 # How config.yaml's `postprocess:` mapping is validated (ModelConfig.postprocess has this type).
@@ -27,6 +30,7 @@ def test_postprocess_union_dispatches_on_kind() -> None:
 
 def test_db_text_defaults_are_paddleocr_defaults() -> None:
     cfg = parse_postprocess({"kind": "db_text"})
+    assert isinstance(cfg, DbTextConfig)
     assert (cfg.thresh, cfg.box_thresh, cfg.unclip_ratio, cfg.max_candidates, cfg.min_size) == (
         0.3, 0.6, 1.5, 1000, 3.0,
     )  # fmt: skip
@@ -111,3 +115,61 @@ def test_override_bad_value_names_the_field(key: str, value: str) -> None:
 def test_override_that_breaks_a_cross_field_rule_is_rejected() -> None:
     with pytest.raises(InvalidInputError, match="size"):
         apply_overrides(PreprocessConfig(size=(32, 32)), {"resize_mode": "keep_aspect"})
+
+
+# ----------------------------------------------------------------- stream overrides stay bounded
+
+TEXT = PreprocessConfig(resize_mode="keep_aspect", max_side=320, multiple=32)
+MPX = 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("base", "overrides", "words"),
+    [
+        (TEXT, {"resize_mode": "stretch", "size": "6000,6000"}, "size='6000,6000'.*6000 px a side.*at most 320 px"),
+        (TEXT, {"max_side": "8000"}, "max_side='8000'.*at most 320 px a side"),
+        (TEXT, {"multiple": "8000"}, "'multiple' 8000 .* at most 128"),
+        (TEXT, {"multiple": "48"}, "'multiple' 48 must be a multiple of the model's 32"),
+        (TEXT, {"max_side": "none"}, "the source frame's size"),
+        (PreprocessConfig(size=(256, 256)), {"size": "256,512"}, "at most 256 px a side and 65536 pixels"),
+        (PreprocessConfig(resize_mode="keep_aspect"), {"resize_mode": "stretch", "size": "5000,5000"}, "max_image"),
+        (TEXT.model_copy(update={"override_max_side": 960}), {"max_side": "1280"}, "override_max_side 960"),
+    ],
+)
+def test_preprocess_overrides_cannot_make_inputs_larger_than_the_config_allows(base, overrides, words) -> None:
+    with pytest.raises(InvalidInputError, match=words) as caught:
+        apply_preprocess_overrides(base, overrides, MPX)
+    assert caught.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("key", ["color_order", "mean", "std", "scale", "layout", "dtype", "override_max_side"])
+def test_preprocess_overrides_cannot_change_what_the_model_was_trained_on(key) -> None:
+    with pytest.raises(InvalidInputError, match=f"'{key}' cannot be overridden.*overridable: interpolation"):
+        apply_preprocess_overrides(TEXT, {key: "1"}, MPX)
+
+
+def test_preprocess_overrides_within_the_bound_apply() -> None:
+    assert apply_preprocess_overrides(TEXT, {"max_side": "160", "multiple": "64"}, MPX).max_side == 160
+    raised = apply_preprocess_overrides(TEXT.model_copy(update={"override_max_side": 960}), {"max_side": "480"}, MPX)
+    assert raised.input_bound() == (480, 480 * 480)
+    fixed = PreprocessConfig(size=(256, 256))
+    assert apply_preprocess_overrides(fixed, {"resize_mode": "letterbox", "size": "128,256"}, MPX).size == (128, 256)
+    free = PreprocessConfig(resize_mode="keep_aspect")  # keeps the source size: only the pixel limit applies
+    assert apply_preprocess_overrides(free, {"resize_mode": "stretch", "size": "2000,3000"}, MPX).size == (2000, 3000)
+    assert apply_preprocess_overrides(TEXT, {}, MPX) is TEXT
+
+
+def test_shape_rule_for_raw_tensors_is_keep_aspects_multiple() -> None:
+    check = image_input_check("det", TEXT, ["x"])
+    assert check is not None
+    check({"x": np.zeros((1, 3, 64, 96), np.float32)})
+    with pytest.raises(InvalidInputError, match=r"model 'det': input 'x': .*multiples of 32.*\[1, 3, 33, 47\]"):
+        check({"x": np.zeros((1, 3, 33, 47), np.float32)})
+    nhwc = image_input_check("det", TEXT.model_copy(update={"layout": "NHWC"}), ["x"])
+    assert nhwc is not None
+    nhwc({"x": np.zeros((1, 64, 32, 3), np.float32)})
+    with pytest.raises(InvalidInputError, match="multiples of 32"):
+        nhwc({"x": np.zeros((1, 3, 64, 33), np.float32)})
+    # A fixed size is a resize choice (a stream may change it); several inputs need input_name.
+    assert image_input_check("det", PreprocessConfig(size=(64, 64)), ["x"]) is None
+    assert image_input_check("det", TEXT, ["x", "scale"]) is None
