@@ -4,7 +4,7 @@ Same repository and runners as switchyard.v1.Predict: decode (service/oip/messag
 protos.codec), runner.infer, encode. Methods raise; the decorators of service/rpc/errors.py
 map what escapes to a status. RPCs Switchyard does not implement answer UNIMPLEMENTED and are left out of
 `extensions`; the repository RPCs answer PERMISSION_DENIED unless the server runs with
---allow-repository-admin (there is no authentication yet).
+--allow-repository-admin (who may call them is the auth layer's: service/security/).
 """
 
 from __future__ import annotations

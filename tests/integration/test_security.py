@@ -29,7 +29,7 @@ from protos.switchyard.v1 import video_pb2 as vpb
 from service.server import SwitchyardServer
 from tests.fixtures.tls import ClientPems, Pki, ServerFiles, sha256_hex
 from tests.integration.conftest import make_settings, started_server
-from tests.service.oip.outside import grpcurl, run
+from tests.service.oip.outside import grpcurl, run, triton_python
 
 TOKENS = {
     "reader": "reader-7f3a9c-do-not-log",  # metadata
@@ -353,3 +353,33 @@ async def test_metrics_over_https_need_the_bearer_token(tls):
     status, body = await asyncio.to_thread(scrape, port, tls.pki.ca_pem, METRICS_TOKEN)
     assert status == 200
     assert 'switchyard_auth_requests_total{group="infer",identity="reader",outcome="denied"}' in body
+
+
+TRITON_TLS = """
+import json, sys
+import numpy as np
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
+
+url, ca, token = sys.argv[1:4]
+client = triton.InferenceServerClient(url, ssl=True, root_certificates=ca)
+headers = {"authorization": f"Bearer {token}"}
+a = triton.InferInput("a", [1, 4], "FP32")
+a.set_data_from_numpy(np.ones((1, 4), np.float32))
+b = triton.InferInput("b", [1, 4], "FP32")
+b.set_data_from_numpy(np.full((1, 4), 2, np.float32))
+result = client.infer("add", [a, b], headers=headers).as_numpy("sum").ravel().tolist()
+try:
+    client.is_server_live()
+    refused = ""
+except InferenceServerException as error:
+    refused = error.status()
+print(json.dumps({"sum": result, "refused": refused}))
+"""
+
+
+async def test_tritonclient_over_tls_with_a_bearer_header(tls):
+    done = await run(triton_python(), "-c", TRITON_TLS, tls.address, str(tls.pki.ca_file), TOKENS["runner"])
+    report = done.json()
+    assert report["sum"] == [3.0, 3.0, 3.0, 3.0]
+    assert "UNAUTHENTICATED" in report["refused"]
