@@ -6,8 +6,8 @@ under a command must appear in what it prints, `...` standing for the rest) and 
 docs/protocols.md. A command runs in bash, with `localhost:8001` / `127.0.0.1:8001` pointing
 at `switchyard serve --port 0` on the default model repository (SWITCHYARD_TARGET too), the
 virtual environment's bin first on PATH (as `source .venv/bin/activate` would), in a scratch
-copy of the checkout (symlinks to its top-level entries, plus the x.npy and clip.mp4 the
-commands name) so that files they write stay out of the checkout. A command that cannot run
+copy of the checkout (symlinks to its top-level entries, plus the x.npy that `switchyard
+predict` reads) so that files they write stay out of the checkout. A command that cannot run
 here is in EXCLUDED with the reason, and a command shown twice runs once; the test run prints
 each command it leaves out and why.
 """
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.sample_clip import write_video
 from tests.conftest import DEFAULT_REPOSITORY, ROOT, require_text_detection, start_serve_process
 
 # (document, the `## ` sections harvested; None = all of it)
@@ -232,13 +231,12 @@ def server_address():
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory) -> Path:
-    """A directory that looks like the checkout, holding the inputs the README's commands name."""
+    """A directory that looks like the checkout, holding the input file the README's predict example names."""
     folder = tmp_path_factory.mktemp("checkout")
     for entry in ROOT.iterdir():
         if entry.name != ".git":
             (folder / entry.name).symlink_to(entry)
     np.save(folder / "x.npy", np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32))
-    write_video(folder / "clip.mp4", count=10, fps=25)
     return folder
 
 
