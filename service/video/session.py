@@ -124,6 +124,11 @@ class VideoSession:
                 decoder.close()
             self.closed.set()
 
+    @property
+    def waiting_for_client(self) -> bool:
+        """The reader has stopped until the client reads replies (their tensors are over the bound)."""
+        return not self._reply_room.is_set()
+
     # ------------------------------------------------------------------ reader
 
     async def _read(self, requests: AsyncIterator[vpb.StreamVideoRequest]) -> None:
