@@ -9,15 +9,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_server(
-    repository: Path, port_file: Path, cpu: str | None = None, timeout: float = 120
+    repository: Path, port_file: Path, cpu: str | None = None, timeout: float = 120, extra: Sequence[str] = ()
 ) -> tuple[subprocess.Popen, int]:
-    """(the server process, its port); `cpu` pins it with taskset (e.g. "0")."""
+    """(the server process, its port); `cpu` pins it with taskset (e.g. "0"); `extra`: more serve flags."""
     command = [
         sys.executable,
         "-m",
@@ -35,6 +36,7 @@ def start_server(
         str(port_file),
         "--log-level",
         "warning",
+        *extra,
     ]
     if cpu is not None:
         command = ["taskset", "-c", cpu, *command]
