@@ -3,8 +3,8 @@ only that model, which then restarts.
 
 IsolatedBackend is the server-side half. It implements the Backend interface, so the
 ModelRunner's executor threads drive it exactly as they drive an inline backend (batching
-unchanged); each of the model's instances gets its own child process (a fresh
-interpreter started by exec, never a fork of a process with gRPC threads) with its own shared-memory
+unchanged); each of the model's instances gets its own child process (backend_process: a
+fresh interpreter, never a fork of the server's gRPC threads) with its own shared-memory
 segment (tensor_transport). When a child dies, by signal or exit:
 
 - the request running on it fails with ModelUnavailableError naming the signal,
@@ -16,18 +16,12 @@ segment (tensor_transport). When a child dies, by signal or exit:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from multiprocessing.reduction import send_handle
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +29,12 @@ import numpy as np
 from backends.base import Device, ModelSignature
 from backends.options import BackendOptions
 from protos.datatypes import numpy_dtype
-from protos.errors import BackendError, BackendLoadError, ErrorCode, ModelUnavailableError, SwitchyardError
+from protos.errors import BackendError, ErrorCode, ModelUnavailableError, SwitchyardError
 from service.scheduling import tensor_transport as transport
+from service.scheduling.backend_process import MIB, BackendProcess
 
 log = logging.getLogger(__name__)
 
-MIB = 1 << 20
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-_CHILD_MAIN = "from service.scheduling.isolation_child import main; main()"
 Watcher = Callable[[bool, str], None]
 
 
@@ -61,18 +53,6 @@ class IsolationPolicy:
         return min(self.restart_backoff_s * 2 ** max(deaths - 1, 0), self.restart_backoff_max_s)
 
 
-def describe_exit(code: int | None) -> str:
-    """How a process ended: its signal's name (SIGFPE) or its exit code."""
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return signal.Signals(-code).name
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit code {code}"
-
-
 def segment_estimate(signature: ModelSignature, max_batch_size: int) -> int:
     """Bytes for one full batch of inputs and outputs, dynamic dims counted as 1 (BYTES as 0)."""
     total = 0
@@ -86,79 +66,6 @@ def segment_estimate(signature: ModelSignature, max_batch_size: int) -> int:
     return total
 
 
-class _Child:
-    """One backend process: its pipe, its death sentinel, its segment, whether a request is on it."""
-
-    def __init__(self, slot: int, process: subprocess.Popen, conn: Connection, sentinel: int) -> None:
-        self.slot = slot
-        self.process = process
-        self.conn = conn
-        # Readable (EOF) once the process is gone: it holds the only write end.
-        self.sentinel = sentinel
-        self.segment: transport.Segment | None = None
-        self.alive = True
-        self.busy = False
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def exit_status(self, timeout: float = 5.0) -> str:
-        """How the process ended (its pipe closing comes first; the status follows at once)."""
-        try:
-            return describe_exit(self.process.wait(timeout))
-        except subprocess.TimeoutExpired:
-            return "its pipe closed"
-
-    def close(self) -> None:
-        self.conn.close()
-        if self.sentinel >= 0:
-            os.close(self.sentinel)
-            self.sentinel = -1
-        if self.segment is not None:
-            self.segment.close()
-            self.segment = None
-
-    def stop(self, grace: float = 10.0) -> None:
-        """Ask an idle child to unload and exit; end it by signal when busy or slow."""
-        if self.process.poll() is None and not self.busy:
-            with contextlib.suppress(OSError):  # already gone
-                self.conn.send(("stop",))
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(grace)
-        if self.process.poll() is None:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(5)
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-def _start_process(name: str) -> tuple[subprocess.Popen, Connection, int]:
-    """A fresh interpreter running isolation_child.main (never a fork of this process and its
-    gRPC threads), joined to us by a socket pair, plus the read end of its death sentinel."""
-    ours, theirs = socket.socketpair()
-    sentinel, held = os.pipe()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD_MAIN, str(theirs.fileno()), str(held), name],
-            pass_fds=(theirs.fileno(), held),
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
-    except BaseException:
-        ours.close()
-        os.close(sentinel)
-        raise
-    finally:
-        theirs.close()
-        os.close(held)
-    return process, Connection(ours.detach()), sentinel
-
-
 class IsolatedBackend:
     """A Backend whose runtime (`runtime`, a registry name) runs in child processes."""
 
@@ -169,9 +76,9 @@ class IsolatedBackend:
         self._version = version
         self.policy = policy or IsolationPolicy()
         self._cond = threading.Condition()
-        self._slots: list[_Child | None] = []
-        self._idle: list[_Child] = []
-        self._starting: list[_Child] = []
+        self._slots: list[BackendProcess | None] = []
+        self._idle: list[BackendProcess] = []
+        self._starting: list[BackendProcess] = []
         self._load_args: tuple[Path, BackendOptions, Device] | None = None
         self._segment_bytes = self.policy.min_segment_bytes
         self._watchers: list[Watcher] = []
@@ -179,7 +86,7 @@ class IsolatedBackend:
         self._deaths_in_a_row = 0
         self._restarts = 0
         self._stopping = threading.Event()
-        self._wake_r, self._wake_w = os.pipe()
+        self._wake: tuple[int, int] | None = None  # a pipe that wakes the monitor thread to stop
         self._monitor: threading.Thread | None = None
 
     # -- what the server reads ------------------------------------------------------------
@@ -207,7 +114,7 @@ class IsolatedBackend:
             signatures = [self._await_loaded(child) for child in children]
         except BaseException:
             for child in children:
-                child.stop()
+                child.stop(grace=0)
                 child.close()
             raise
         signature = signatures[0]
@@ -216,6 +123,7 @@ class IsolatedBackend:
         with self._cond:
             self._slots = list(children)
             self._idle = list(children)
+        self._wake = os.pipe()
         self._monitor = threading.Thread(target=self._watch, name=f"isolation-{self._model}", daemon=True)
         self._monitor.start()
         return signature
@@ -224,7 +132,7 @@ class IsolatedBackend:
         child = self._acquire()
         dead = False
         try:
-            outputs = self._exchange(child, inputs)
+            outputs = child.exchange(inputs, self._segment_bytes, self._bigger)
         except (EOFError, ConnectionError) as exc:  # the pipe closed under us: the process is gone
             dead = True
             raise self._died(child) from exc
@@ -235,7 +143,8 @@ class IsolatedBackend:
 
     def unload(self) -> None:
         self._stopping.set()
-        os.write(self._wake_w, b"x")
+        if self._wake is not None:
+            os.write(self._wake[1], b"x")
         with self._cond:
             children = [c for c in (*self._slots, *self._starting) if c is not None]
             self._slots, self._idle = [], []
@@ -248,41 +157,28 @@ class IsolatedBackend:
             with self._cond:
                 if not child.busy:
                     child.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        if self._wake is not None:
+            os.close(self._wake[0])
+            os.close(self._wake[1])
+            self._wake = None
 
     # -- processes --------------------------------------------------------------------------
 
-    def _spawn(self, slot: int) -> _Child:
+    def _spawn(self, slot: int) -> BackendProcess:
         assert self._load_args is not None
-        process, conn, sentinel = _start_process(f"{self._model}:{slot}")
-        child = _Child(slot, process, conn, sentinel)
+        child = BackendProcess.start(slot, self._model, (self._runtime, *self._load_args))
         with self._cond:
             self._starting.append(child)
-        try:
-            conn.send((self._runtime, *self._load_args))
-        except OSError:
-            pass  # it died at once: _await_loaded reports how
         return child
 
-    def _await_loaded(self, child: _Child) -> ModelSignature:
+    def _await_loaded(self, child: BackendProcess) -> ModelSignature:
         try:
-            if not child.conn.poll(self.policy.load_timeout_s):
-                child.stop(grace=0)
-                raise BackendLoadError(f"the backend process did not load within {self.policy.load_timeout_s:g}s")
-            reply = child.conn.recv()
-        except (EOFError, ConnectionError):
-            raise BackendLoadError(f"the backend process died ({child.exit_status()}) while loading") from None
+            return child.await_loaded(self.policy.load_timeout_s)
         finally:
             with self._cond:
                 self._starting.remove(child)
-        if reply[0] == "failed":
-            child.stop()
-            child.close()
-            raise reply[1].rebuild()
-        return reply[1]
 
-    def _acquire(self) -> _Child:
+    def _acquire(self) -> BackendProcess:
         with self._cond:
             while True:
                 if self._stopping.is_set():
@@ -297,7 +193,7 @@ class IsolatedBackend:
                     raise ModelUnavailableError(f"model '{self._model}' {self._down_reason}")
                 self._cond.wait()
 
-    def _release(self, child: _Child, dead: bool) -> None:
+    def _release(self, child: BackendProcess, dead: bool) -> None:
         with self._cond:
             child.busy = False
             child.alive = child.alive and not dead
@@ -307,41 +203,17 @@ class IsolatedBackend:
             elif not child.alive:
                 child.close()
 
-    def _holds(self, child: _Child) -> bool:
+    def _holds(self, child: BackendProcess) -> bool:
         return child.slot < len(self._slots) and self._slots[child.slot] is child
 
-    def _died(self, child: _Child) -> SwitchyardError:
+    def _died(self, child: BackendProcess) -> SwitchyardError:
         how = child.exit_status()
         if self._stopping.is_set():
             return ModelUnavailableError(f"model '{self._model}' was unloaded while the request ran")
         return ModelUnavailableError(f"model '{self._model}' backend process died ({how}); restarting")
 
-    # -- tensors ----------------------------------------------------------------------------
-
-    def _exchange(self, child: _Child, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if child.segment is None:
-            self._give_segment(child, self._segment_bytes)
-        assert child.segment is not None
-        try:
-            headers, _ = transport.write(child.segment, inputs)
-        except transport.SegmentTooSmall as small:
-            self._give_segment(child, self._bigger(child, small.needed))
-            headers, _ = transport.write(child.segment, inputs)
-        child.conn.send(("infer", headers))
-        reply = child.conn.recv()
-        if reply[0] == "grow":
-            try:
-                size = self._bigger(child, reply[1])
-            except SwitchyardError:
-                child.conn.send(("drop",))
-                raise
-            self._give_segment(child, size)
-            reply = child.conn.recv()
-        if reply[0] == "error":
-            raise reply[1].rebuild()
-        return transport.read(child.segment, reply[1], copy=True)
-
-    def _bigger(self, child: _Child, needed: int) -> int:
+    def _bigger(self, needed: int, current: int) -> int:
+        """The size a segment grows to for `needed` bytes: at least double, within the limit."""
         limit = self.policy.max_segment_bytes
         if needed > limit:
             raise SwitchyardError(
@@ -349,29 +221,9 @@ class IsolatedBackend:
                 f"backend process, more than its limit of {limit / MIB:.1f} MiB (process.shared_memory_mb)",
                 code=ErrorCode.RESOURCE_EXHAUSTED,
             )
-        current = child.segment.size if child.segment is not None else 0
         size = min(max(needed, 2 * current), limit)
-        self._segment_bytes = max(self._segment_bytes, size)  # a restarted child starts this big
+        self._segment_bytes = max(self._segment_bytes, size)  # a restarted process starts this big
         return size
-
-    def _give_segment(self, child: _Child, size: int) -> None:
-        """A new segment for the child: created here, its descriptor sent down the pipe."""
-        try:
-            segment = transport.Segment.create(size)
-        except OSError as exc:
-            raise SwitchyardError(
-                f"model '{self._model}': cannot reserve {size / MIB:.1f} MiB of shared memory: {exc.strerror}",
-                code=ErrorCode.RESOURCE_EXHAUSTED,
-            ) from None
-        try:
-            child.conn.send(("segment", size))
-            send_handle(child.conn, segment.fd, child.pid)
-        except BaseException:
-            segment.close()
-            raise
-        if child.segment is not None:
-            child.segment.close()
-        child.segment = segment
 
     # -- supervision (the monitor thread) ---------------------------------------------------
 
@@ -379,7 +231,8 @@ class IsolatedBackend:
         while not self._stopping.is_set():
             with self._cond:
                 watched = {c.sentinel: c for c in self._slots if c is not None}
-            ended = wait([*watched, self._wake_r])
+            assert self._wake is not None
+            ended = wait([*watched, self._wake[0]])
             if self._stopping.is_set():
                 return
             for sentinel in ended:
@@ -387,7 +240,7 @@ class IsolatedBackend:
                     self._on_death(watched[sentinel])
             self._restart_missing()
 
-    def _on_death(self, child: _Child) -> None:
+    def _on_death(self, child: BackendProcess) -> None:
         how = child.exit_status()
         self._deaths_in_a_row += 1
         with self._cond:
@@ -412,11 +265,14 @@ class IsolatedBackend:
         self._tell(False, self._down_reason)
 
     def _restart_missing(self) -> None:
-        """Start a process in every empty slot, after the backoff; retry (backing off) until all run."""
-        while not self._stopping.wait(self.policy.backoff(self._deaths_in_a_row)):
+        """Start a process in every empty slot after the backoff; retry, backing off, until all run."""
+        while True:
             with self._cond:
                 missing = [slot for slot, c in enumerate(self._slots) if c is None]
             if not missing:
+                self._tell(True, "")
+                return
+            if self._stopping.wait(self._next_delay()):
                 return
             for slot in missing:
                 try:
@@ -433,14 +289,11 @@ class IsolatedBackend:
                 if not self._install(child):
                     return
                 log.info("model %s version %s: backend process back (pid %s)", self._model, self._version, child.pid)
-            else:
-                self._tell(True, "")
-                return
 
     def _next_delay(self) -> float:
         return self.policy.backoff(self._deaths_in_a_row)
 
-    def _install(self, child: _Child) -> bool:
+    def _install(self, child: BackendProcess) -> bool:
         """Put a restarted child in its slot; False (and the child stopped) when the model is unloading."""
         with self._cond:
             if not self._stopping.is_set():
@@ -448,7 +301,7 @@ class IsolatedBackend:
                 self._idle.append(child)
                 self._cond.notify()
                 return True
-        child.stop()
+        child.stop(grace=0)
         child.close()
         return False
 

@@ -19,7 +19,8 @@ from backends.base import Device
 from backends.options import OnnxRuntimeOptions
 from protos.datatypes import numpy_dtype
 from protos.errors import BackendLoadError, ErrorCode, InvalidInputError, ModelUnavailableError, SwitchyardError
-from service.scheduling.isolation import IsolatedBackend, IsolationPolicy, describe_exit
+from service.scheduling.backend_process import describe_exit
+from service.scheduling.isolation import IsolatedBackend, IsolationPolicy
 from tests.fixtures import models
 
 DTYPES = {
