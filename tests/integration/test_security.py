@@ -339,7 +339,8 @@ def scrape(port: int, ca: bytes, token: str | None) -> tuple[int, str]:
         with urllib.request.urlopen(request, context=context, timeout=10) as reply:
             return reply.status, reply.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+        with error:
+            return error.code, error.read().decode()
 
 
 async def test_metrics_over_https_need_the_bearer_token(tls):

@@ -6,6 +6,8 @@ import logging
 
 import pytest
 
+from service.cli.errors import CliError
+from service.cli.serve import check_before_loading
 from service.security.startup import SecurityError, ServerSecurity, is_loopback
 from service.settings import ServerSettings
 from tests.fixtures.tls import Pki, sha256_hex
@@ -108,3 +110,11 @@ def test_tls_without_an_auth_config_still_warns(pki):
     files = pki.server()
     level, line = exposure(tls_cert=files.cert, tls_key=files.key)
     assert level == logging.WARNING and "every client may call every RPC" in line
+
+
+def test_serve_reports_a_mismatched_key_in_one_line_before_loading(pki, tmp_path):
+    first = pki.server()
+    other = Pki(tmp_path / "other").server()
+    with pytest.raises(CliError) as caught:
+        check_before_loading(settings(model_repository=tmp_path, port=0, tls_cert=first.cert, tls_key=other.key))
+    assert caught.value.message == f"TLS key {other.key} does not match the certificate {first.cert}"
