@@ -72,7 +72,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if decision.outcome is Outcome.ALLOWED:
                 set_current_identity(decision.identity)
                 return
-            log.info("%s %s (identity %r): %s", decision.outcome.value, method, name, decision.message)
+            # A known identity out of its groups is worth a line; unauthenticated calls (scanners,
+            # misconfigured clients) could flood the log, so they are DEBUG and counted in the metric.
+            level = logging.INFO if decision.outcome is Outcome.DENIED else logging.DEBUG
+            log.log(level, "%s %s (identity %r): %s", decision.outcome.value, method, name, decision.message)
             await context.abort(_STATUS[decision.outcome], decision.message)
 
         wrapped: Callable[..., Any]
