@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass, field
 
 import grpc
@@ -19,6 +20,7 @@ from service.security.tls import CertificateFiles, TlsError, TlsFiles
 from service.settings import ServerSettings
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class SecurityError(Exception):
@@ -101,3 +103,8 @@ def _check_combinations(settings: ServerSettings) -> None:
         raise SecurityError("--tls-client-ca needs --tls-cert and --tls-key: client certificates are part of TLS")
     if settings.metrics_tls and not settings.tls_cert:
         raise SecurityError("--metrics-tls serves the --tls-cert/--tls-key certificate: set them too")
+    if settings.metrics_token_sha256 is not None and not SHA256_HEX.fullmatch(settings.metrics_token_sha256):
+        # Never the value: a token pasted in place of its digest would end up on the terminal and in logs.
+        raise SecurityError(
+            "--metrics-token-sha256 takes the token's SHA-256 as 64 hex digits (printf %s TOKEN | sha256sum)"
+        )

@@ -69,6 +69,12 @@ def test_settings_that_only_work_together(given, expected):
         ServerSecurity.from_settings(settings(**given))
 
 
+def test_a_metrics_token_in_place_of_its_digest_is_refused_without_repeating_it():
+    with pytest.raises(SecurityError) as caught:
+        ServerSecurity.from_settings(settings(metrics_token_sha256="my-metrics-token"))
+    assert "64 hex digits" in str(caught.value) and "my-metrics-token" not in str(caught.value)
+
+
 def test_a_bad_certificate_file_is_one_line_naming_it(pki, tmp_path):
     files = pki.server()
     with pytest.raises(SecurityError, match=r"nothing\.pem: no such file"):
