@@ -11,17 +11,17 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
-from protos.inference import grpc_service_pb2_grpc
-from protos.switchyard.v1 import predict_pb2, predict_pb2_grpc
+from protos.inference import grpc_service_pb2
+from protos.switchyard.v1 import predict_pb2
 from service.health import HealthReporter, start_health_server
 from service.metrics import Metrics
-from service.oip.servicer import SERVICE_NAME as OIP_SERVICE
 from service.oip.servicer import OipServicer
 from service.predict.hardware import hardware_info
 from service.predict.servicer import PredictServicer
 from service.repository.loader import ModelLoader
 from service.repository.repository import ModelRepository, ModelState
 from service.repository.summary import tally
+from service.rpc.decoding import add_service
 from service.rpc.drain import DrainGate
 from service.security.audit import AuthCollector
 from service.security.startup import ServerSecurity
@@ -31,7 +31,8 @@ from service.video.stats import VideoStats
 
 log = logging.getLogger(__name__)
 
-PREDICT_SERVICE = predict_pb2.DESCRIPTOR.services_by_name["Predict"].full_name
+PREDICT_SERVICE = predict_pb2.DESCRIPTOR.services_by_name["Predict"]
+OIP_SERVICE = grpc_service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 
 
 def channel_options(settings: ServerSettings) -> list[tuple[str, int]]:
@@ -92,18 +93,17 @@ class SwitchyardServer:
         return hardware_info(self.loader.report)
 
     def _register_services(self, hardware: Callable[[], dict]) -> list[str]:
-        """Add every protocol adapter; returns the gRPC service names served."""
-        predict_pb2_grpc.add_PredictServicer_to_server(
-            PredictServicer(self.repository, hardware, self.gate, video=self.video), self._server
-        )
-        names = [PREDICT_SERVICE]
+        """Add every protocol adapter; returns the gRPC service names served.
 
-        grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            OipServicer(self.repository, allow_repository_admin=self.settings.allow_repository_admin, gate=self.gate),
-            self._server,
-        )
-        names.append(OIP_SERVICE)
-        return names
+        add_service, not grpc's generated add_*_to_server: a body that does not decode gets
+        INVALID_ARGUMENT (service/rpc/decoding.py); the two inference streams answer it in band.
+        """
+        predict = PredictServicer(self.repository, hardware, self.gate, video=self.video)
+        oip = OipServicer(self.repository, allow_repository_admin=self.settings.allow_repository_admin, gate=self.gate)
+        return [
+            add_service(self._server, PREDICT_SERVICE, predict, in_band=frozenset({"PredictStream"})),
+            add_service(self._server, OIP_SERVICE, oip, in_band=frozenset({"ModelStreamInfer"})),
+        ]
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""

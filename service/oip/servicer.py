@@ -13,14 +13,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
-from protos.errors import ErrorCode, ModelNotFoundError, SwitchyardError
+from protos.errors import ErrorCode, ModelNotFoundError, ModelUnavailableError, SwitchyardError
 from protos.inference import grpc_service_pb2 as pb
 from protos.inference import grpc_service_pb2_grpc
 from service import __version__
 from service.oip.config import model_config, model_metadata, model_statistics, repository_index
 from service.oip.messages import decode_request, encode_response, parameter_values, unimplemented
+from service.repository.names import check_model_name, check_version
 from service.repository.repository import ModelRepository, ModelState
 from service.rpc.deadline import deadline_of
+from service.rpc.decoding import Undecodable, decoded
 from service.rpc.drain import DrainGate
 from service.rpc.errors import in_band_error, stream_errors, unary_errors
 from service.rpc.streams import concurrent_replies
@@ -76,10 +78,11 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ServerMetadata(self, request, context):
         return pb.ServerMetadataResponse(name="switchyard", version=__version__, extensions=self.extensions)
 
+    @unary_errors
     async def ModelReady(self, request, context):
         try:
             self._repository.get(request.name, request.version)
-        except SwitchyardError:
+        except (ModelNotFoundError, ModelUnavailableError):  # an invalid name or version is INVALID_ARGUMENT
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
 
@@ -95,6 +98,9 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     @unary_errors
     async def ModelStatistics(self, request, context):
+        if request.name:  # empty: every model
+            check_model_name(request.name)
+        check_version(request.version)
         return model_statistics(self._repository.entries(), request.name, request.version)
 
     # Inference ---------------------------------------------------------------------
@@ -115,10 +121,12 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             return await self._infer(request, deadline_of(context, self._clock))
 
     async def _infer_in_band(
-        self, request: pb.ModelInferRequest, deadline: float | None
+        self, item: pb.ModelInferRequest | Undecodable, deadline: float | None
     ) -> pb.ModelStreamInferResponse:
+        # An undecodable message's reply names no model or id; its error names its position.
+        request = item if isinstance(item, pb.ModelInferRequest) else pb.ModelInferRequest()
         try:
-            return pb.ModelStreamInferResponse(infer_response=await self._infer(request, deadline))
+            return pb.ModelStreamInferResponse(infer_response=await self._infer(decoded(item), deadline))
         except Exception as exc:
             _, message = in_band_error(exc, f"ModelStreamInfer (model '{request.model_name}', id '{request.id}')")
             return pb.ModelStreamInferResponse(
@@ -132,7 +140,8 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelStreamInfer(self, request_iterator, context) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Requests run concurrently (service/rpc/streams.py); replies come in request order.
 
-        A bad request is answered in band (error_message) and the stream goes on.
+        A bad request is answered in band (error_message) and the stream goes on, also one whose
+        bytes do not decode.
         """
         deadline = deadline_of(context, self._clock)
         async with self._gate.track():

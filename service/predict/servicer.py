@@ -14,6 +14,7 @@ from service.predict.messages import decode_request, encode_response
 from service.predict.model_info import model_info, server_info
 from service.repository.repository import ModelRepository
 from service.rpc.deadline import deadline_of
+from service.rpc.decoding import Undecodable, decoded
 from service.rpc.drain import DrainGate
 from service.rpc.errors import in_band_error, stream_errors, unary_errors
 from service.rpc.streams import concurrent_replies
@@ -55,10 +56,13 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         async with self._gate.track():
             return await self._predict(request, deadline_of(context, self._clock))
 
-    async def _predict_in_band(self, item: pb.PredictStreamRequest, deadline: float | None) -> pb.PredictStreamResponse:
-        request = item.request
+    async def _predict_in_band(
+        self, item: pb.PredictStreamRequest | Undecodable, deadline: float | None
+    ) -> pb.PredictStreamResponse:
+        request = pb.PredictRequest()  # an undecodable message's reply names no model or id
         reply = pb.PredictStreamResponse()
         try:
+            request = decoded(item).request
             await self._predict(request, deadline, into=reply.response)
             return reply
         except Exception as exc:
@@ -72,8 +76,9 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
     async def PredictStream(self, request_iterator, context) -> AsyncIterator[pb.PredictStreamResponse]:
         """Requests run concurrently (service/rpc/streams.py); replies in request order by default.
 
-        A bad request is answered in band and the stream goes on; only a broken stream (the
-        server draining, the request stream failing) ends the RPC with a status.
+        A bad request is answered in band and the stream goes on, also one whose bytes do not
+        decode (its error names its position in the stream); only a broken stream (the server
+        draining, the request stream failing) ends the RPC with a status.
         """
         deadline = deadline_of(context, self._clock)
         async with self._gate.track():
@@ -109,7 +114,9 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         return server_info(self._hardware())
 
 
-def _ordered(first: pb.PredictStreamRequest) -> bool:
+def _ordered(first: pb.PredictStreamRequest | Undecodable) -> bool:
     """Replies in request order unless the first request sets parameter unordered=true."""
+    if isinstance(first, Undecodable):
+        return True
     flag = first.request.parameters.get("unordered")
     return not (flag and flag.bool_param)

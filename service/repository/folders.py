@@ -7,8 +7,13 @@ most often a model someone meant to serve, e.g. copied from a Triton repository.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+
+from service.repository.names import NAME_RULE, inside, is_model_name
+
+log = logging.getLogger(__name__)
 
 CONFIG = "config.yaml"
 _DEFAULTS = "an empty config.yaml serves the model with defaults read from the artifact"
@@ -23,17 +28,23 @@ class Folders:
     unconfigured: list[str]  # folders without it
 
 
-def is_model_folder_name(name: str) -> bool:
-    """A plain folder name that may hold a model: not hidden, not a path, not filesystem bookkeeping."""
-    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name and name not in _NOT_MODELS
+def is_model_folder(root: Path, name: str) -> bool:
+    """A folder of the repository that may hold a model: its name is a model name (names.py: not
+    hidden, not a path) and it lies inside the repository even through symlinks."""
+    path = root / name
+    return is_model_name(name) and path.is_dir() and inside(root, path)
 
 
 def scan(root: Path) -> Folders:
-    """The repository's folders, by name; hidden ones (".git", ".cache") are not looked at."""
+    """The repository's model folders, by name; hidden ones (".git", ".cache") are not looked at."""
     models: list[str] = []
     unconfigured: list[str] = []
     for path in sorted(root.iterdir()):
-        if not path.is_dir() or not is_model_folder_name(path.name):
+        if not path.is_dir() or path.name.startswith(".") or path.name in _NOT_MODELS:
+            continue
+        if not is_model_folder(root, path.name):
+            # A name no request could address, or a symlink leading out of the repository.
+            log.warning("not serving folder %r: %s, and it must lie inside the repository", path.name, NAME_RULE)
             continue
         (models if (path / CONFIG).is_file() else unconfigured).append(path.name)
     return Folders(models, unconfigured)

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from backends.loading import shown_text
 from protos.errors import ModelNotFoundError, ModelUnavailableError, SwitchyardError
+from protos.text import clipped
 from service.repository.config import load_model_config
 from service.repository.entries import ModelEntry, ModelState, ModelVersion
-from service.repository.folders import CONFIG, Folders, is_model_folder_name, missing_config_reason, scan
+from service.repository.folders import CONFIG, Folders, is_model_folder, missing_config_reason, scan
 from service.repository.loader import ModelLoader
+from service.repository.names import check_model_name, check_version
 from service.repository.summary import line_level, model_line
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ class ModelRepository:
 
     def _scan(self) -> Folders:
         if not self.root.is_dir():
-            raise ModelNotFoundError(f"model repository {self.root} does not exist")
+            # The caller may be a client (RepositoryIndex): the path goes to the log only.
+            log.error("model repository %s does not exist", self.root)
+            raise ModelNotFoundError("the model repository folder does not exist")
         return scan(self.root)
 
     def _wanted(self, names: list[str]) -> list[str]:
@@ -62,11 +66,15 @@ class ModelRepository:
     def entry(self, name: str) -> ModelEntry:
         entry = self._models.get(name)
         if entry is None:
-            raise ModelNotFoundError(f"unknown model '{name}'; the repository serves {self.names()}")
+            # Only names that pass check_model_name are ever stored, so a hit needs no check.
+            check_model_name(name)
+            raise ModelNotFoundError(f"unknown model '{clipped(name)}'; the repository serves {self.names()}")
         return entry
 
     def get(self, name: str, version: str | int | None = None) -> ModelVersion:
         """A READY version: the newest when version is empty. NOT_FOUND / UNAVAILABLE otherwise."""
+        if isinstance(version, str):
+            check_version(version)
         entry = self.entry(name)
         if entry.reason:
             raise ModelUnavailableError(f"model '{name}' is unavailable: {entry.reason}")
@@ -78,10 +86,7 @@ class ModelRepository:
                 f"version {v.version}: {v.state.value} {v.reason}".strip() for v in entry.versions.values()
             )
             raise ModelUnavailableError(f"model '{name}' has no ready version ({reasons or 'no versions'})")
-        try:
-            number = int(version)
-        except ValueError:
-            raise ModelNotFoundError(f"model '{name}': version '{version}' is not a number") from None
+        number = int(version)
         found = entry.versions.get(number)
         if found is None:
             raise ModelNotFoundError(f"model '{name}' has no version {number}; versions: {sorted(entry.versions)}")
@@ -99,8 +104,8 @@ class ModelRepository:
 
         Logs one line for the model once every version has settled (summary.model_line).
         """
-        path = self.root / name
-        if not is_model_folder_name(name) or not path.is_dir():
+        path = self.root / check_model_name(name)
+        if not is_model_folder(self.root, name):  # also a symlink leading out of the repository
             raise ModelNotFoundError(f"no model '{name}' in the repository")
         old = self._models.get(name)
         entry = ModelEntry(name=name, path=path)

@@ -26,7 +26,8 @@ async def concurrent_replies(
 ) -> AsyncIterator[Reply]:
     """Yield handle(request) for every request; `ordered(first_request)` picks the reply order.
 
-    `handle` must not raise for a bad request (streams answer those in band).
+    `handle` must not raise for a bad request (streams answer those in band). An error reading
+    the request stream ends the replies with that error, after the replies before it.
     """
     pending: asyncio.Queue = asyncio.Queue(maxsize=window)
     iterator = requests.__aiter__()
@@ -38,8 +39,16 @@ async def concurrent_replies(
 
     async def read() -> None:
         await pending.put(asyncio.ensure_future(handle(first)))
-        async for request in iterator:
-            await pending.put(asyncio.ensure_future(handle(request)))
+        try:
+            async for request in iterator:
+                await pending.put(asyncio.ensure_future(handle(request)))
+        except Exception as exc:
+            # The request stream broke: its error takes the next reply's place, so the replies
+            # before it go out and then the RPC ends with its status (instead of waiting forever).
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            await pending.put(failed)
+            return
         await pending.put(None)
 
     reader = asyncio.ensure_future(read())

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from protos.errors import ModelNotFoundError, ModelUnavailableError
+from protos.errors import InvalidInputError, ModelNotFoundError, ModelUnavailableError
 from service.repository.folders import missing_config_reason, scan
 from service.repository.repository import ModelState
 
@@ -51,9 +51,14 @@ async def test_only_filter_applies_to_unconfigured_folders_too(make_repository, 
     assert repository.names() == ["tiny_cnn"]
 
 
-@pytest.mark.parametrize("name", ["../models", ".cache", "missing", "a/b"])
-async def test_load_refuses_names_that_are_not_model_folders(make_repository, repo, name):
+async def test_load_of_a_missing_folder_is_not_found(make_repository, repo):
     with pytest.raises(ModelNotFoundError, match="in the repository$"):
+        await make_repository(repo).load("missing")
+
+
+@pytest.mark.parametrize("name", ["../models", ".cache", "a/b"])
+async def test_load_refuses_names_that_are_not_model_names(make_repository, repo, name):
+    with pytest.raises(InvalidInputError, match="is not valid: a model name is"):
         await make_repository(repo).load(name)
 
 
