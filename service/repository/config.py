@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import yaml
@@ -82,6 +82,33 @@ class ProcessConfig(_Strict):
     load_timeout_s: float = Field(default=300.0, gt=0)
 
 
+# How a warmup input is made: random values, zeros, or a .npy file inside the model's folder.
+WARMUP_GENERATED = ("random", "zeros")
+
+
+class WarmupConfig(_Strict):
+    """Requests run through the real runner before a version is READY (service/repository/warmup.py)."""
+
+    batch_size: int = Field(default=1, ge=1)
+    # Input name -> "random", "zeros" or a path to a .npy file relative to the model's folder;
+    # inputs not listed get random values (an image model's input gets a decoded JPEG).
+    inputs: dict[str, str] = Field(default_factory=dict)
+    count: int = Field(default=1, ge=1, le=1000)
+
+    @field_validator("inputs")
+    @classmethod
+    def _sources(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, source in value.items():
+            if source in WARMUP_GENERATED:
+                continue
+            path = PurePosixPath(source)
+            if not source.endswith(".npy"):
+                raise ValueError(f"input '{name}': expected random, zeros or a .npy file, got {source!r}")
+            if path.is_absolute() or ".." in path.parts or "\\" in source:
+                raise ValueError(f"input '{name}': the .npy path must stay inside the model's folder")
+        return value
+
+
 class ModelConfig(_Strict):
     # Optional; when given it must match the model's folder name.
     name: str | None = None
@@ -112,6 +139,11 @@ class ModelConfig(_Strict):
     # Image/video models: decoded frame -> input tensor, outputs -> results (docs/vision.md).
     preprocess: PreprocessConfig | None = None
     postprocess: PostprocessConfig | None = None
+    # Run before a version is READY, once per listed batch size (README "Model repository").
+    warmup: list[WarmupConfig] = Field(default_factory=list)
+    # swap: a reload loads and warms the new version(s) beside the serving ones, then switches;
+    # replace: unloads first (a model too big for two copies; it is down while it reloads).
+    reload: Literal["swap", "replace"] = "swap"
 
 
 def load_model_config(path: Path, shown: str | None = None) -> ModelConfig:

@@ -28,6 +28,11 @@ class ModelVersion:
     config: ModelConfig | None = None
     loaded: LoadedModel | None = None
     runner: ModelRunner | None = None
+    # Seconds the config's warmup took (None: no warmup ran).
+    warmup_seconds: float | None = None
+    # Set when a reload swapped this version out: a request that looked it up just before the
+    # swap runs on its replacement instead of failing on a runner that is closing.
+    successor: ModelVersion | None = None
 
     @property
     def signature(self) -> ModelSignature | None:
@@ -36,6 +41,8 @@ class ModelVersion:
     @property
     def ready_runner(self) -> ModelRunner:
         """The runner of a READY version (ModelRepository.get hands out only those); UNAVAILABLE otherwise."""
+        if self.successor is not None:
+            return self.successor.ready_runner
         if self.runner is None:
             raise ModelUnavailableError(f"model '{self.name}' version {self.version} is {self.state.value}: no runner")
         return self.runner
@@ -49,6 +56,19 @@ class ModelEntry:
     # Set when there are no versions to load: config.yaml is broken or missing.
     reason: str = ""
     versions: dict[int, ModelVersion] = field(default_factory=dict)
+    # Why the latest reload was refused while this entry kept serving (cleared by a reload that succeeds).
+    last_reload_error: str = ""
+
+    @property
+    def failure(self) -> str:
+        """Why the entry is not fully READY: its own reason or each failed version's, empty when all are READY."""
+        if self.reason:
+            return self.reason
+        return "; ".join(
+            f"version {n}: {v.reason or v.state.value}"
+            for n, v in sorted(self.versions.items())
+            if v.state is not ModelState.READY
+        )
 
     @property
     def state(self) -> ModelState:

@@ -20,6 +20,7 @@ from service.repository.folders import CONFIG, Folders, is_model_folder, missing
 from service.repository.loader import ModelLoader
 from service.repository.names import check_model_name, check_version
 from service.repository.summary import line_level, model_line
+from service.repository.warmup import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,15 @@ Listener = Callable[[ModelEntry], None]
 
 
 class ModelRepository:
-    def __init__(self, root: Path, loader: ModelLoader, only: list[str] | None = None) -> None:
+    def __init__(
+        self, root: Path, loader: ModelLoader, only: list[str] | None = None, drain_seconds: float = 30.0
+    ) -> None:
         self.root = root
+        # How long requests already running on a version that a reload replaced may take to finish.
+        self.drain_seconds = drain_seconds
+        # Reloads refused because the new versions failed, per model (the old ones kept serving).
+        self.reload_failures: dict[str, int] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._loader = loader
         self._only = set(only or ())
         self._models: dict[str, ModelEntry] = {}
@@ -42,6 +50,11 @@ class ModelRepository:
     def _notify(self, entry: ModelEntry) -> None:
         for listener in self._listeners:
             listener(entry)
+
+    def _changed(self, entry: ModelEntry) -> None:
+        """Notify for an entry that serves; one being built beside it stays quiet until it is swapped in."""
+        if self._models.get(entry.name) is entry:
+            self._notify(entry)
 
     def discover(self) -> list[str]:
         """Model names in the repository (folders holding a config.yaml)."""
@@ -100,28 +113,79 @@ class ModelRepository:
         await asyncio.gather(*(self.load(name) for name in self._wanted(folders.models + folders.unconfigured)))
 
     async def load(self, name: str) -> ModelEntry:
-        """(Re)read config.yaml and load the versions its policy selects; replaces a loaded model.
+        """(Re)read config.yaml and load the versions its policy selects.
 
-        Logs one line for the model once every version has settled (summary.model_line).
+        A model that serves is reloaded beside itself (config `reload: swap`, the default): the
+        new versions load and warm up, then new requests switch to them at once and the old
+        ones drain (up to drain_seconds) before they unload. If the new ones fail, the old ones
+        keep serving and the entry's last_reload_error says why. Returns the serving entry.
+        Logs one line for the model once it has settled (summary.model_line).
         """
         path = self.root / check_model_name(name)
         if not is_model_folder(self.root, name):  # also a symlink leading out of the repository
             raise ModelNotFoundError(f"no model '{name}' in the repository")
+        async with self._lock(name):  # an admin reload and the poller may ask at once
+            return await self._reload(name, path)
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def _reload(self, name: str, path: Path) -> ModelEntry:
         old = self._models.get(name)
         entry = ModelEntry(name=name, path=path)
+        if old is not None and old.state is ModelState.READY and await self._swaps(entry):
+            return await self._swap(old, entry)
         self._models[name] = entry
-        if not (path / CONFIG).is_file():
-            entry.reason = missing_config_reason(path)
-            log.warning("%s", model_line(entry))
+        if old is not None:
+            await self._close(old)  # replace: down while the new one loads
+        await self._build(entry)
+        # A folder without config.yaml is most often a model still being copied in: a warning.
+        unconfigured = entry.config is None and not (entry.path / CONFIG).is_file()
+        log.log(logging.WARNING if unconfigured else line_level(entry), "%s", model_line(entry))
+        return entry
+
+    async def _swaps(self, entry: ModelEntry) -> bool:
+        """Whether a reload loads beside the serving entry: unless the new config asks for `reload: replace`."""
+        if not (entry.path / CONFIG).is_file():
+            return True
+        try:
+            config = await asyncio.to_thread(load_model_config, entry.path / CONFIG, f"{entry.name}/{CONFIG}")
+        except SwitchyardError:
+            return True  # a broken config never takes the serving one down
+        return config.reload == "swap"
+
+    async def _swap(self, old: ModelEntry, new: ModelEntry) -> ModelEntry:
+        """Build `new` beside `old`; switch to it only when every version it selects is READY."""
+        await self._build(new)
+        if new.failure:
+            await self._close(new)
+            old.last_reload_error = clipped(new.failure, 2000)
+            self.reload_failures[old.name] = self.reload_failures.get(old.name, 0) + 1
+            serving = ", ".join(str(n) for n, v in sorted(old.versions.items()) if v.state is ModelState.READY)
+            log.error("model %s: reload failed, version(s) %s keep serving: %s", old.name, serving, new.failure)
+            self._notify(old)
+            return old
+        newest = max(new.versions.values(), key=lambda v: v.version)
+        for number, version in old.versions.items():
+            version.successor = new.versions.get(number, newest)
+        if self._models.get(old.name) is old:
+            self._models[old.name] = new
+        self._notify(new)
+        log.log(line_level(new), "%s (swapped in)", model_line(new))
+        await self._close(old, self.drain_seconds)
+        return new
+
+    async def _build(self, entry: ModelEntry) -> None:
+        """Read the entry's config.yaml and load and warm its versions; failures stay in the entry."""
+        if not (entry.path / CONFIG).is_file():
+            entry.reason = missing_config_reason(entry.path)
         else:
             await self._load_configured(entry)
-        if old:
-            await self._close(old)
-        return entry
+        self._changed(entry)
 
     async def _load_configured(self, entry: ModelEntry) -> None:
         try:
-            entry.config = load_model_config(entry.path / CONFIG, shown=f"{entry.name}/{CONFIG}")
+            entry.config = await asyncio.to_thread(load_model_config, entry.path / CONFIG, f"{entry.name}/{CONFIG}")
             available = [int(p.name) for p in entry.path.iterdir() if p.is_dir() and p.name.isdigit()]
             numbers = entry.config.version_policy.select(available)
             if not available:
@@ -130,16 +194,14 @@ class ModelRepository:
                 raise ModelUnavailableError(f"version_policy selects none of the versions {sorted(available)}")
         except SwitchyardError as exc:
             entry.reason = exc.message
-        else:
-            for number in numbers:
-                entry.versions[number] = ModelVersion(entry.name, number, config=entry.config)
-            self._notify(entry)
-            await asyncio.gather(*(self._load_version(entry, v) for v in entry.versions.values()))
-        self._notify(entry)
-        log.log(line_level(entry), "%s", model_line(entry))
+            return
+        for number in numbers:
+            entry.versions[number] = ModelVersion(entry.name, number, config=entry.config)
+        self._changed(entry)
+        await asyncio.gather(*(self._load_version(entry, v) for v in entry.versions.values()))
 
     async def _load_version(self, entry: ModelEntry, version: ModelVersion) -> None:
-        """Load one version; the model's log line (in load) reports how it went."""
+        """Load and warm one version; the model's log line (in load) reports how it went."""
         assert entry.config is not None
         try:
             loaded = await asyncio.to_thread(
@@ -155,9 +217,22 @@ class ModelRepository:
         else:
             version.loaded = loaded
             version.runner = self._loader.make_runner(entry.name, version.version, entry.config, loaded)
-            version.state = ModelState.READY
-            self._loader.watch(loaded, lambda ready, why: self._backend_health(entry, version, ready, why))
-        self._notify(entry)
+            await self._warm(entry, version)
+        self._changed(entry)
+
+    async def _warm(self, entry: ModelEntry, version: ModelVersion) -> None:
+        """READY only once the config's warmup ran; a failed warmup leaves the version UNAVAILABLE."""
+        try:
+            version.warmup_seconds = await warm_up(version, entry.path)
+        except Exception as exc:  # the runtime's own failure on a warmup request included
+            version.state, version.reason = ModelState.UNAVAILABLE, _warmup_reason(exc, self.root)
+            runner, version.runner = version.runner, None
+            if runner is not None:
+                await runner.close(0)
+            return
+        version.state = ModelState.READY
+        assert version.loaded is not None
+        self._loader.watch(version.loaded, lambda ready, why: self._backend_health(entry, version, ready, why))
 
     def _backend_health(self, entry: ModelEntry, version: ModelVersion, ready: bool, reason: str) -> None:
         """An isolated backend's process died (UNAVAILABLE with why) or is back (READY)."""
@@ -168,15 +243,24 @@ class ModelRepository:
 
     async def unload(self, name: str, timeout: float | None = None) -> None:
         """Drain the model's in-flight requests (up to timeout), then drop it."""
-        entry = self.entry(name)
-        del self._models[name]
-        for version in entry.versions.values():
-            version.state, version.reason = ModelState.UNAVAILABLE, "unloaded"
-        self._notify(entry)
-        await self._close(entry, timeout)
+        self.entry(name)  # NOT_FOUND before waiting on a reload
+        async with self._lock(name):
+            entry = self.entry(name)
+            del self._models[name]
+            for version in entry.versions.values():
+                version.state, version.reason = ModelState.UNAVAILABLE, "unloaded"
+            self._notify(entry)
+            await self._close(entry, timeout)
 
     async def _close(self, entry: ModelEntry, timeout: float | None = None) -> None:
         await asyncio.gather(*(v.runner.close(timeout) for v in entry.versions.values() if v.runner))
 
     async def close(self, timeout: float | None = None) -> None:
         await asyncio.gather(*(self._close(e, timeout) for e in list(self._models.values())))
+
+
+def _warmup_reason(exc: Exception, root: Path) -> str:
+    if isinstance(exc, SwitchyardError):
+        return exc.message
+    log.error("warmup failed unexpectedly", exc_info=exc)
+    return f"warmup failed unexpectedly: {shown_text(str(exc), root) or 'no message'}"
