@@ -136,7 +136,7 @@ def test_the_deserializer_returns_the_message_or_a_stand_in():
         decoded(stand_in)
 
 
-def test_registration_refuses_sync_methods_and_unknown_in_band_names():
+async def test_registration_refuses_sync_methods_and_unknown_in_band_names():
     class Sync(Echo):
         def GetServerInfo(self, request, context):
             return pb.GetServerInfoResponse()
