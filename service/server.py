@@ -11,10 +11,14 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
+from protos import __version__
 from protos.inference import grpc_service_pb2
 from protos.switchyard.v1 import predict_pb2
 from service.health import HealthReporter, start_health_server
 from service.metrics import Metrics
+from service.observability.access_log import AccessLog
+from service.observability.interceptor import ObservabilityInterceptor
+from service.observability.tracing import TRACING
 from service.oip.servicer import OipServicer
 from service.predict.hardware import hardware_info
 from service.predict.servicer import PredictServicer
@@ -62,7 +66,14 @@ class SwitchyardServer:
         self.repository = repository or ModelRepository(settings.model_repository, self.loader, settings.models)
         # TLS files, auth config and their combinations are checked before anything else starts.
         self.security = ServerSecurity.from_settings(settings)
-        self._server = grpc.aio.server(options=channel_options(settings), interceptors=self.security.interceptors())
+        # Observability first: it sees (and logs) the calls the auth layer refuses too.
+        self._traced = TRACING.start(
+            settings.otel_endpoint, settings.otel_protocol, settings.trace_rate, settings.trace_slow_ms, __version__
+        )
+        observe = ObservabilityInterceptor(AccessLog(settings.trace_slow_ms, settings.access_log))
+        self._server = grpc.aio.server(
+            options=channel_options(settings), interceptors=[observe, *self.security.interceptors()]
+        )
         self.gate = DrainGate()
         self.video = VideoStreams(self.repository, VideoStats())
         # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
@@ -159,6 +170,8 @@ class SwitchyardServer:
             await self._health_server.stop(0)
         await self.repository.close(timeout=0)
         self.metrics.close()  # metrics (issue 5)
+        if self._traced:
+            TRACING.close()  # exports what is still queued
         self._stopped.set()
 
     async def wait_stopped(self) -> None:

@@ -48,8 +48,18 @@ class ServerSettings(BaseSettings):
     metrics_tls: bool = False
     # Checked by service/security/startup.py, whose error never repeats the value (a token pasted here by mistake).
     metrics_token_sha256: str | None = None
+    # Observability (service/observability/, docs/observability.md). "auto": json unless stdout is a terminal.
+    log_format: Literal["auto", "text", "json"] = "auto"
+    access_log: bool = Field(default=False, description="log every request, not only the failed and slow ones")
+    otel_endpoint: str | None = Field(default=None, description="OTLP collector HOST:PORT; tracing is off without one")
+    otel_protocol: Literal["grpc", "http/protobuf"] = "grpc"
+    trace_rate: float = Field(default=0.01, ge=0, le=1, description="share of traces exported (parent-based)")
+    trace_slow_ms: float = Field(
+        default=1000.0, ge=0, description="requests slower than this are logged and traced whatever the rate; 0 = off"
+    )
 
-    @field_validator("log_level", "backend", mode="before")
+
+    @field_validator("log_level", "backend", "log_format", mode="before")
     @classmethod
     def _any_case(cls, value: object) -> object:
         # Words, not identifiers: SWITCHYARD_LOG_LEVEL=DEBUG and --backend OpenVINO mean what they say.

@@ -69,8 +69,10 @@ def model_repo(tmp_path_factory) -> Path:
     return repo
 
 
-def start_serve_process(python: str, repo: Path, *extra: str):
+def start_serve_process(python: str, repo: Path, *extra: str, env: dict[str, str] | None = None, stderr=None):
     """Run `switchyard serve` in its own process on 127.0.0.1:0; returns (process, address).
+
+    env: extra environment variables; stderr: a file (opened for writing) that keeps the log.
 
     The server writes its port on stdout once every model is loaded (--port-file); runtimes
     may print their own lines there too, so the first all-digit line is the port.
@@ -78,7 +80,7 @@ def start_serve_process(python: str, repo: Path, *extra: str):
     import subprocess
     import tempfile
 
-    log = tempfile.TemporaryFile(mode="w+")
+    log = stderr if stderr is not None else tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [
             python,
@@ -101,10 +103,12 @@ def start_serve_process(python: str, repo: Path, *extra: str):
         stderr=log,
         text=True,
         cwd=ROOT,
+        env={**os.environ, **env} if env else None,
     )
     for line in proc.stdout:
         if line.strip().isdigit():
-            log.close()  # the server keeps its own descriptor; the log is read only when start-up fails
+            if stderr is None:
+                log.close()  # the server keeps its own descriptor; the log is read only when start-up fails
             return proc, f"127.0.0.1:{line.strip()}"
     proc.wait(timeout=30)
     log.seek(0)

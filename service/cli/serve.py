@@ -69,6 +69,22 @@ def serve(
         str | None, typer.Option(help="SHA-256 (hex) of the bearer token /metrics requires")
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug | info | warning | error")] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="text | json | auto (json unless stdout is a terminal)")
+    ] = None,
+    access_log: Annotated[
+        bool | None, typer.Option("--access-log/--no-access-log", help="log every request, not only failed and slow")
+    ] = None,
+    otel_endpoint: Annotated[
+        str | None, typer.Option(help="OTLP collector HOST:PORT to export traces to (default: none, tracing off)")
+    ] = None,
+    otel_protocol: Annotated[str | None, typer.Option(help="grpc | http/protobuf")] = None,
+    trace_rate: Annotated[
+        float | None, typer.Option(help="share of requests traced, 0..1 (a sampled client trace is always continued)")
+    ] = None,
+    trace_slow_ms: Annotated[
+        float | None, typer.Option(help="requests slower than this are logged and traced whatever the rate")
+    ] = None,
     port_file: Annotated[
         Path | None, typer.Option(help="write the bound gRPC port here once models are loaded")
     ] = None,
@@ -81,7 +97,7 @@ def serve(
 
     settings = ServerSettings(**{FIELD_OF_PARAMETER.get(k, k): v for k, v in given.items()})
     check_before_loading(settings)
-    _configure_logging(settings.log_level)
+    log_format = _configure_logging(settings.log_level, settings.log_format)
     if settings.workers > 1:
         from service.workers import run_workers
 
@@ -91,7 +107,10 @@ def serve(
     from service.server import serve as run
 
     def ready(server) -> None:
-        _print_summary(server, settings.host)
+        if log_format == "json":
+            _log_summary(server)
+        else:
+            _print_summary(server, settings.host)
         if port_file:
             port_file.write_text(f"{server.port}\n")
 
@@ -191,15 +210,30 @@ def _with_setting(param: Any, settings: type[ServerSettings]) -> Any:
     return shown
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str) -> str:
+    from service.observability.logging import configure_logging
+
+    return configure_logging(level, log_format)
+
+
+def _log_summary(server) -> None:
+    """The start-up table as records, one per row: in json mode every line is one JSON object."""
     import logging
 
-    from rich.console import Console
-    from rich.logging import RichHandler
+    from service.repository.summary import summary_rows
 
-    logging.basicConfig(
-        level=level.upper(), format="%(message)s", handlers=[RichHandler(console=Console(stderr=True), show_path=False)]
-    )
+    log = logging.getLogger("switchyard.summary")
+    for row in summary_rows(server.repository.entries()):
+        fields: dict[str, object] = {
+            "model": row.model,
+            "version": row.version,
+            "state": row.state,
+            "backend": row.backend,
+            "device": row.device,
+            "load_seconds": row.load_seconds,
+            "detail": row.cells()[-1],
+        }
+        log.info("model %s version %s %s", row.model, row.version, row.state, extra={"fields": fields})
 
 
 def _print_summary(server, host: str) -> None:

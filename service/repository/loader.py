@@ -154,6 +154,7 @@ class ModelLoader:
             loaded.signature,
             max_batch_size=config.max_batch_size,
             instances=config.instances,
+            device=str(loaded.device),
             batching=policy_from_config(config.max_batch_size, config.dynamic_batching),
             input_check=image_input_check(name, config.preprocess, [t.name for t in loaded.signature.inputs])
             if config.preprocess is not None

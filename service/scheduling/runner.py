@@ -13,11 +13,14 @@ import asyncio
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from backends.base import Backend, ModelSignature
 from protos.errors import BackendError, DeadlineExceededError, ErrorCode, ModelUnavailableError, SwitchyardError
+from service.observability.stages import record_runner_stages
+from service.observability.tracing import TRACING, current_span_context
 from service.scheduling.batcher import RUNNING, BatchPolicy, Clock, DynamicBatcher, MonotonicClock, Pending
 from service.scheduling.stats import RunnerStats
 from service.scheduling.validation import validate_inputs, validate_outputs
@@ -33,6 +36,10 @@ class InferRequest:
     # Absolute time (the runner's clock) after which the request is not worth running.
     deadline: float | None = None
     parameters: dict[str, object] = field(default_factory=dict)
+    # Tracing only: the request's span context, and what the executor noted of the batch it rode in
+    # (items in the batch, when the backend call began, the span contexts of every request in it).
+    trace: Any = None
+    batch_trace: tuple[int, float, tuple[Any, ...]] | None = None
 
 
 RUNNING_BATCH_GRACE_S = 60.0
@@ -61,8 +68,10 @@ class ModelRunner:
         stats: RunnerStats | None = None,
         executor: ThreadPoolExecutor | None = None,
         input_check: Callable[[Mapping[str, np.ndarray]], None] | None = None,
+        device: str = "",
     ) -> None:
         self.name = name
+        self.device = device  # for the infer span's attributes
         self.version = version
         self.backend = backend
         self.signature = signature
@@ -110,6 +119,8 @@ class ModelRunner:
                 raise ModelUnavailableError(f"model '{self.name}' version {self.version} is unloading")
             batch = self.validate(request)
             key = _batch_key(request.inputs) if self._combine else None
+            if TRACING.tracer is not None:
+                request.trace = current_span_context()
             outputs, started, compute_ns = await self.batcher.submit(request, batch, key)
         except asyncio.CancelledError:
             stats.record_failure(ErrorCode.CANCELLED.name, int((self._now() - queued_at) * 1e9))
@@ -124,6 +135,7 @@ class ModelRunner:
             self._in_flight -= 1
         done = self._now()
         stats.record_success(batch, int((done - queued_at) * 1e9), int((started - queued_at) * 1e9), compute_ns)
+        record_runner_stages(self, request, queued_at, started, compute_ns)
         return outputs
 
     def record_rejected(self, error: SwitchyardError) -> None:
@@ -171,6 +183,8 @@ class ModelRunner:
             first = items[live[0]].request.inputs
             inputs = {name: np.concatenate([items[i].request.inputs[name] for i in live]) for name in first}
         gathered = now()
+        if TRACING.tracer is not None:
+            _note_batch(items, live, gathered)
         try:
             outputs = self.backend.infer(inputs)
         except Exception as exc:
@@ -223,6 +237,14 @@ class ModelRunner:
         await self.batcher.drain(RUNNING_BATCH_GRACE_S)
         self._executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.backend.unload)
+
+
+def _note_batch(items: list[Pending], live: list[int], gathered: float) -> None:
+    """Tell each request of a batch its size, its start and its companions (for the infer span's links)."""
+    total = sum(items[i].batch for i in live)
+    traces = tuple(items[i].request.trace for i in live if items[i].request.trace is not None)
+    for i in live:
+        items[i].request.batch_trace = (total, gathered, traces)
 
 
 def _batch_key(inputs: Mapping[str, np.ndarray]) -> tuple:

@@ -1,0 +1,1 @@
+"""Seeing every request: structured logs with the request's fields, the request log, tracing."""
