@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,26 +20,58 @@ def model_service_name(model: str) -> str:
     return f"model/{model}"
 
 
-class HealthReporter:
-    """Keeps the health servicer in step with the server's services and models' states."""
+def server_ready(entries: Iterable[ModelEntry], wanted: Iterable[str], strict: bool, empty_ok: bool) -> bool:
+    """Whether the server as a whole ("") is ready.
 
-    def __init__(self, services: list[str]) -> None:
+    strict: every model asked for (each entry, and each `wanted` name even if it has no entry)
+    is READY; otherwise at least one is. No models at all is ready only when the server was
+    started empty on purpose (empty_ok).
+    """
+    ready = {e.name: e.state is ModelState.READY for e in entries}
+    missing = [name for name in wanted if name not in ready]
+    if not ready:
+        return empty_ok and not missing
+    if strict:
+        return not missing and all(ready.values())
+    return any(ready.values())
+
+
+class HealthReporter:
+    """Keeps the health servicer in step with the server's services and models' states.
+
+    readiness (optional) says whether the server as a whole is ready; "" follows it once
+    `serving` was called. Without it "" is SERVING from then on.
+    """
+
+    def __init__(self, services: list[str], readiness: Callable[[], bool] | None = None) -> None:
         self.servicer = HealthServicer()
-        self._services = ["", *services]
+        self._services = services
+        self._readiness = readiness
+        self._started = False
         self._shutting_down = False
         self._pending: set[asyncio.Task] = set()
 
     async def serving(self) -> None:
-        """The server and its gRPC services are SERVING (until shutdown)."""
+        """The gRPC services are SERVING (until shutdown); the server "" as readiness says."""
+        self._started = True
         for name in self._services:
             await self.servicer.set(name, SERVING)
+        await self.servicer.set("", self._overall())
+
+    def _overall(self) -> int:
+        return SERVING if self._readiness is None or self._readiness() else NOT_SERVING
 
     def on_model_change(self, entry: ModelEntry) -> None:
-        """Repository listener: SERVING only while a version of the model is READY."""
+        """Repository listener: SERVING only while a version of the model is READY; "" re-evaluated."""
         if self._shutting_down:
             return
         status = SERVING if entry.state is ModelState.READY else NOT_SERVING
-        task = asyncio.get_running_loop().create_task(self.servicer.set(model_service_name(entry.name), status))
+        self._set(model_service_name(entry.name), status)
+        if self._started:
+            self._set("", self._overall())
+
+    def _set(self, name: str, status: int) -> None:
+        task = asyncio.get_running_loop().create_task(self.servicer.set(name, status))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

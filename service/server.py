@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from protos import __version__
 from protos.inference import grpc_service_pb2
 from protos.switchyard.v1 import predict_pb2
-from service.health import HealthReporter, start_health_server
+from service.health import HealthReporter, server_ready, start_health_server
 from service.metrics import Metrics
 from service.observability.access_log import AccessLog
 from service.observability.interceptor import ObservabilityInterceptor
@@ -25,6 +25,7 @@ from service.predict.servicer import PredictServicer
 from service.repository.loader import ModelLoader
 from service.repository.repository import ModelRepository, ModelState
 from service.repository.summary import tally
+from service.repository.watcher import RepositoryWatcher
 from service.rpc.decoding import add_service
 from service.rpc.drain import DrainGate
 from service.security.audit import AuthCollector
@@ -63,7 +64,13 @@ class SwitchyardServer:
     ) -> None:
         self.settings = settings
         self.loader = loader or ModelLoader(settings)
-        self.repository = repository or ModelRepository(settings.model_repository, self.loader, settings.models)
+        self.repository = repository or ModelRepository(
+            settings.model_repository,
+            self.loader,
+            None if settings.model_control == "explicit" else settings.models,
+            drain_seconds=settings.reload_drain_seconds,
+        )
+        self.watcher: RepositoryWatcher | None = None
         # TLS files, auth config and their combinations are checked before anything else starts.
         self.security = ServerSecurity.from_settings(settings)
         # Observability first: it sees (and logs) the calls the auth layer refuses too.
@@ -82,7 +89,7 @@ class SwitchyardServer:
         if self.security.authenticator is not None:
             self.metrics.registry.register(AuthCollector(self.security.stats))
         services = self._register_services(self._hardware)
-        self.health = HealthReporter(services)
+        self.health = HealthReporter(services, readiness=self._ready)
         self.repository.subscribe(self.health.on_model_change)
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -98,6 +105,16 @@ class SwitchyardServer:
         self.health_port = 0
         self._health_server: grpc.aio.Server | None = None
         self._stopped = asyncio.Event()
+
+    def _ready(self) -> bool:
+        """Whether health "" is SERVING: every model asked for is READY (--no-strict-readiness: one is)."""
+        settings = self.settings
+        return server_ready(
+            self.repository.entries(),
+            settings.models,
+            settings.strict_readiness,
+            empty_ok=settings.model_control == "explicit",
+        )
 
     def _hardware(self) -> dict:
         # The probe runs once, on first use, not at construction.
@@ -148,13 +165,19 @@ class SwitchyardServer:
         """Load the repository; the server reports SERVING once this first load is done."""
         if self.settings.cache_dir:
             self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
-        await self.repository.load_all()
+        if self.settings.repository_poll_seconds:
+            explicit = self.settings.model_control == "explicit"
+            self.watcher = RepositoryWatcher(self.repository, self.settings.repository_poll_seconds, not explicit)
+            await self.watcher.baseline()  # before loading: a change made meanwhile is not missed
+        await self.repository.load_all(self.settings.models if self.settings.model_control == "explicit" else None)
         # Each model logged its own line as it settled; this says how the whole load went.
         entries = self.repository.entries()
         all_ready = bool(entries) and all(e.state is ModelState.READY for e in entries)
         log.log(logging.INFO if all_ready else logging.WARNING, "%s", tally(entries))
         await self.health.settle()
         await self.health.serving()
+        if self.watcher is not None:
+            self.watcher.start()
 
     async def stop(self, grace: float | None = None) -> None:
         """Flip health to NOT_SERVING, answer new calls UNAVAILABLE, let in-flight ones finish within grace."""
@@ -163,6 +186,8 @@ class SwitchyardServer:
         grace = self.settings.grace_period if grace is None else grace
         log.info("shutting down (grace %.1fs)", grace)
         await self.health.shutdown()
+        if self.watcher is not None:
+            await self.watcher.stop()
         if not await self.gate.drain(grace):
             log.warning("grace period over with %d call(s) still running; cancelling them", self.gate.active)
         await self._server.stop(0)

@@ -32,6 +32,16 @@ class ServerSettings(BaseSettings):
     # selection); the runtimes are always this environment's.
     probe_sysroot: Path = Path("/")
     allow_repository_admin: bool = False
+    # all: load every model (or --model) at start; explicit: load only --model ones (none: the
+    # server starts empty on purpose and models come through RepositoryModelLoad).
+    model_control: Literal["all", "explicit"] = "all"
+    # Health "" is SERVING only when every model asked for is READY; off: when at least one is.
+    strict_readiness: bool = True
+    # Seconds between looks at the repository for changed models (0 = off); changes are applied
+    # by load, warm up, then swap (README "Model repository").
+    repository_poll_seconds: float = Field(default=0.0, ge=0)
+    # How long requests already running on a version a reload replaced may take before it unloads.
+    reload_drain_seconds: float = Field(default=30.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Server processes sharing the port (SO_REUSEPORT): one Python process is bound by its
     # event loop to about one core; more processes use more cores. Each loads every model.

@@ -68,6 +68,22 @@ def serve(
     metrics_token_sha256: Annotated[
         str | None, typer.Option(help="SHA-256 (hex) of the bearer token /metrics requires")
     ] = None,
+    model_control: Annotated[
+        str | None, typer.Option(help="all: load every model (or --model); explicit: only --model ones, maybe none")
+    ] = None,
+    strict_readiness: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict-readiness/--no-strict-readiness",
+            help='health "" is SERVING only when every model is READY (off: when one is)',
+        ),
+    ] = None,
+    repository_poll_seconds: Annotated[
+        float | None, typer.Option(help="look for changed models every S seconds and reload them; 0 = off")
+    ] = None,
+    reload_drain_seconds: Annotated[
+        float | None, typer.Option(help="seconds running requests get on a version a reload replaced")
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug | info | warning | error")] = None,
     log_format: Annotated[
         str | None, typer.Option(help="text | json | auto (json unless stdout is a terminal)")

@@ -58,7 +58,7 @@ class ModelRepository:
 
     def discover(self) -> list[str]:
         """Model names in the repository (folders holding a config.yaml)."""
-        return self._wanted(self._scan().models)
+        return self.wanted(self._scan().models)
 
     def _scan(self) -> Folders:
         if not self.root.is_dir():
@@ -67,7 +67,8 @@ class ModelRepository:
             raise ModelNotFoundError("the model repository folder does not exist")
         return scan(self.root)
 
-    def _wanted(self, names: list[str]) -> list[str]:
+    def wanted(self, names: list[str]) -> list[str]:
+        """The names this repository serves (all, or the ones it was limited to)."""
         return [n for n in names if not self._only or n in self._only]
 
     def names(self) -> list[str]:
@@ -107,10 +108,11 @@ class ModelRepository:
             raise ModelUnavailableError(f"model '{name}' version {number} is {found.state.value}: {found.reason}")
         return found
 
-    async def load_all(self) -> None:
-        """Load every model; a folder without config.yaml becomes an UNAVAILABLE entry saying why."""
+    async def load_all(self, names: list[str] | None = None) -> None:
+        """Load every model (or only `names`); a folder without config.yaml becomes an UNAVAILABLE entry saying why."""
         folders = self._scan()
-        await asyncio.gather(*(self.load(name) for name in self._wanted(folders.models + folders.unconfigured)))
+        found = self.wanted(folders.models + folders.unconfigured)
+        await asyncio.gather(*(self.load(name) for name in found if names is None or name in names))
 
     async def load(self, name: str) -> ModelEntry:
         """(Re)read config.yaml and load the versions its policy selects.
