@@ -76,6 +76,18 @@ class RepositoryCollector:
             "Backend processes of an isolated model (isolation: process) restarted after they died.",
             labels=LABELS,
         )
+        warmup = GaugeMetricFamily(
+            "switchyard_model_warmup_duration_seconds",
+            "How long the version's config.yaml warmup took before it became READY.",
+            labels=LABELS,
+        )
+        reload_failures = CounterMetricFamily(
+            "switchyard_model_reload_failures",
+            "Reloads refused because the new version failed (config, artifact or warmup); the old one kept serving.",
+            labels=["model"],
+        )
+        for name, count in sorted(self._repository.reload_failures.items()):
+            reload_failures.add_metric([name], count)
         for entry in self._repository.entries():
             for number in sorted(entry.versions):
                 version = entry.versions[number]
@@ -88,6 +100,8 @@ class RepositoryCollector:
                 ]
                 for s in ModelState:
                     state.add_metric([*labels, s.value], 1.0 if version.state is s else 0.0)
+                if version.warmup_seconds is not None:
+                    warmup.add_metric(labels, version.warmup_seconds)
                 if loaded is not None:
                     load.add_metric(labels, loaded.load_seconds)
                     if isinstance(loaded.backend, IsolatedBackend):
@@ -107,7 +121,7 @@ class RepositoryCollector:
                 depth.add_metric(labels, runner.queue_depth)
                 in_flight.add_metric(labels, runner.in_flight)
         yield from (requests, inferences, executions, queue, compute, total, batch, depth, in_flight, load, state)
-        yield restarts
+        yield from (restarts, warmup, reload_failures)
 
 
 def _histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from service.repository.entries import ModelEntry, ModelState, ModelVersion
 
-COLUMNS = ("model", "version", "state", "backend", "device", "load s", "detail")
+COLUMNS = ("model", "version", "state", "backend", "device", "load s", "warmup s", "detail")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class SummaryRow:
     device: str = ""
     load_seconds: float | None = None
     detail: str = ""
+    warmup_seconds: float | None = None  # None: the config lists no warmup
 
     def cells(self) -> tuple[str, ...]:
         """The row as table cells, in COLUMNS order; the detail only up to its first " | " (the cause).
@@ -32,8 +33,9 @@ class SummaryRow:
         table and in ListModels; the table stays readable in a terminal.
         """
         seconds = "" if self.load_seconds is None else f"{self.load_seconds:.2f}"
+        warmup = "" if self.warmup_seconds is None else f"{self.warmup_seconds:.2f}"
         cause = self.detail.partition(" | ")[0]
-        return (self.model, self.version, self.state, self.backend, self.device, seconds, cause)
+        return (self.model, self.version, self.state, self.backend, self.device, seconds, warmup, cause)
 
 
 def model_rows(entry: ModelEntry) -> list[SummaryRow]:
@@ -54,7 +56,8 @@ def model_rows(entry: ModelEntry) -> list[SummaryRow]:
                     loaded.backend_name,
                     str(loaded.device),
                     loaded.load_seconds,
-                    _fallback_note(version),
+                    _fallback_note(version) or version.reason,
+                    version.warmup_seconds,
                 )
             )
     return rows
@@ -73,6 +76,8 @@ def model_line(entry: ModelEntry) -> str:
         text = f"version {row.version} {row.state}"
         if row.backend:
             text += f" on {row.backend} ({row.device}), loaded in {row.load_seconds or 0:.2f}s"
+            if row.warmup_seconds is not None:
+                text += f", warmed up in {row.warmup_seconds:.2f}s"
         parts.append(text + (f": {row.detail}" if row.detail else ""))
     return f"model {entry.name}: " + ("; ".join(parts) or "no versions")
 

@@ -8,13 +8,20 @@ import numpy as np
 import pytest
 
 from protos.errors import ModelUnavailableError
+from service.metrics import RepositoryCollector
 from service.repository.config import ConfigError, load_model_config
 from service.repository.entries import ModelState
+from service.repository.summary import summary_rows
 from service.scheduling.runner import InferRequest
 from tests.conftest import write_model
 from tests.fixtures import models
 
 IMAGE = np.zeros((1, 3, 64, 64), np.float32)
+
+
+def samples(repository, name: str) -> list[float]:
+    families = RepositoryCollector(repository).collect()
+    return [s.value for family in families for s in family.samples if s.name == name]
 
 
 @pytest.fixture
@@ -47,6 +54,8 @@ async def test_a_version_is_ready_after_its_warmup_ran_through_the_runner(root: 
     assert version.warmup_seconds is not None and version.warmup_seconds > 0
     stats = version.ready_runner.stats
     assert stats.success_count == 5 and stats.inference_count == 3 + 8
+    assert float(summary_rows([entry])[0].cells()[6]) == pytest.approx(version.warmup_seconds, abs=0.01)
+    assert samples(repository, "switchyard_model_warmup_duration_seconds") == [version.warmup_seconds]
 
 
 async def test_a_failed_warmup_leaves_the_version_unavailable_with_the_reason(root: Path, make_repository) -> None:
@@ -77,6 +86,7 @@ async def test_a_failed_reload_keeps_the_old_version_serving(root: Path, make_re
     after = await repository.load("tiny_cnn")
     assert after is before and repository.entry("tiny_cnn") is before
     assert before.last_reload_error and repository.reload_failures == {"tiny_cnn": 1}
+    assert samples(repository, "switchyard_model_reload_failures_total") == [1]
     outputs = await repository.get("tiny_cnn").ready_runner.infer(InferRequest({"input": IMAGE}))
     assert outputs["logits"].shape == (1, 10)
 

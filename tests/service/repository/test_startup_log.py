@@ -46,9 +46,9 @@ async def test_summary_rows_match_the_table_columns(make_repository, repo):
     rows = {row.model: row for row in summary_rows(repository.entries())}
     assert set(rows) == {"corrupt", "from_triton", "no_config", "tiny_cnn"}
     assert all(len(row.cells()) == len(COLUMNS) for row in rows.values())
-    model, version, state, backend, device, seconds, detail = rows["tiny_cnn"].cells()
+    model, version, state, backend, device, seconds, warmup, detail = rows["tiny_cnn"].cells()
     assert (model, version, state, backend, device, detail) == ("tiny_cnn", "1", "READY", "onnxruntime", "cpu", "")
-    assert float(seconds) >= 0
+    assert float(seconds) >= 0 and warmup == ""  # its config lists no warmup
     assert rows["no_config"].cells()[1:3] == ("-", "UNAVAILABLE")
     assert rows["no_config"].detail.startswith("no config.yaml")
     assert rows["corrupt"].detail.startswith("[ONNXRuntimeError]")
