@@ -178,6 +178,12 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         if unsupported:
             raise unimplemented(f"RepositoryModelLoad parameter '{unsupported[0]}' is not supported")
         entry = await self._repository.load(request.model_name)
+        if entry.last_reload_error:  # refused: the versions that served before still do
+            raise SwitchyardError(
+                f"model '{entry.name}' failed to reload and keeps serving its previous version(s): "
+                f"{entry.last_reload_error}",
+                ErrorCode.UNAVAILABLE,
+            )
         if entry.state is not ModelState.READY:
             reasons = entry.reason or "; ".join(f"version {n}: {v.reason}" for n, v in sorted(entry.versions.items()))
             raise SwitchyardError(f"model '{entry.name}' failed to load: {reasons}", ErrorCode.UNAVAILABLE)

@@ -20,7 +20,11 @@ _STATE = {
 
 
 def model_info(entry: ModelEntry) -> pb.ModelInfo:
-    info = pb.ModelInfo(name=entry.name, max_batch_size=entry.config.max_batch_size if entry.config else 0)
+    info = pb.ModelInfo(
+        name=entry.name,
+        max_batch_size=entry.config.max_batch_size if entry.config else 0,
+        last_reload_error=entry.last_reload_error,
+    )
     if entry.reason:
         info.versions.add(version="", state=pb.ModelVersionInfo.STATE_UNAVAILABLE, reason=entry.reason)
     signature = None
@@ -28,7 +32,12 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
     latency_sum = queue_sum = 0.0
     for number in sorted(entry.versions):
         version = entry.versions[number]
-        item = info.versions.add(version=str(number), state=_STATE[version.state], reason=version.reason)
+        item = info.versions.add(
+            version=str(number),
+            state=_STATE[version.state],
+            reason=version.reason,
+            warmup_seconds=version.warmup_seconds or 0.0,
+        )
         loaded = version.loaded
         if loaded is not None:
             item.backend, item.device, item.load_seconds = loaded.backend_name, str(loaded.device), loaded.load_seconds

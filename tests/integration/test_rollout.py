@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import grpc
 import numpy as np
 import onnx
 import pytest
@@ -20,6 +21,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import AsyncSwitchyardClient
 from clients.errors import PredictError
+from protos.inference import grpc_service_pb2 as oip
+from protos.inference import grpc_service_pb2_grpc
 from service.repository.entries import ModelEntry, ModelState
 from service.repository.watcher import RepositoryWatcher
 from service.scheduling.runner import InferRequest
@@ -111,7 +114,7 @@ async def test_a_changed_config_is_swapped_in(served, repo: Path) -> None:
     (repo / "tiny_cnn" / "config.yaml").write_text(CONFIG + "max_batch_size: 8\nwarmup: [{batch_size: 8}]\n")
     await watcher.poll()
     info = await running.client.get_model("tiny_cnn")
-    assert info.max_batch_size == 8
+    assert info.max_batch_size == 8 and info.versions[0].warmup_seconds > 0
     await load.answered(10)
     await load.stop()
     assert load.failures == []
@@ -144,8 +147,8 @@ async def test_a_broken_update_leaves_the_old_version_serving(served, repo: Path
     await load.answered(10)
     (repo / "tiny_cnn" / file).write_bytes(content)
     await watcher.poll()
-    entry = running.server.repository.entry("tiny_cnn")
-    assert reason in entry.last_reload_error
+    info = await running.client.get_model("tiny_cnn")
+    assert reason in info.last_reload_error and info.versions[0].state == info.versions[0].STATE_READY
     assert running.server.repository.reload_failures == {"tiny_cnn": 1}
     await load.answered(10)
     # A poll without a further change does not retry; fixing the files does.
@@ -241,3 +244,15 @@ async def test_zero_models_are_ready_only_when_started_empty_on_purpose(tmp_path
         assert running.server.repository.names() == []
         serving = await health(running) == health_pb2.HealthCheckResponse.SERVING
         assert serving is (control == "explicit")
+
+
+async def test_an_admin_reload_that_fails_says_so_and_the_model_keeps_serving(repo: Path) -> None:
+    async for running in start_server(make_settings(repo, allow_repository_admin=True)):
+        stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(running.channel)
+        (repo / "tiny_cnn" / "config.yaml").write_text("backend: onnxruntime\nbatching: yes\n")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.RepositoryModelLoad(oip.RepositoryModelLoadRequest(model_name="tiny_cnn"), timeout=TIMEOUT)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "keeps serving" in (caught.value.details() or "") and "batching" in (caught.value.details() or "")
+        outputs = await running.client.predict("tiny_cnn", {"input": IMAGE}, timeout=TIMEOUT)
+        assert outputs["logits"].shape == (1, 10)

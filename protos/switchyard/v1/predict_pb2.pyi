@@ -149,7 +149,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelVersionInfo(_message.Message):
-    __slots__ = ("version", "state", "reason", "backend", "device", "load_seconds", "selection")
+    __slots__ = ("version", "state", "reason", "backend", "device", "load_seconds", "selection", "warmup_seconds")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ModelVersionInfo.State]
@@ -167,6 +167,7 @@ class ModelVersionInfo(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     LOAD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SELECTION_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_SECONDS_FIELD_NUMBER: _ClassVar[int]
     version: str
     state: ModelVersionInfo.State
     reason: str
@@ -174,7 +175,8 @@ class ModelVersionInfo(_message.Message):
     device: str
     load_seconds: float
     selection: _containers.RepeatedCompositeFieldContainer[SelectionStep]
-    def __init__(self, version: _Optional[str] = ..., state: _Optional[_Union[ModelVersionInfo.State, str]] = ..., reason: _Optional[str] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., load_seconds: _Optional[float] = ..., selection: _Optional[_Iterable[_Union[SelectionStep, _Mapping]]] = ...) -> None: ...
+    warmup_seconds: float
+    def __init__(self, version: _Optional[str] = ..., state: _Optional[_Union[ModelVersionInfo.State, str]] = ..., reason: _Optional[str] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., load_seconds: _Optional[float] = ..., selection: _Optional[_Iterable[_Union[SelectionStep, _Mapping]]] = ..., warmup_seconds: _Optional[float] = ...) -> None: ...
 
 class SelectionStep(_message.Message):
     __slots__ = ("backend", "device", "outcome", "reason", "seconds", "label")
@@ -193,20 +195,22 @@ class SelectionStep(_message.Message):
     def __init__(self, backend: _Optional[str] = ..., device: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., seconds: _Optional[float] = ..., label: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "versions", "inputs", "outputs", "max_batch_size", "statistics")
+    __slots__ = ("name", "versions", "inputs", "outputs", "max_batch_size", "statistics", "last_reload_error")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    LAST_RELOAD_ERROR_FIELD_NUMBER: _ClassVar[int]
     name: str
     versions: _containers.RepeatedCompositeFieldContainer[ModelVersionInfo]
     inputs: _containers.RepeatedCompositeFieldContainer[TensorInfo]
     outputs: _containers.RepeatedCompositeFieldContainer[TensorInfo]
     max_batch_size: int
     statistics: ModelStatistics
-    def __init__(self, name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[ModelVersionInfo, _Mapping]]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., max_batch_size: _Optional[int] = ..., statistics: _Optional[_Union[ModelStatistics, _Mapping]] = ...) -> None: ...
+    last_reload_error: str
+    def __init__(self, name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[ModelVersionInfo, _Mapping]]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., max_batch_size: _Optional[int] = ..., statistics: _Optional[_Union[ModelStatistics, _Mapping]] = ..., last_reload_error: _Optional[str] = ...) -> None: ...
 
 class ModelStatistics(_message.Message):
     __slots__ = ("success_count", "failure_count", "execution_count", "mean_latency_ms", "mean_queue_ms", "in_flight")
