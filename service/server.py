@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from protos import __version__
 from protos.inference import grpc_service_pb2
+from protos.limits import Limits
 from protos.switchyard.v1 import predict_pb2
 from service.health import HealthReporter, server_ready, start_health_server
 from service.metrics import Metrics
@@ -26,8 +27,10 @@ from service.repository.loader import ModelLoader
 from service.repository.repository import ModelRepository, ModelState
 from service.repository.summary import tally
 from service.repository.watcher import RepositoryWatcher
+from service.rpc.budget import InflightBudget, RequestIntake
 from service.rpc.decoding import add_service
 from service.rpc.drain import DrainGate
+from service.rpc.heap import libc_malloc_trim
 from service.security.audit import AuthCollector
 from service.security.startup import ServerSecurity
 from service.settings import ServerSettings
@@ -52,6 +55,17 @@ def channel_options(settings: ServerSettings) -> list[tuple[str, int]]:
         options.append(("grpc.max_connection_age_ms", int(settings.max_connection_age * 1000)))
         options.append(("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace * 1000)))
     return options
+
+
+def intake_of(settings: ServerSettings) -> RequestIntake:
+    """The tensor limits and the in-flight byte budget every inference request goes through."""
+    limits = Limits(settings.max_tensor_elements, settings.max_tensor_rank, settings.max_bytes_elements)
+    return RequestIntake(
+        limits,
+        InflightBudget(settings.max_inflight_bytes),
+        trim=libc_malloc_trim(),
+        max_message_bytes=settings.max_message_bytes,
+    )
 
 
 class SwitchyardServer:
@@ -82,6 +96,7 @@ class SwitchyardServer:
             options=channel_options(settings), interceptors=[observe, *self.security.interceptors()]
         )
         self.gate = DrainGate()
+        self.intake = intake_of(settings)
         self.video = VideoStreams(self.repository, VideoStats())
         # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
         # and the video streams' counters.
@@ -126,8 +141,13 @@ class SwitchyardServer:
         add_service, not grpc's generated add_*_to_server: a body that does not decode gets
         INVALID_ARGUMENT (service/rpc/decoding.py); the two inference streams answer it in band.
         """
-        predict = PredictServicer(self.repository, hardware, self.gate, video=self.video)
-        oip = OipServicer(self.repository, allow_repository_admin=self.settings.allow_repository_admin, gate=self.gate)
+        predict = PredictServicer(self.repository, hardware, self.gate, video=self.video, intake=self.intake)
+        oip = OipServicer(
+            self.repository,
+            allow_repository_admin=self.settings.allow_repository_admin,
+            gate=self.gate,
+            intake=self.intake,
+        )
         return [
             add_service(self._server, PREDICT_SERVICE, predict, in_band=frozenset({"PredictStream"})),
             add_service(self._server, OIP_SERVICE, oip, in_band=frozenset({"ModelStreamInfer"})),
@@ -194,6 +214,7 @@ class SwitchyardServer:
         if self._health_server is not None:
             await self._health_server.stop(0)
         await self.repository.close(timeout=0)
+        self.intake.close()
         self.metrics.close()  # metrics (issue 5)
         if self._traced:
             TRACING.close()  # exports what is still queued

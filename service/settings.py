@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from protos.limits import DEFAULT_MAX_BYTES_ELEMENTS, DEFAULT_MAX_TENSOR_ELEMENTS, DEFAULT_MAX_TENSOR_RANK
+from service.rpc.budget import DEFAULT_MAX_INFLIGHT_BYTES
+
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 
 
@@ -48,6 +51,13 @@ class ServerSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     # Set by the supervisor for its worker processes.
     reuse_port: bool = False
+    # What one tensor may declare, checked before anything is allocated for it, and the bytes
+    # all requests in flight may hold (protos/limits.py and service/rpc/budget.py say why these
+    # defaults; docs/security.md lists what a client sees).
+    max_tensor_elements: int = Field(default=DEFAULT_MAX_TENSOR_ELEMENTS, ge=1)
+    max_tensor_rank: int = Field(default=DEFAULT_MAX_TENSOR_RANK, ge=1, le=64)
+    max_bytes_elements: int = Field(default=DEFAULT_MAX_BYTES_ELEMENTS, ge=1)
+    max_inflight_bytes: int = Field(default=DEFAULT_MAX_INFLIGHT_BYTES, ge=1024 * 1024)
     # Transport security and identities (service/security/, docs/security.md). The files are
     # re-read when they change; the auth config is read once at start-up.
     tls_cert: Path | None = None
@@ -67,7 +77,6 @@ class ServerSettings(BaseSettings):
     trace_slow_ms: float = Field(
         default=1000.0, ge=0, description="requests slower than this are logged and traced whatever the rate; 0 = off"
     )
-
 
     @field_validator("log_level", "backend", "log_format", mode="before")
     @classmethod

@@ -39,6 +39,9 @@ def serve(
     ] = None,
     grace_period: Annotated[float | None, typer.Option(help="seconds in-flight requests get after SIGTERM")] = None,
     max_message_bytes: Annotated[int | None, typer.Option(help="largest request/response message")] = None,
+    max_inflight_bytes: Annotated[
+        int | None, typer.Option(help="bytes all requests in flight may hold (their tensors as received and decoded)")
+    ] = None,
     max_connection_age: Annotated[
         float | None, typer.Option(help="seconds before a client connection is recycled; 0 = never")
     ] = None,

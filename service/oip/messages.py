@@ -18,6 +18,10 @@ from backends.base import ModelSignature, declared_datatype
 from protos import codec
 from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from protos.inference import grpc_service_pb2 as pb
+from protos.limits import DEFAULT_LIMITS, Limits
+from protos.text import clipped
+from service.observability.stages import stage_end, stage_start
+from service.rpc.budget import Lease, RequestIntake, arrays_of
 from service.scheduling.runner import InferRequest
 
 RAW_ONLY = frozenset({"FP16", "BF16"})
@@ -39,36 +43,42 @@ def parameter_values(parameters) -> dict[str, object]:
     return values
 
 
-def _decode_inputs(request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
+def _check_inputs(request: pb.ModelInferRequest, limits: Limits, lease: Lease | None) -> list[codec.Checked]:
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):
         raise InvalidInputError(
             f"raw_input_contents has {len(raw)} entries but the request has {len(request.inputs)} inputs; "
             "send one entry per input, in the order of `inputs`"
         )
-    inputs: dict[str, np.ndarray] = {}
+    checked: list[codec.Checked] = []
+    names: set[str] = set()
     for index, tensor in enumerate(request.inputs):
-        if tensor.name in inputs:
-            raise InvalidInputError(f"tensor '{tensor.name}': input given twice")
+        name = tensor.name
+        if name in names:
+            raise InvalidInputError(f"tensor '{clipped(name)}': input given twice")
+        names.add(name)
         for key in _UNSUPPORTED_INPUT_PARAMETERS:
             if key in tensor.parameters:
-                raise unimplemented(f"tensor '{tensor.name}': shared memory is not supported (parameter '{key}')")
+                raise unimplemented(f"tensor '{clipped(name)}': shared memory is not supported (parameter '{key}')")
         typed = codec.has_typed_contents(tensor.contents)
         if raw:
             if typed:
                 raise InvalidInputError(
-                    f"tensor '{tensor.name}': has typed contents while the request uses raw_input_contents; "
+                    f"tensor '{clipped(name)}': has typed contents while the request uses raw_input_contents; "
                     "use one form for every input"
                 )
-            inputs[tensor.name] = codec.decode_raw(tensor.name, tensor.datatype, tensor.shape, raw[index])
+            contents = raw[index]  # a copy out of the message: read once
+            if lease is not None:
+                lease.note(len(contents))
+            checked.append(codec.check_raw(name, tensor.datatype, tensor.shape, contents, limits))
         elif tensor.datatype in RAW_ONLY:
             raise InvalidInputError(
-                f"tensor '{tensor.name}': datatype {tensor.datatype} has no typed contents; "
+                f"tensor '{clipped(name)}': datatype {tensor.datatype} has no typed contents; "
                 "send it in raw_input_contents"
             )
         else:
-            inputs[tensor.name] = codec.decode_typed(tensor.name, tensor.datatype, tensor.shape, tensor.contents)
-    return inputs
+            checked.append(codec.check_typed(name, tensor.datatype, tensor.shape, tensor.contents, limits))
+    return checked
 
 
 def _wants_raw(request: pb.ModelInferRequest, params: dict[str, object]) -> bool:
@@ -90,12 +100,19 @@ def _wants_raw(request: pb.ModelInferRequest, params: dict[str, object]) -> bool
 def _priority(params: dict[str, object]) -> int:
     priority = params.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
-        raise InvalidInputError(f"parameter 'priority' must be a non-negative integer, got {priority!r}")
+        raise InvalidInputError(f"parameter 'priority' must be a non-negative integer, got {clipped(repr(priority))}")
     return priority
 
 
-def decode_request(request: pb.ModelInferRequest, deadline: float | None, now: float) -> tuple[InferRequest, bool]:
-    """A ModelInferRequest -> (InferRequest, whether the outputs go back raw).
+def check_request(
+    request: pb.ModelInferRequest,
+    deadline: float | None,
+    now: float,
+    limits: Limits = DEFAULT_LIMITS,
+    lease: Lease | None = None,
+) -> tuple[InferRequest, list[codec.Checked], bool]:
+    """Everything but the arrays: (InferRequest with no inputs yet, its checked tensors, whether
+    the outputs go back raw).
 
     `now` is the runner clock's present; Triton's `timeout` parameter (microseconds)
     tightens the deadline.
@@ -105,20 +122,44 @@ def decode_request(request: pb.ModelInferRequest, deadline: float | None, now: f
         raise unimplemented("sequence batching (parameter 'sequence_id') is not supported")
     for output in request.outputs:
         if "classification" in output.parameters:
-            raise unimplemented(f"output '{output.name}': the classification extension is not supported")
+            raise unimplemented(f"output '{clipped(output.name)}': the classification extension is not supported")
     timeout_us = params.get("timeout")
     if isinstance(timeout_us, int) and not isinstance(timeout_us, bool) and timeout_us > 0:
         own = now + timeout_us / 1e6
         deadline = own if deadline is None else min(deadline, own)
+    checked = _check_inputs(request, limits, lease)
     infer_request = InferRequest(
-        inputs=_decode_inputs(request),
+        inputs={},
         outputs=tuple(output.name for output in request.outputs),
         id=request.id,
         priority=_priority(params),
         deadline=deadline,
         parameters=params,
     )
-    return infer_request, _wants_raw(request, params)
+    return infer_request, checked, _wants_raw(request, params)
+
+
+def decode_request(
+    request: pb.ModelInferRequest, deadline: float | None, now: float, limits: Limits = DEFAULT_LIMITS
+) -> tuple[InferRequest, bool]:
+    """A ModelInferRequest -> (InferRequest, whether the outputs go back raw), all on this thread."""
+    started = stage_start()
+    infer_request, checked, raw_output = check_request(request, deadline, now, limits)
+    infer_request.inputs = arrays_of(checked)
+    stage_end("decode", started, request.model_name)
+    return infer_request, raw_output
+
+
+async def decode_request_within(
+    request: pb.ModelInferRequest, deadline: float | None, now: float, intake: RequestIntake, lease: Lease
+) -> tuple[InferRequest, bool]:
+    """decode_request within the server's limits: the tensors' bytes are reserved on `lease`
+    before their arrays exist, and big conversions run off the event loop."""
+    started = stage_start()
+    infer_request, checked, raw_output = check_request(request, deadline, now, intake.limits, lease)
+    infer_request.inputs = await intake.arrays(checked, lease)
+    stage_end("decode", started, request.model_name)
+    return infer_request, raw_output
 
 
 def encode_response(
@@ -128,6 +169,7 @@ def encode_response(
     outputs: dict[str, np.ndarray],
     raw: bool,
 ) -> pb.ModelInferResponse:
+    started = stage_start()
     response = pb.ModelInferResponse(model_name=request.model_name, model_version=str(version), id=request.id)
     datatypes = {
         name: codec.output_datatype(array, declared_datatype(signature, name)) for name, array in outputs.items()
@@ -139,4 +181,5 @@ def encode_response(
             response.raw_output_contents.append(codec.encode_raw(array))
         else:
             codec.fill_typed(tensor.contents, array, datatypes[name])
+    stage_end("encode", started, request.model_name)
     return response

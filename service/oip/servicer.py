@@ -18,9 +18,10 @@ from protos.inference import grpc_service_pb2 as pb
 from protos.inference import grpc_service_pb2_grpc
 from service import __version__
 from service.oip.config import model_config, model_metadata, model_statistics, repository_index
-from service.oip.messages import decode_request, encode_response, parameter_values, unimplemented
+from service.oip.messages import decode_request_within, encode_response, parameter_values, unimplemented
 from service.repository.names import check_model_name, check_version
 from service.repository.repository import ModelRepository, ModelState
+from service.rpc.budget import RequestIntake
 from service.rpc.deadline import deadline_of
 from service.rpc.decoding import Undecodable, decoded
 from service.rpc.drain import DrainGate
@@ -50,8 +51,10 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         clock: Callable[[], float] = time.monotonic,
         server_ready: Callable[[], bool] | None = None,
         gate: DrainGate | None = None,
+        intake: RequestIntake | None = None,
     ) -> None:
         self._repository = repository
+        self._intake = intake or RequestIntake()
         # Shared with the other servicers: graceful shutdown refuses new work with UNAVAILABLE.
         self._gate = gate or DrainGate()
         self._admin = allow_repository_admin
@@ -107,13 +110,14 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def _infer(self, request: pb.ModelInferRequest, deadline: float | None) -> pb.ModelInferResponse:
         version = self._repository.get(request.model_name, request.model_version)
-        try:
-            infer_request, raw = decode_request(request, deadline, self._clock())
-        except SwitchyardError as exc:
-            version.ready_runner.record_rejected(exc)
-            raise
-        outputs = await version.ready_runner.infer(infer_request)
-        return encode_response(request, version.version, version.signature, outputs, raw)
+        with self._intake.lease() as lease:  # the tensors' bytes count against the budget until the reply
+            try:
+                infer_request, raw = await decode_request_within(request, deadline, self._clock(), self._intake, lease)
+            except SwitchyardError as exc:
+                version.ready_runner.record_rejected(exc)
+                raise
+            outputs = await version.ready_runner.infer(infer_request)
+            return encode_response(request, version.version, version.signature, outputs, raw)
 
     @unary_errors
     async def ModelInfer(self, request, context):

@@ -11,6 +11,7 @@ from backends.registry import installed_backends
 from protos.switchyard.v1 import predict_pb2 as pb
 from service import __version__
 from service.repository.repository import ModelEntry, ModelState
+from service.rpc.budget import RequestIntake
 
 _STATE = {
     ModelState.READY: pb.ModelVersionInfo.STATE_READY,
@@ -77,7 +78,7 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
     return info
 
 
-def server_info(hardware: dict) -> pb.GetServerInfoResponse:
+def server_info(hardware: dict, intake: RequestIntake | None = None) -> pb.GetServerInfoResponse:
     report = struct_pb2.Struct()
     report.update(hardware)
     return pb.GetServerInfoResponse(
@@ -87,4 +88,16 @@ def server_info(hardware: dict) -> pb.GetServerInfoResponse:
         hardware_summary=str(hardware.get("summary", "")),
         hardware=report,
         instance=f"{socket.gethostname()}:{os.getpid()}",
+        limits=server_limits(intake) if intake is not None else None,
+    )
+
+
+def server_limits(intake: RequestIntake) -> pb.ServerLimits:
+    limits = intake.limits
+    return pb.ServerLimits(
+        max_message_bytes=intake.max_message_bytes,
+        max_tensor_elements=limits.max_tensor_elements,
+        max_tensor_rank=limits.max_tensor_rank,
+        max_bytes_elements=limits.max_bytes_elements,
+        max_inflight_bytes=intake.budget.limit,
     )

@@ -10,9 +10,10 @@ from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
 from protos.switchyard.v1 import video_pb2 as vpb
 from service.predict.image import is_image_request, predict_image
-from service.predict.messages import decode_request, encode_response
+from service.predict.messages import decode_request_within, encode_response
 from service.predict.model_info import model_info, server_info
 from service.repository.repository import ModelRepository
+from service.rpc.budget import RequestIntake
 from service.rpc.deadline import deadline_of
 from service.rpc.decoding import Undecodable, decoded
 from service.rpc.drain import DrainGate
@@ -29,8 +30,10 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         gate: DrainGate,
         clock: Callable[[], float] = time.monotonic,
         video: VideoStreams | None = None,
+        intake: RequestIntake | None = None,
     ) -> None:
         self._repository = repository
+        self._intake = intake or RequestIntake()
         self._gate = gate
         self._hardware = hardware
         self._clock = clock
@@ -43,13 +46,14 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         version = self._repository.get(request.model, request.version)
         if is_image_request(version, request):
             return await predict_image(self._repository, version, request, deadline, into)
-        try:
-            infer_request, raw = decode_request(request, deadline)
-        except SwitchyardError as exc:
-            version.ready_runner.record_rejected(exc)
-            raise
-        outputs = await version.ready_runner.infer(infer_request)
-        return encode_response(request, version.version, outputs, raw, version.signature, into)
+        with self._intake.lease() as lease:  # the tensors' bytes count against the budget until the reply
+            try:
+                infer_request, raw = await decode_request_within(request, deadline, self._intake, lease)
+            except SwitchyardError as exc:
+                version.ready_runner.record_rejected(exc)
+                raise
+            outputs = await version.ready_runner.infer(infer_request)
+            return encode_response(request, version.version, outputs, raw, version.signature, into)
 
     @unary_errors
     async def Predict(self, request, context):
@@ -111,7 +115,7 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         return pb.GetModelResponse(model=info)
 
     async def GetServerInfo(self, request, context):
-        return server_info(self._hardware())
+        return server_info(self._hardware(), self._intake)
 
 
 def _ordered(first: pb.PredictStreamRequest | Undecodable) -> bool:

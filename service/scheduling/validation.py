@@ -9,6 +9,7 @@ import numpy as np
 from backends.base import ModelSignature
 from protos.datatypes import datatype_of
 from protos.errors import InvalidInputError
+from protos.text import clipped
 
 
 def validate_inputs(
@@ -18,7 +19,9 @@ def validate_inputs(
     expected = {spec.name for spec in signature.inputs}
     unknown = sorted(set(inputs) - expected)
     if unknown:
-        raise InvalidInputError(f"model '{model}' has no input '{unknown[0]}'; its inputs are {sorted(expected)}")
+        raise InvalidInputError(
+            f"model '{model}' has no input '{clipped(unknown[0])}'; its inputs are {sorted(expected)}"
+        )
     missing = sorted(expected - set(inputs))
     if missing:
         raise InvalidInputError(f"model '{model}': input '{missing[0]}' is missing")
@@ -47,4 +50,4 @@ def validate_outputs(model: str, signature: ModelSignature, requested: Sequence[
     names = {spec.name for spec in signature.outputs}
     for name in requested:
         if name not in names:
-            raise InvalidInputError(f"model '{model}' has no output '{name}'; its outputs are {sorted(names)}")
+            raise InvalidInputError(f"model '{model}' has no output '{clipped(name)}'; its outputs are {sorted(names)}")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from protos import codec
-from protos.errors import InvalidInputError
+from protos.errors import ErrorCode, InvalidInputError
+from protos.limits import LimitExceededError, Limits
 from protos.switchyard.v1 import predict_pb2 as pb
 
 ARRAYS = {
@@ -70,7 +71,8 @@ def test_bf16_travels_raw_as_uint16_words():
         (lambda: codec.decode_raw("img", "FP32", [2, 2], b"\0" * 15), ["'img'", "15 bytes", "expected 16"]),
         (lambda: codec.decode_raw("img", "FP32", [-2, 2], b""), ["'img'", "negative"]),
         (lambda: codec.decode_raw("img", "FLOAT32", [1], b"\0" * 4), ["'img'", "FLOAT32"]),
-        (lambda: codec.decode_raw("s", "BYTES", [2], b"\x01\0\0\0a\x05\0"), ["'s'", "element 1", "length prefix"]),
+        (lambda: codec.decode_raw("s", "BYTES", [2], b"\x01\0\0\0a\x05\0\0"), ["'s'", "element 1", "length prefix"]),
+        (lambda: codec.decode_raw("s", "BYTES", [3], b"\0" * 11), ["'s'", "3 BYTES elements", "at most 2"]),
         (lambda: codec.decode_raw("s", "BYTES", [1], b"\x09\0\0\0abc"), ["'s'", "declares 9 bytes"]),
         (lambda: codec.decode_raw("s", "BYTES", [1], b"\x01\0\0\0ab"), ["'s'", "left over"]),
         (
@@ -110,3 +112,46 @@ def test_bf16_outputs_are_labelled_by_the_model_signature_on_both_protocols():
     assert unlabelled.outputs[0].datatype == "UINT16"  # without a signature the dtype speaks
     triton = oip_messages.encode_response(oip.ModelInferRequest(model_name="m"), 1, signature, outputs, raw=False)
     assert [t.datatype for t in triton.outputs] == ["BF16", "FP32"]
+
+
+@pytest.mark.parametrize(
+    "shape,raw,fragments",
+    [
+        ([1 << 62], b"", ["'big'", "4611686018427387904 elements", "268435456", "max_tensor_elements"]),
+        ([1 << 31, 1 << 31], b"\0" * 8, ["'big'", "declares 4611686018427387904", "max_tensor_elements"]),
+        ([0, 1 << 62], b"", ["'big'", "zero dimensions as 1", "max_tensor_elements"]),
+        ([1] * 100, b"\0" * 4, ["'big'", "rank 100", "limit of 16", "max_tensor_rank"]),
+    ],
+)
+def test_limits_are_resource_exhausted_naming_value_limit_and_setting(shape, raw, fragments):
+    with pytest.raises(LimitExceededError) as info:
+        codec.decode_raw("big", "FP32", shape, raw)
+    assert info.value.code is ErrorCode.RESOURCE_EXHAUSTED
+    for fragment in fragments:
+        assert fragment in info.value.message
+
+
+def test_a_bytes_count_the_contents_cannot_hold_is_refused_before_any_array():
+    # 2^27 elements declared in 5 bytes: each element needs a 4-byte prefix, so at most 1 fits.
+    with pytest.raises(InvalidInputError, match=r"134217728 BYTES elements, but 5 bytes .* at most 1"):
+        codec.decode_raw("s", "BYTES", [1 << 27], b"\x01\0\0\0a")
+    with pytest.raises(LimitExceededError, match="max_bytes_elements"):
+        codec.decode_raw("s", "BYTES", [3], b"\0" * 12, Limits(max_bytes_elements=2))
+
+
+def test_checked_tensors_say_what_they_cost_and_how_much_work_they_are():
+    raw = np.arange(6, dtype=np.float32).tobytes()
+    fixed = codec.check_raw("x", "FP32", [2, 3], raw)
+    assert (fixed.elements, fixed.work, fixed.nbytes) == (6, 0, 2 * len(raw))  # a view: no element work
+    strings = codec.check_raw("s", "BYTES", [2], codec.encode_raw(np.array([b"ab", b"c"], dtype=object)))
+    assert strings.work == 2 and strings.nbytes >= 2 * 8
+    typed = codec.check_typed("n", "INT8", [3], pb.TensorContents(int_contents=[1, 2, 3]))
+    assert typed.work == 3 and typed.nbytes == 3 * (2 * 4 + 1)
+    np.testing.assert_array_equal(codec.to_array(typed), np.array([1, 2, 3], np.int8))
+
+
+def test_echoed_names_and_datatypes_are_clipped():
+    with pytest.raises(InvalidInputError) as info:
+        codec.decode_raw("n" * 100_000, "X" * 100_000, [1], b"")
+    message = info.value.message
+    assert len(message) < 400 and "more characters" in message

@@ -233,17 +233,33 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("name", "version", "backends", "hardware_summary", "hardware", "instance")
+    __slots__ = ("name", "version", "backends", "hardware_summary", "hardware", "instance", "limits")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_SUMMARY_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     backends: _containers.RepeatedScalarFieldContainer[str]
     hardware_summary: str
     hardware: _struct_pb2.Struct
     instance: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., hardware_summary: _Optional[str] = ..., hardware: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instance: _Optional[str] = ...) -> None: ...
+    limits: ServerLimits
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., hardware_summary: _Optional[str] = ..., hardware: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instance: _Optional[str] = ..., limits: _Optional[_Union[ServerLimits, _Mapping]] = ...) -> None: ...
+
+class ServerLimits(_message.Message):
+    __slots__ = ("max_message_bytes", "max_tensor_elements", "max_tensor_rank", "max_bytes_elements", "max_inflight_bytes")
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_TENSOR_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TENSOR_RANK_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INFLIGHT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    max_message_bytes: int
+    max_tensor_elements: int
+    max_tensor_rank: int
+    max_bytes_elements: int
+    max_inflight_bytes: int
+    def __init__(self, max_message_bytes: _Optional[int] = ..., max_tensor_elements: _Optional[int] = ..., max_tensor_rank: _Optional[int] = ..., max_bytes_elements: _Optional[int] = ..., max_inflight_bytes: _Optional[int] = ...) -> None: ...
