@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.base import ModelSignature
-from protos.errors import ModelUnavailableError
+from protos.errors import ModelNotFoundError, ModelUnavailableError
 from service.repository.config import ModelConfig
 from service.repository.loader import LoadedModel
 from service.scheduling.runner import ModelRunner
@@ -33,6 +33,9 @@ class ModelVersion:
     # Set when a reload swapped this version out: a request that looked it up just before the
     # swap runs on its replacement instead of failing on a runner that is closing.
     successor: ModelVersion | None = None
+    # Set when its model was unloaded: a request that looked it up just before gets NOT_FOUND,
+    # as every request after it does, rather than UNAVAILABLE from a closing runner.
+    unloaded: bool = False
 
     @property
     def signature(self) -> ModelSignature | None:
@@ -43,6 +46,8 @@ class ModelVersion:
         """The runner of a READY version (ModelRepository.get hands out only those); UNAVAILABLE otherwise."""
         if self.successor is not None:
             return self.successor.ready_runner
+        if self.unloaded:
+            raise ModelNotFoundError(f"model '{self.name}' was unloaded")
         if self.runner is None:
             raise ModelUnavailableError(f"model '{self.name}' version {self.version} is {self.state.value}: no runner")
         return self.runner

@@ -250,7 +250,7 @@ class ModelRepository:
             entry = self.entry(name)
             del self._models[name]
             for version in entry.versions.values():
-                version.state, version.reason = ModelState.UNAVAILABLE, "unloaded"
+                version.state, version.reason, version.unloaded = ModelState.UNAVAILABLE, "unloaded", True
             self._notify(entry)
             await self._close(entry, timeout)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protos.errors import ModelUnavailableError
+from protos.errors import ModelNotFoundError, ModelUnavailableError
 from service.metrics import RepositoryCollector
 from service.repository.config import ConfigError, load_model_config
 from service.repository.entries import ModelState
@@ -116,3 +116,12 @@ async def test_reload_replace_unloads_first(root: Path, make_repository) -> None
     assert after is not before and after.state is ModelState.UNAVAILABLE
     with pytest.raises(ModelUnavailableError):
         repository.get("tiny_cnn")
+
+
+async def test_a_lookup_held_across_an_unload_is_not_found(root: Path, make_repository) -> None:
+    repository = make_repository(root)
+    await repository.load("tiny_cnn")
+    held = repository.get("tiny_cnn")
+    await repository.unload("tiny_cnn")
+    with pytest.raises(ModelNotFoundError, match="unloaded"):
+        await held.ready_runner.infer(InferRequest({"input": IMAGE}))
