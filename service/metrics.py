@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from service.repository.repository import ModelRepository, ModelState
 from service.scheduling.isolation import IsolatedBackend
 from service.scheduling.stats import Histogram
-from service.security.http import MetricsHTTPServer, start_metrics_http
+from service.security.http import MetricsHTTPServer, WsgiApp, start_metrics_http
 from service.security.tls import CertificateFiles
 from service.video.stats import OUTCOMES, VideoStats
 
@@ -89,6 +90,9 @@ class RepositoryCollector:
         for name, count in sorted(self._repository.reload_failures.items()):
             reload_failures.add_metric([name], count)
         for entry in self._repository.entries():
+            if not entry.versions:  # refused before any version (e.g. its config.yaml): the model's own state
+                for s in ModelState:
+                    state.add_metric([entry.name, "", "", "", s.value], 1.0 if entry.state is s else 0.0)
             for number in sorted(entry.versions):
                 version = entry.versions[number]
                 loaded = version.loaded
@@ -114,17 +118,17 @@ class RepositoryCollector:
                     requests.add_metric([*labels, code], count)
                 inferences.add_metric(labels, stats.inference_count)
                 executions.add_metric(labels, stats.execution_count)
-                _histogram(queue, labels, stats.queue_seconds)
-                _histogram(compute, labels, stats.compute_seconds)
-                _histogram(total, labels, stats.total_seconds)
-                _histogram(batch, labels, stats.batch_size)
+                add_histogram(queue, labels, stats.queue_seconds)
+                add_histogram(compute, labels, stats.compute_seconds)
+                add_histogram(total, labels, stats.total_seconds)
+                add_histogram(batch, labels, stats.batch_size)
                 depth.add_metric(labels, runner.queue_depth)
                 in_flight.add_metric(labels, runner.in_flight)
         yield from (requests, inferences, executions, queue, compute, total, batch, depth, in_flight, load, state)
         yield from (restarts, warmup, reload_failures)
 
 
-def _histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:
+def add_histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:
     counts = list(histogram.counts)  # a snapshot: the loop thread may be adding to it
     buckets, running = [], 0
     for bound, count in zip(histogram.bounds, counts[:-1], strict=True):  # the last count is +Inf
@@ -137,6 +141,18 @@ def _histogram(family: HistogramMetricFamily, labels: list[str], histogram: Hist
 
 def _le(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() and bound >= 1 else repr(float(bound))
+
+
+def metrics_path_only(app: WsgiApp) -> WsgiApp:
+    """404 for every path but /metrics: the port answers one question (prometheus_client serves any)."""
+
+    def only(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") in ("/metrics", "/metrics/"):
+            return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"404 Not Found: metrics are at /metrics\n"]
+
+    return only
 
 
 class VideoCollector:
@@ -172,6 +188,10 @@ class Metrics:
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.registry.register(RepositoryCollector(repository))
+        # The process (CPU, memory, fds, start time), the interpreter and its GC, as every exporter has.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         if video is not None:
             self.registry.register(VideoCollector(video))
         self._httpd: MetricsHTTPServer | None = None
@@ -186,7 +206,7 @@ class Metrics:
         certificates: serve HTTPS with them (re-read when they change); token_sha256: answer
         401 unless the scrape carries `Authorization: Bearer <token>` with this SHA-256.
         """
-        app = make_wsgi_app(self.registry)
+        app = metrics_path_only(make_wsgi_app(self.registry))
         self._httpd, self._thread = start_metrics_http(app, host, port, certificates, token_sha256)
         self.port = self._httpd.server_port
         scheme = "https" if certificates else "http"

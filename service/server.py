@@ -18,7 +18,9 @@ from protos.switchyard.v1 import predict_pb2
 from service.health import HealthReporter, server_ready, start_health_server
 from service.metrics import Metrics
 from service.observability.access_log import AccessLog
+from service.observability.collector import ObservabilityCollector, UnknownModels
 from service.observability.interceptor import ObservabilityInterceptor
+from service.observability.stages import StageStats
 from service.observability.tracing import TRACING
 from service.oip.servicer import OipServicer
 from service.predict.hardware import hardware_info
@@ -91,7 +93,11 @@ class SwitchyardServer:
         self._traced = TRACING.start(
             settings.otel_endpoint, settings.otel_protocol, settings.trace_rate, settings.trace_slow_ms, __version__
         )
-        observe = ObservabilityInterceptor(AccessLog(settings.trace_slow_ms, settings.access_log))
+        # Stage histograms and unknown-model counts: filled by the interceptor's calls, read by /metrics.
+        self.stages, self.unknown_models = StageStats(), UnknownModels()
+        observe = ObservabilityInterceptor(
+            AccessLog(settings.trace_slow_ms, settings.access_log), self.stages, self.unknown_models
+        )
         self._server = grpc.aio.server(
             options=channel_options(settings), interceptors=[observe, *self.security.interceptors()]
         )
@@ -101,6 +107,7 @@ class SwitchyardServer:
         # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
         # and the video streams' counters.
         self.metrics = Metrics(self.repository, registry, self.video.stats)
+        self.metrics.registry.register(ObservabilityCollector(self.stages, self.unknown_models, __version__))
         if self.security.authenticator is not None:
             self.metrics.registry.register(AuthCollector(self.security.stats))
         services = self._register_services(self._hardware)

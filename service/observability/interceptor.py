@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -24,6 +24,9 @@ from service.observability.logging import RequestContext, set_current_request
 from service.observability.stages import StageStats
 from service.observability.tracing import TRACING
 
+if TYPE_CHECKING:
+    from service.observability.collector import UnknownModels
+
 _KINDS = {
     (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
     (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
@@ -31,12 +34,17 @@ _KINDS = {
     (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
 }
 _UNTRACED = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
+# The protocol label of switchyard_unknown_model_requests_total, by gRPC service.
+PROTOCOLS = {"switchyard.v1.Predict": "switchyard", "inference.GRPCInferenceService": "oip"}
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, access_log: AccessLog, stages: StageStats | None = None) -> None:
+    def __init__(
+        self, access_log: AccessLog, stages: StageStats | None = None, unknown: UnknownModels | None = None
+    ) -> None:
         self._access_log = access_log
         self._stages = stages
+        self._unknown = unknown
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -71,7 +79,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                     call.raised(exc)
                     raise
                 finally:
-                    call.end(context, self._access_log)
+                    call.end(context, self._access_log, self._unknown)
 
         elif inspect.iscoroutinefunction(behavior):
 
@@ -83,7 +91,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                     call.raised(exc)
                     raise
                 finally:
-                    call.end(context, self._access_log)
+                    call.end(context, self._access_log, self._unknown)
 
         else:
             return handler  # synchronous handlers (none are served) run on grpc's own threads
@@ -95,15 +103,17 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
 class _Call:
     """One RPC in progress: its context, its span (tracing on) and its start time."""
 
-    __slots__ = ("method", "started", "span", "token", "error")
+    __slots__ = ("method", "protocol", "model", "started", "span", "token", "error")
 
     def __init__(
         self, service: str, name: str, request: Any, context: grpc.aio.ServicerContext, stages: StageStats | None
     ) -> None:
         self.method = name
+        self.protocol = PROTOCOLS.get(service, "")
         self.started = time.perf_counter()
         self.error: BaseException | None = None
         model, version, request_id = _request_fields(request)
+        self.model = model
         metadata = context.invocation_metadata() or ()
         if not request_id:
             request_id = next((v for k, v in metadata if k == "x-request-id" and isinstance(v, str)), "")
@@ -138,7 +148,7 @@ class _Call:
     def raised(self, exc: BaseException) -> None:
         self.error = exc
 
-    def end(self, context: grpc.aio.ServicerContext, access_log: AccessLog) -> None:
+    def end(self, context: grpc.aio.ServicerContext, access_log: AccessLog, unknown: UnknownModels | None) -> None:
         seconds = time.perf_counter() - self.started
         code = context.code() or grpc.StatusCode.OK
         if not isinstance(code, grpc.StatusCode):
@@ -147,6 +157,8 @@ class _Call:
             # An exception that escaped every handler: grpc answers UNKNOWN, or CANCELLED if the client left.
             cancelled = not isinstance(self.error, Exception)
             code = grpc.StatusCode.CANCELLED if cancelled else grpc.StatusCode.UNKNOWN
+        if code is grpc.StatusCode.NOT_FOUND and self.model and self.protocol and unknown is not None:
+            unknown.count(self.protocol)
         if access_log.wants(code, seconds):
             access_log.write(self.method, code, seconds, context.details())
         if self.span is not None:

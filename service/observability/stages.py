@@ -40,12 +40,18 @@ class StageStats:
 
 def stage_end(name: str, started_ns: int, model: str = "", attributes: Mapping[str, Any] | None = None) -> None:
     """Close the stage begun at `started_ns` (stage_start()): its histogram and, tracing, its span."""
-    ended = time.time_ns()
+    stage_record(name, started_ns, time.time_ns(), model, attributes)
+
+
+def stage_record(
+    name: str, started_ns: int, ended_ns: int, model: str = "", attributes: Mapping[str, Any] | None = None
+) -> None:
+    """A stage measured elsewhere (e.g. in a worker thread), recorded on the request's own task."""
     request = current_request()
     if request is not None and request.stages is not None:
-        request.stages.observe(model or request.model, name, (ended - started_ns) / 1e9)
+        request.stages.observe(model or request.model, name, (ended_ns - started_ns) / 1e9)
     if TRACING.tracer is not None:
-        record_span(name, started_ns, ended, attributes or {})
+        record_span(name, started_ns, ended_ns, attributes or {})
 
 
 def record_runner_stages(runner: Any, request: Any, queued_at: float, started: float, compute_ns: int) -> None:

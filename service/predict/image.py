@@ -16,11 +16,13 @@ as tensors (K = number of results, coordinates in source-image pixels):
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 
 from protos.errors import InvalidInputError
 from protos.switchyard.v1 import predict_pb2 as pb
+from service.observability.stages import stage_record
 from service.predict.messages import decode_request, encode_response
 from service.repository.repository import ModelRepository, ModelVersion
 from service.vision.decode import decode_image
@@ -55,14 +57,18 @@ async def predict_image(
         raise InvalidInputError(f"input '{IMAGE_INPUT}' must hold exactly one image, got shape {list(images.shape)}")
     runner = version.ready_runner
     pipeline = pipeline_for(version, repository.entry(version.name).path)
-    inputs, transform = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0], max_pixels)
+    inputs, transform, times = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0], max_pixels)
+    stage_record("image.decode", times[0], times[1], version.name)
+    stage_record("preprocess", times[1], times[2], version.name)
     requested, infer_request.outputs = infer_request.outputs, ()
     infer_request.inputs = inputs
     outputs = await runner.infer(infer_request)
     # pipeline_for has checked the config; the pipeline decodes what `postprocess` declares.
     postprocess = version.config.postprocess if version.config is not None else None
     if pipeline.postprocessor is not None and postprocess is not None:
+        started = time.time_ns()
         results, _ = await asyncio.to_thread(pipeline.results, outputs, transform)
+        stage_record("postprocess", started, time.time_ns(), version.name)
         outputs = result_tensors(results, postprocess.kind)
     if requested:
         missing = sorted(set(requested) - set(outputs))
@@ -75,8 +81,12 @@ async def predict_image(
 
 
 def _prepare(pipeline: VisionPipeline, data: bytes, max_pixels: int):
-    inputs, transform, _ = pipeline.prepare(decode_image(bytes(data), max_pixels, f"image in input '{IMAGE_INPUT}'"))
-    return inputs, transform
+    """Decode and preprocess (in a worker thread); the stages' clock readings are recorded on the loop."""
+    started = time.time_ns()
+    image = decode_image(bytes(data), max_pixels, f"image in input '{IMAGE_INPUT}'")
+    decoded = time.time_ns()
+    inputs, transform, _ = pipeline.prepare(image)
+    return inputs, transform, (started, decoded, time.time_ns())
 
 
 def result_tensors(results: list[Detection] | list[Classification], kind: str) -> dict[str, np.ndarray]:

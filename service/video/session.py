@@ -29,6 +29,9 @@ import numpy as np
 
 from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from protos.switchyard.v1 import video_pb2 as vpb
+from service.observability.frames import FrameSpan
+from service.observability.stages import stage_record
+from service.observability.tracing import TRACING
 from service.repository.repository import ModelRepository
 from service.scheduling.runner import InferRequest, ModelRunner
 from service.video.messages import (
@@ -242,18 +245,28 @@ class VideoSession:
         self._in_flight.release()
 
     async def _process(self, item: _Frame) -> None:
-        timings = Timings(decode_ms=item.decode_ms, queue_ms=(self._clock() - item.queued) * 1e3)
+        now, now_ns = self._clock(), time.time_ns()
+        timings = Timings(decode_ms=item.decode_ms, queue_ms=(now - item.queued) * 1e3)
+        model = self.options.model
+        received_ns = now_ns - int((now - item.received) * 1e9)  # the session's clock -> wall clock, as spans want
+        frame = FrameSpan(model, item.index, item.pts, received_ns) if TRACING.tracer is not None else None
+        stage_record("image.decode", received_ns, received_ns + int(item.decode_ms * 1e6), model)
         image, item.image = item.image, None
+        response = None
         try:
             if image is None:  # only dropped frames give up their picture, and they never get here
                 raise SwitchyardError(f"frame {item.index} reached the model without a picture", ErrorCode.INTERNAL)
+            started_ns = time.time_ns()
             inputs, transform, timings.preprocess_ms = await asyncio.to_thread(self.pipeline.prepare, image)
+            stage_record("preprocess", started_ns, time.time_ns(), model)
             started = self._clock()
             outputs = await self.runner.infer(InferRequest(inputs=inputs, id=str(item.index)))
             timings.infer_ms = (self._clock() - started) * 1e3
             results: list = []
             if self.options.want_results:
+                started_ns = time.time_ns()
                 results, timings.postprocess_ms = await asyncio.to_thread(self.pipeline.results, outputs, transform)
+                stage_record("postprocess", started_ns, time.time_ns(), model)
             timings.total_ms = (self._clock() - item.received) * 1e3
             response = result_response(
                 item.index,
@@ -269,6 +282,8 @@ class VideoSession:
             response = error_response(item.index, item.pts, exc)
         finally:
             self.queue.release(item.nbytes)
+            if frame is not None:
+                frame.end(*_outcome(response))
         if not item.slot.done():
             if self.options.want_tensors:
                 self.unsent_bytes += _tensor_bytes(response)
@@ -279,6 +294,15 @@ class VideoSession:
             self.unsent_bytes -= _tensor_bytes(response)
             if self.unsent_bytes <= self.max_bytes:
                 self._reply_room.set()
+
+
+def _outcome(response: vpb.StreamVideoResponse | None) -> tuple[str, str]:
+    """(outcome, error message) of a frame's reply for its span; no reply: the stream was cancelled."""
+    if response is None:
+        return "cancelled", "the stream ended before this frame was answered"
+    if response.HasField("error"):
+        return "error", response.error.message
+    return "result", ""
 
 
 def _tensor_bytes(response: vpb.StreamVideoResponse) -> int:

@@ -19,6 +19,7 @@ class OneModel:
         loaded = SimpleNamespace(backend=None, backend_name="openvino", device=Device("cpu"), load_seconds=0.25)
         version = ModelVersion("m", 2, state=ModelState.READY, loaded=loaded, runner=runner)
         self.entry = ModelEntry("m", path=None, versions={2: version})
+        self.reload_failures: dict[str, int] = {}
 
     def entries(self):
         return [self.entry]
