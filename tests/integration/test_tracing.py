@@ -1,0 +1,136 @@
+"""Traces a real server process exports over OTLP to a real receiver (tests/fixtures/otlp.py)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from protos import codec
+from protos.inference import grpc_service_pb2 as oip
+from protos.inference import grpc_service_pb2_grpc as oip_grpc
+from protos.switchyard.v1 import predict_pb2 as pb
+from protos.switchyard.v1 import predict_pb2_grpc
+from tests.conftest import start_serve_process, write_model
+from tests.fixtures import models
+from tests.fixtures.otlp import otlp_receiver
+
+# Export within 50 ms of a span ending, so waits on the receiver are short.
+FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "50"}
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+SLOW_SIDE = 768
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("traced")
+    write_model(root, "tiny_cnn", models.tiny_cnn(), "backend: onnxruntime\n")
+    # Hundreds of ms of matrix products: slower than the threshold below on any machine here.
+    write_model(root, "slow", models.slow_model(SLOW_SIDE, repeats=120), "backend: onnxruntime\n")
+    return root
+
+
+def _serve(repo: Path, endpoint: str, *flags: str):
+    proc, address = start_serve_process(sys.executable, repo, "--otel-endpoint", endpoint, *flags, env=FAST_EXPORT)
+    return proc, address
+
+
+def _stop(proc) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+
+
+def _tiny_request(request_id: str) -> pb.PredictRequest:
+    request = pb.PredictRequest(model="tiny_cnn", id=request_id)
+    tensor = request.inputs.add(name="input", datatype="FP32", shape=[1, 3, 64, 64])
+    tensor.raw_contents = np.zeros((1, 3, 64, 64), np.float32).tobytes()
+    return request
+
+
+def test_a_request_is_one_server_span_with_its_stages(repo) -> None:
+    with otlp_receiver() as (receiver, endpoint):
+        proc, address = _serve(repo, endpoint, "--trace-rate", "1")
+        try:
+            with grpc.insecure_channel(address) as channel:
+                predict_pb2_grpc.PredictStub(channel).Predict(_tiny_request("r-1"))
+            spans = receiver.wait_for(lambda got: {"decode", "queue", "infer", "encode"} <= {s.name for s in got})
+        finally:
+            _stop(proc)
+    server = next(s for s in spans if s.name == "switchyard.v1.Predict/Predict")
+    assert server.kind == 2  # SERVER
+    assert server.attributes["rpc.system"] == "grpc"
+    assert server.attributes["rpc.service"] == "switchyard.v1.Predict"
+    assert server.attributes["rpc.method"] == "Predict"
+    assert server.attributes["rpc.grpc.status_code"] == 0
+    assert server.attributes["switchyard.model"] == "tiny_cnn"
+    assert server.attributes["switchyard.request_id"] == "r-1"
+    assert server.resource["service.name"] == "switchyard"
+    stages = {s.name: s for s in spans if s.trace_id == server.trace_id and s is not server}
+    assert {"decode", "queue", "infer", "encode"} <= set(stages)
+    for stage in stages.values():
+        assert stage.parent_id == server.span_id
+        assert server.start_ns <= stage.start_ns <= stage.end_ns <= server.end_ns
+    infer = stages["infer"].attributes
+    assert infer["switchyard.backend"] == "onnxruntime"
+    assert infer["switchyard.device"] == "cpu"
+    assert infer["switchyard.batch_size"] == 1
+    assert stages["decode"].end_ns <= stages["queue"].start_ns
+
+
+def test_a_client_traceparent_is_continued_in_both_protocols(repo) -> None:
+    metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_ID}-01"),)
+    with otlp_receiver() as (receiver, endpoint):
+        # Rate 0: only the client's sampled flag makes these traces leave the server.
+        proc, address = _serve(repo, endpoint, "--trace-rate", "0")
+        try:
+            with grpc.insecure_channel(address) as channel:
+                predict_pb2_grpc.PredictStub(channel).Predict(_tiny_request("p"), metadata=metadata)
+                request = oip.ModelInferRequest(model_name="tiny_cnn", id="o")
+                tensor = request.inputs.add(name="input", datatype="FP32", shape=[1, 3, 64, 64])
+                request.raw_input_contents.append(codec.encode_raw(np.zeros((1, 3, 64, 64), np.float32)))
+                del tensor
+                oip_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, metadata=metadata)
+            spans = receiver.wait_for(lambda got: sum(s.name == "encode" for s in got) >= 2)
+        finally:
+            _stop(proc)
+    roots = [s for s in spans if s.kind == 2]
+    assert {r.name for r in roots} == {"switchyard.v1.Predict/Predict", "inference.GRPCInferenceService/ModelInfer"}
+    assert all(r.trace_id == TRACE_ID and r.parent_id == PARENT_ID for r in roots)
+    assert all(s.trace_id == TRACE_ID for s in spans)
+
+
+def test_rate_zero_exports_only_errors_and_slow_requests(repo) -> None:
+    with otlp_receiver() as (receiver, endpoint):
+        proc, address = _serve(repo, endpoint, "--trace-rate", "0", "--trace-slow-ms", "300")
+        try:
+            with grpc.insecure_channel(address) as channel:
+                stub = predict_pb2_grpc.PredictStub(channel)
+                for i in range(5):
+                    stub.Predict(_tiny_request(f"fast-{i}"))
+                with pytest.raises(grpc.RpcError) as failed:
+                    stub.Predict(pb.PredictRequest(model="no_such_model", id="missing"))
+                assert failed.value.code() == grpc.StatusCode.NOT_FOUND
+                slow = pb.PredictRequest(model="slow", id="slow-one")
+                tensor = slow.inputs.add(name="x", datatype="FP32", shape=[SLOW_SIDE, SLOW_SIDE])
+                tensor.raw_contents = np.ones((SLOW_SIDE, SLOW_SIDE), np.float32).tobytes()
+                stub.Predict(slow)
+            spans = receiver.wait_for(lambda got: {"missing", "slow-one"} <= _request_ids(got))
+        finally:
+            _stop(proc)  # flushes whatever was queued: anything wrongly exported arrives before the check
+    ids = _request_ids(receiver.wait_for(lambda got: True))
+    assert ids == {"missing", "slow-one"}, ids
+    error = next(s for s in spans if s.attributes.get("switchyard.request_id") == "missing")
+    assert error.status_code == 2 and error.attributes["rpc.grpc.status_code"] == 5
+    slow_root = next(s for s in spans if s.attributes.get("switchyard.request_id") == "slow-one")
+    children = {s.name for s in spans if s.parent_id == slow_root.span_id}
+    assert {"decode", "queue", "infer", "encode"} <= children  # the whole trace, not only its root
+
+
+def _request_ids(spans) -> set[str]:
+    return {str(s.attributes["switchyard.request_id"]) for s in spans if "switchyard.request_id" in s.attributes}
