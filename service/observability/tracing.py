@@ -32,7 +32,9 @@ class Tracing:
     def __init__(self) -> None:
         self.tracer: Any = None
         self.rate = 0.0
+        self.start_rate = 0.0  # what --trace-rate set: TraceSetting's reset goes back to it
         self.slow_ms = 0.0
+        self.endpoint = ""
         self._sampler: Any = None
         self._provider: Any = None
 
@@ -60,7 +62,7 @@ class Tracing:
         if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
             resource = resource.merge(Resource({SERVICE_NAME: "switchyard"}))
         resource = Resource({SERVICE_VERSION: version}).merge(resource)
-        self.rate, self.slow_ms = rate, slow_ms
+        self.rate, self.start_rate, self.slow_ms, self.endpoint = rate, rate, slow_ms, endpoint
         self._sampler = RecordingSampler(rate)
         self._provider = TracerProvider(resource=resource, sampler=self._sampler)
         exporter = _exporter(endpoint, protocol)
@@ -77,7 +79,7 @@ class Tracing:
     def close(self) -> None:
         if self._provider is not None:
             self._provider.shutdown()  # flushes what is queued
-            self._provider, self.tracer = None, None
+            self._provider, self.tracer, self.endpoint = None, None, ""
 
 
 # The process's tracing: one server per process (service/workers.py runs others as processes).

@@ -17,6 +17,8 @@ from protos.errors import ErrorCode, ModelNotFoundError, ModelUnavailableError, 
 from protos.inference import grpc_service_pb2 as pb
 from protos.inference import grpc_service_pb2_grpc
 from service import __version__
+from service.observability.trace_settings import trace_setting
+from service.observability.tracing import TRACING
 from service.oip.config import model_config, model_metadata, model_statistics, repository_index
 from service.oip.messages import decode_request_within, encode_response, parameter_values, unimplemented
 from service.repository.names import check_model_name, check_version
@@ -208,5 +210,10 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
     CudaSharedMemoryStatus = _not_implemented("CUDA shared memory")
     CudaSharedMemoryRegister = _not_implemented("CUDA shared memory")
     CudaSharedMemoryUnregister = _not_implemented("CUDA shared memory")
-    TraceSetting = _not_implemented("tracing (TraceSetting)")
+
+    @unary_errors
+    async def TraceSetting(self, request, context):
+        """The trace settings in force; trace_rate may change (service/observability/trace_settings.py)."""
+        return trace_setting(TRACING, request, may_update=self._admin)
+
     LogSettings = _not_implemented("LogSettings")

@@ -170,7 +170,6 @@ UNIMPLEMENTED = {
         "CudaSharedMemoryStatus",
         "CudaSharedMemoryRegister",
         "CudaSharedMemoryUnregister",
-        "TraceSetting",
         "LogSettings",
     )
 }

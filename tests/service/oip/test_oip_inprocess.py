@@ -125,7 +125,6 @@ UNIMPLEMENTED = {
     "CudaSharedMemoryStatus": pb.CudaSharedMemoryStatusRequest(),
     "CudaSharedMemoryRegister": pb.CudaSharedMemoryRegisterRequest(name="r"),
     "CudaSharedMemoryUnregister": pb.CudaSharedMemoryUnregisterRequest(),
-    "TraceSetting": pb.TraceSettingRequest(),
     "LogSettings": pb.LogSettingsRequest(),
 }
 
@@ -143,6 +142,17 @@ async def test_unimplemented_rpcs_say_so(channel):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ModelInfer(request)
     assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_trace_setting_answers_the_settings_and_refuses_an_update_without_admin(channel):
+    stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    reply = await stub.TraceSetting(pb.TraceSettingRequest())
+    assert set(reply.settings) == {"trace_rate", "trace_slow_ms", "otel_endpoint", "trace_mode"}
+    request = pb.TraceSettingRequest()
+    request.settings["trace_rate"].value.append("0.5")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.TraceSetting(request)
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_repository_rpcs_are_off_by_default(channel):
