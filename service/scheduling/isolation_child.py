@@ -127,26 +127,25 @@ def _replace(old: transport.Segment | None, conn: Connection, size: int) -> tran
 def _infer(
     backend: Backend, segment: transport.Segment, headers: list[transport.TensorHeader], conn: Connection
 ) -> transport.Segment:
-    """Run one request; returns the segment in use afterwards (a new one after a grow)."""
+    """Run one request and answer it; returns the segment in use afterwards (a new one after a grow)."""
     inputs = transport.read(segment, headers, copy=False)
     end = max((h.offset + h.nbytes for h in headers), default=0)
     try:
         outputs = {name: np.asarray(value) for name, value in backend.infer(inputs).items()}
-    except Exception as exc:
+        del inputs
+        try:
+            written, _ = transport.write(segment, outputs, start=end)
+        except transport.SegmentTooSmall as small:
+            conn.send(("grow", small.needed))
+            answer = conn.recv()
+            if answer[0] != "segment":
+                return segment  # "drop": the server refused to grow (over its limit) and answers itself
+            bigger = transport.Segment(recv_handle(conn), answer[1])
+            segment.close()  # outputs that still view it (a backend returning its input) keep it mapped
+            segment = bigger
+            written, _ = transport.write(segment, outputs, start=0)
+    except Exception as exc:  # the server waits for an answer to this request, whatever went wrong
         conn.send(("error", ErrorPayload.of(exc)))
         return segment
-    try:
-        written, _ = transport.write(segment, outputs, start=end)
-    except transport.SegmentTooSmall as small:
-        conn.send(("grow", small.needed))
-        answer = conn.recv()
-        if answer[0] != "segment":
-            return segment  # "drop": the server refused to grow (over its limit)
-        # Outputs may still view the old mapping (a backend returning an input as is): write first.
-        bigger = transport.Segment(recv_handle(conn), answer[1])
-        written, _ = transport.write(bigger, outputs, start=0)
-        del inputs, outputs
-        segment.close()
-        segment = bigger
     conn.send(("ok", written))
     return segment
