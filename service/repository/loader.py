@@ -99,7 +99,7 @@ class ModelLoader:
         backend, signature, chosen, trail = load_with_fallback(
             candidates,
             version_dir,
-            create_backend=self._backend_factory(name, version_dir.name, config),
+            create_backend=self.backend_factory(name, version_dir.name, config),
             strict=prefs.strict,
             selection=prefs.selection,
             relative_to=version_dir.parent.parent,
@@ -114,7 +114,7 @@ class ModelLoader:
         return LoadedModel(backend, chosen.backend, chosen.device, signature, seconds, trail)
 
     @staticmethod
-    def _backend_factory(name: str, version: str, config: ModelConfig) -> Callable[[str], Backend]:
+    def backend_factory(name: str, version: str, config: ModelConfig) -> Callable[[str], Backend]:
         """Inline: the runtime's backend itself. Process: a proxy running it in child processes."""
         if config.isolation == "inline":
             return create_backend

@@ -19,6 +19,8 @@ from backends.base import Device
 from backends.options import OnnxRuntimeOptions
 from protos.datatypes import numpy_dtype
 from protos.errors import BackendLoadError, ErrorCode, InvalidInputError, ModelUnavailableError, SwitchyardError
+from service.repository.config import ConfigError, load_model_config
+from service.repository.loader import ModelLoader
 from service.scheduling.backend_process import describe_exit
 from service.scheduling.isolation import IsolatedBackend, IsolationPolicy
 from tests.fixtures import models
@@ -220,3 +222,37 @@ def test_exit_descriptions_name_the_signal():
     assert describe_exit(-signal.SIGFPE) == "SIGFPE"
     assert describe_exit(-signal.SIGSEGV) == "SIGSEGV"
     assert describe_exit(3) == "exit code 3"
+
+
+def test_config_yaml_sets_the_isolation_and_its_knobs(tmp_path):
+    path = tmp_path / "m" / "config.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "isolation: process\ninstances: 2\nmax_batch_size: 4\n"
+        "process: {restart_backoff_ms: 50, restart_backoff_max_ms: 2000, shared_memory_mb: 16}\n"
+    )
+    config = load_model_config(path)
+    backend = ModelLoader.backend_factory("m", "1", config)("onnxruntime")
+    assert isinstance(backend, IsolatedBackend) and backend.name == "onnxruntime"
+    assert backend.policy == IsolationPolicy(
+        processes=2,
+        restart_backoff_s=0.05,
+        restart_backoff_max_s=2.0,
+        min_segment_bytes=1 << 20,
+        max_segment_bytes=16 << 20,
+        max_batch_size=4,
+    )
+    inline = load_model_config(_written(tmp_path, "backend: onnxruntime\n"))
+    assert inline.isolation == "inline"
+    assert not isinstance(ModelLoader.backend_factory("m", "1", inline)("onnxruntime"), IsolatedBackend)
+    with pytest.raises(ConfigError, match=r"field 'isolation'"):
+        load_model_config(_written(tmp_path, "isolation: thread\n"))
+    with pytest.raises(ConfigError, match=r"field 'process.restart_backoff'"):
+        load_model_config(_written(tmp_path, "process: {restart_backoff: 5}\n"))
+
+
+def _written(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "n" / "config.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
