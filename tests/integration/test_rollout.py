@@ -214,8 +214,16 @@ async def test_warmup_takes_the_slow_first_run_before_ready(repo: Path) -> None:
     cold_first, cold_rest = await first_and_rest(OPENVINO)
     if cold_first < 5 * cold_rest:
         pytest.skip(f"the first run is not measurably slow here ({cold_first * 1e3:.2f} ms)")
-    warm_first, warm_rest = await first_and_rest(OPENVINO + "warmup: [{batch_size: 1, count: 3}]\n")
-    assert warm_first < 5 * warm_rest, (warm_first, warm_rest)
+    # One sample per start: a machine shared with other work can preempt that one call, which
+    # no warmup prevents, so the warm start gets up to three tries.
+    tries = []
+    for _ in range(3):
+        warm_first, warm_rest = await first_and_rest(OPENVINO + "warmup: [{batch_size: 1, count: 3}]\n")
+        tries.append((warm_first, warm_rest))
+        if warm_first < 5 * warm_rest:
+            break
+    else:
+        raise AssertionError(f"the first request after READY stayed slow: (first, mean of next 50) = {tries}")
 
 
 async def health(running: Running, service: str = "") -> int:
