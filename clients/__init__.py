@@ -1,7 +1,8 @@
-"""Python clients for switchyard.v1.Predict: sync and asyncio, numpy in and out."""
+"""Python clients for switchyard.v1.Predict: sync and asyncio, numpy in and out, over TLS with a token when asked."""
 
 from clients.aio_client import AsyncSwitchyardClient
 from clients.errors import PredictError
+from clients.security import TlsConfig
 from clients.sync_client import SwitchyardClient
 from clients.video import AsyncVideoClient, Frame, FrameResult, VideoClient
 from protos import __version__ as __version__
@@ -13,5 +14,6 @@ __all__ = [
     "FrameResult",
     "PredictError",
     "SwitchyardClient",
+    "TlsConfig",
     "VideoClient",
 ]

@@ -16,7 +16,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -24,8 +24,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.cli.bench_load import check_reply, run_load
-from service.cli.options import DEFAULT_TARGET, Json, Target, int_list
+from service.cli.options import Connection, Json, int_list, with_connection
+
+if TYPE_CHECKING:
+    from clients.security import TlsConfig
 
 COLUMNS = (
     "mode",
@@ -44,6 +46,8 @@ COLUMNS = (
 @dataclass
 class BenchOptions:
     target: str = "127.0.0.1:8001"
+    tls: TlsConfig | bool | None = None  # None: plaintext
+    token: str | None = field(default=None, repr=False)
     model: str = "tiny_cnn"
     input_name: str = "input"
     shape: tuple[int, ...] = (3, 64, 64)
@@ -69,9 +73,10 @@ class BenchOptions:
         return {self.input_name: rng.standard_normal(shape).astype(self.dtype)}
 
 
+@with_connection
 def bench(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="model name")],
-    target: Target = DEFAULT_TARGET,
+    connection: Connection,
     concurrency: Annotated[
         str, typer.Option("--concurrency", "-c", help="comma-separated list, e.g. 1,8,32")
     ] = "1,8,32",
@@ -99,7 +104,9 @@ def bench(
     except TypeError:
         raise typer.BadParameter(f"not a numpy dtype: {dtype!r}", param_hint="--dtype") from None
     options = BenchOptions(
-        target=target,
+        target=connection.target,
+        tls=connection.tls,
+        token=connection.token,
         model=model,
         input_name=input_name,
         shape=tuple(int_list(shape, "--shape")),
@@ -149,8 +156,12 @@ def run_bench(options: BenchOptions, console: Console | None = None) -> list[dic
 
 
 async def _serve_rows(options: BenchOptions, console: Console) -> list[dict]:
+    # grpc loads here, after the connection options had their say about its logging (options.py).
+    from service.cli.bench_load import check_reply, run_load
+
     inputs = options.inputs()
-    outputs = await check_reply(options.target, options.model, inputs, options.timeout)
+    tls, token = options.tls, options.token
+    outputs = await check_reply(options.target, options.model, inputs, options.timeout, tls=tls, token=token)
     console.print(
         f"[dim]{options.model} on {options.target} answers: "
         + ", ".join(f"{k} {list(v.shape)}" for k, v in outputs.items())
@@ -166,6 +177,8 @@ async def _serve_rows(options: BenchOptions, console: Console) -> list[dict]:
             requests=options.warmup,
             seconds=None,
             timeout=options.timeout,
+            tls=tls,
+            token=token,
         )
     rows = []
     with Progress(
@@ -199,6 +212,8 @@ async def _serve_rows(options: BenchOptions, console: Console) -> list[dict]:
                 timeout=options.timeout,
                 channels=options.channels,
                 progress=tick,
+                tls=tls,
+                token=token,
             )
             progress.advance(task, counter[0])
             rows.append(result.summary())

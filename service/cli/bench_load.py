@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 
 from clients.request import build_request, channel_options, decode_outputs
+from clients.security import TlsConfig, open_aio_channel
 from protos.switchyard.v1 import predict_pb2 as pb
 
 PREDICT = "/switchyard.v1.Predict/Predict"
@@ -75,9 +76,17 @@ class Budget:
         return self.until is None or time.perf_counter() < self.until
 
 
-async def check_reply(target: str, model: str, inputs: dict[str, np.ndarray], timeout: float) -> dict[str, np.ndarray]:
+async def check_reply(
+    target: str,
+    model: str,
+    inputs: dict[str, np.ndarray],
+    timeout: float,
+    *,
+    tls: TlsConfig | bool | None = None,
+    token: str | None = None,
+) -> dict[str, np.ndarray]:
     """One real call, decoded: the model answers and the shapes are plausible before load starts."""
-    async with grpc.aio.insecure_channel(target, options=channel_options()) as channel:
+    async with open_aio_channel(target, channel_options(), tls=tls, token=token) as channel:
         stub = channel.unary_unary(
             PREDICT,
             request_serializer=pb.PredictRequest.SerializeToString,
@@ -98,6 +107,8 @@ async def run_load(
     timeout: float,
     channels: int = 1,
     progress: Callable[[int], None] = lambda n: None,
+    tls: TlsConfig | bool | None = None,
+    token: str | None = None,
 ) -> LoadResult:
     request = build_request(model, inputs)
     # Serialized once: the load is the server's, not this client's protobuf encoder.
@@ -105,7 +116,7 @@ async def run_load(
     batch = int(next(iter(inputs.values())).shape[0]) if inputs else 1
     result = LoadResult(concurrency, mode, batch)
     budget = Budget(requests, seconds, progress)
-    opened = [grpc.aio.insecure_channel(target, options=channel_options()) for _ in range(max(1, channels))]
+    opened = [open_aio_channel(target, channel_options(), tls=tls, token=token) for _ in range(max(1, channels))]
     try:
         worker = _unary_worker if mode == "unary" else _stream_worker
         started = time.perf_counter()

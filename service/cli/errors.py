@@ -48,10 +48,17 @@ class CliError(Exception):
 
 @dataclass
 class Invocation:
-    """What the running command told the handler about itself: the server it talks to, --debug."""
+    """What the running command told the handler about itself: the server it talks to, --debug,
+    and the secrets (a bearer token) that no error line or traceback may show."""
 
     target: str | None = None
     debug: bool = False
+    secrets: tuple[str, ...] = ()
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<token>")
+        return text
 
 
 invocation = Invocation()
@@ -97,8 +104,8 @@ def run_guarded(app: typer.Typer, args: Sequence[str] | None = None) -> NoReturn
 
 def _report(exc: BaseException, message: str, code: int) -> NoReturn:
     if invocation.debug:
-        traceback.print_exception(exc)
-    print(f"error: {message}", file=sys.stderr)
+        print(invocation.redact("".join(traceback.format_exception(exc))), end="", file=sys.stderr)
+    print(f"error: {invocation.redact(message)}", file=sys.stderr)
     sys.exit(code)
 
 
@@ -135,6 +142,10 @@ def _grpc_status(exc: BaseException) -> str | None:
     details = getattr(exc, "details", "")
     details = _one_line((details() if callable(details) else details) or "")
     where = invocation.target or "the server"
+    if code is grpc.StatusCode.UNAVAILABLE:
+        tls = _tls_failure(details, where)
+        if tls:
+            return tls
     if code is grpc.StatusCode.UNAVAILABLE and re.search(r"failed to connect|resolv|Connection refused", details):
         if "refused" in details:
             reason = "connection refused"
@@ -147,7 +158,51 @@ def _grpc_status(exc: BaseException) -> str | None:
         return f"the server at {where} did not answer in time (DEADLINE_EXCEEDED)"
     if code is grpc.StatusCode.UNIMPLEMENTED:
         return f"the server at {where} does not offer this call; is it a Switchyard server? (UNIMPLEMENTED)"
+    if code is grpc.StatusCode.UNAUTHENTICATED:
+        # The server never repeats a token; the handler redacts the line anyway (invocation.secrets).
+        hint = "" if invocation.secrets else "; pass --token TOKEN or set SWITCHYARD_TOKEN"
+        return f"UNAUTHENTICATED from {where}: {details}{hint}"
+    if code is grpc.StatusCode.PERMISSION_DENIED:
+        return f"PERMISSION_DENIED from {where}: {details} (use a token or certificate with that group)"
     return f"{code.name} from {where}: {details}"
+
+
+# gRPC's words for a failed handshake, e.g. "Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL:
+# error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED: certificate has expired: OK"
+_HANDSHAKE = re.compile(
+    r"(?:Tls|Ssl) handshake failed(?: \(\w+\))?: (?:SSL_ERROR_\w+: )?(?:error:\w+:[^:]*:[^:]*:)?"
+    r"(?P<code>[A-Z_]+)(?:: (?P<why>.*?))?(?:: OK)?$"
+)
+# Words of gRPC's reason -> (keep its detail, a hint for the user).
+_TLS_HINTS = {
+    "unable to get local issuer certificate": (True, "is --tls-ca the CA that signed the server's certificate?"),
+    "self signed certificate": (True, "is --tls-ca the CA that signed the server's certificate?"),
+    "certificate has expired": (True, "the server's certificate needs renewing, or this machine's clock is wrong"),
+    "wrong version number": (False, "the server may not use TLS: leave out the --tls options"),
+}
+
+
+def _tls_failure(details: str, where: str) -> str | None:
+    """One line for a connection that TLS stopped, or None when TLS is not why it failed."""
+    found = _HANDSHAKE.search(details)
+    if found:
+        reason, why = found["code"].lower().replace("_", " "), found["why"] or ""
+        keep, hint = next(((k, h) for words, (k, h) in _TLS_HINTS.items() if words in f"{reason}: {why}"), (True, ""))
+        text = f"{reason}: {why}" if why and keep else reason
+        return f"TLS handshake with {where} failed: {text}{f' ({hint})' if hint else ''}"
+    if "Hostname Verification Check failed" in details:
+        return (
+            f"TLS handshake with {where} failed: the server's certificate does not carry the name dialled "
+            "(pass a name it carries with --tls-server-name)"
+        )
+    if "Failed to create security handshaker" in details:
+        return f"TLS set-up for {where} failed: the client key does not match --tls-cert, or a PEM file is not valid"
+    if re.search(r"failed to connect.*Socket closed", details):
+        return (
+            f"the server at {where} closed the connection during set-up: it may need TLS (--tls-ca) "
+            "or a client certificate (--tls-cert/--tls-key)"
+        )
+    return None
 
 
 def _validation(exc: BaseException) -> str | None:

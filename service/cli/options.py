@@ -1,12 +1,28 @@
-"""Options every client command spells the same way: --target/-t HOST:PORT and --json."""
+"""Options every client command spells the same way: the connection (--target/-t HOST:PORT,
+TLS, a bearer token) and --json.
+
+A client command declares one `connection: Connection` parameter and is decorated with
+`@with_connection`: the decorator shows the connection options in its place and hands the
+command one Connection, which opens any client with the same TLS and token.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from service.cli.errors import invocation
+
+if TYPE_CHECKING:
+    from clients.security import TlsConfig
 
 DEFAULT_TARGET = "127.0.0.1:8001"
 TARGET_ENV = "SWITCHYARD_TARGET"
@@ -33,6 +49,159 @@ Target = Annotated[
         help="server address HOST:PORT",
     ),
 ]
+
+TOKEN_ENV = "SWITCHYARD_TOKEN"
+PANEL = "Connection"
+Client = TypeVar("Client")
+Result = TypeVar("Result")
+
+
+def _pem_file(flag: str, help: str) -> Any:
+    return Annotated[
+        Path | None,
+        typer.Option(
+            flag, metavar="FILE", exists=True, dir_okay=False, readable=True, help=help, rich_help_panel=PANEL
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a client command connects and how: the target, TLS (or None) and a token."""
+
+    target: str
+    tls: TlsConfig | None = None
+    token: str | None = field(default=None, repr=False)  # never in a repr, a log line or an error
+
+    def client(self, kind: Callable[..., Client]) -> Client:
+        """`connection.client(SwitchyardClient)`: a client of that kind with this target, TLS and token."""
+        return kind(self.target, tls=self.tls, token=self.token)
+
+
+def _quiet_grpc_core() -> None:
+    """gRPC's C core writes lines of its own to stderr (a failed TLS handshake, at INFO), and reads
+    GRPC_VERBOSITY when grpc loads: client commands load it after this runs, and say what failed
+    in one line of their own, so the core stays quiet unless the user set the variable or --debug."""
+    if "grpc" not in sys.modules and not invocation.debug:
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+
+def _connection(
+    target: str,
+    tls: bool,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_server_name: str | None,
+    token: str | None,
+) -> Connection:
+    if (tls_cert is None) != (tls_key is None):
+        given, missing = ("--tls-cert", "--tls-key") if tls_cert else ("--tls-key", "--tls-cert")
+        raise typer.BadParameter(f"give {missing} as well: a client certificate goes with its key", param_hint=given)
+    if token:
+        # Whatever goes wrong later, the error line and --debug's traceback leave the token out.
+        invocation.secrets = (*invocation.secrets, token)
+        if not all("!" <= ch <= "~" for ch in token):
+            raise typer.BadParameter(
+                "not a bearer token: expected printable ASCII without spaces (the value is not shown)",
+                param_hint=f"--token / {TOKEN_ENV}",
+            )
+    _quiet_grpc_core()
+    config = None
+    if tls or tls_ca or tls_cert or tls_server_name:
+        from clients.security import TlsConfig
+
+        config = TlsConfig(ca=tls_ca, cert=tls_cert, key=tls_key, server_name=tls_server_name or None)
+    return Connection(target, config, token or None)
+
+
+CONNECTION_OPTIONS = [
+    inspect.Parameter("target", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_TARGET, annotation=Target),
+    inspect.Parameter(
+        "tls",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool,
+            typer.Option(
+                "--tls",
+                help="TLS, trusting the system's CA certificates (any --tls-* option turns TLS on too)",
+                rich_help_panel=PANEL,
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "tls_ca",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=_pem_file("--tls-ca", "PEM file of the CA that signed the server's certificate"),
+    ),
+    inspect.Parameter(
+        "tls_cert",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=_pem_file("--tls-cert", "PEM client certificate, for a server that asks for one (mTLS)"),
+    ),
+    inspect.Parameter(
+        "tls_key",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=_pem_file("--tls-key", "PEM key of --tls-cert"),
+    ),
+    inspect.Parameter(
+        "tls_server_name",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            typer.Option(
+                "--tls-server-name",
+                metavar="NAME",
+                help="the name the server's certificate must carry, when the target is not one of its names",
+                rich_help_panel=PANEL,
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "token",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            typer.Option(
+                "--token",
+                envvar=TOKEN_ENV,
+                show_envvar=True,
+                show_default=False,
+                metavar="TOKEN",
+                help="bearer token sent with every call (prefer the variable: other users can see a flag in ps)",
+                rich_help_panel=PANEL,
+            ),
+        ],
+    ),
+]
+
+
+def with_connection(command: Callable[..., Result]) -> Callable[..., Result]:
+    """Replace the command's `connection: Connection` parameter by the connection options."""
+    shown: list[inspect.Parameter] = []
+    for parameter in inspect.signature(command, eval_str=True).parameters.values():
+        if parameter.name == "connection":
+            shown.extend(CONNECTION_OPTIONS)
+        else:  # Typer passes every value by name, so any order of defaults is fine
+            shown.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    names = [p.name for p in CONNECTION_OPTIONS]
+    assert len({p.name for p in shown}) == len(shown), f"{command.__name__} has a parameter named like an option"
+
+    def run(**values: Any) -> Result:
+        return command(connection=_connection(**{name: values.pop(name) for name in names}), **values)
+
+    # Typer reads the command's name and help from these, and its options from the signature.
+    wrapper: Any = functools.wraps(command)(run)
+    wrapper.__signature__ = inspect.Signature(shown)
+    wrapper.__annotations__ = {p.name: p.annotation for p in shown}
+    return wrapper
+
 
 Json = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout instead of the table")]
 

@@ -12,21 +12,23 @@ from rich.console import Console
 from rich.table import Table
 
 from service.cli.errors import CliError
-from service.cli.options import DEFAULT_TARGET, Json, Target, key_values
+from service.cli.options import Connection, Json, key_values, with_connection
 
 NPY_MAGIC = b"\x93NUMPY"
 
 
+@with_connection
 def models(
     model: Annotated[str | None, typer.Argument(metavar="MODEL", help="only this model")] = None,
-    target: Target = DEFAULT_TARGET,
+    *,
+    connection: Connection,
     as_json: Json = False,
     timeout: Annotated[float, typer.Option(help="seconds")] = 30.0,
 ) -> None:
     """List the server's models with their state, backend, device and signature."""
     from clients import SwitchyardClient
 
-    with SwitchyardClient(target) as client:
+    with connection.client(SwitchyardClient) as client:
         infos = [client.get_model(model, timeout=timeout)] if model else client.list_models(timeout=timeout)
     if as_json:
         print(json.dumps([model_json(info) for info in infos]))
@@ -71,10 +73,11 @@ def model_json(info: Any) -> dict:
     }
 
 
+@with_connection
 def predict(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="model name")],
     input: Annotated[list[str], typer.Option("--input", "-i", help="NAME=FILE.npy (repeatable)")],
-    target: Target = DEFAULT_TARGET,
+    connection: Connection,
     version: Annotated[str, typer.Option(help="model version (default: latest ready)")] = "",
     output: Annotated[list[str] | None, typer.Option("--output", "-o", help="only these outputs")] = None,
     as_json: Json = False,
@@ -86,7 +89,7 @@ def predict(
 
     files = key_values(input, "--input", form="NAME=FILE.npy")
     inputs = {name: load_npy(Path(path)) for name, path in files.items()}
-    with SwitchyardClient(target) as client:
+    with connection.client(SwitchyardClient) as client:
         outputs = client.predict(model, inputs, version=version, outputs=output or (), timeout=timeout)
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)

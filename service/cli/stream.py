@@ -21,18 +21,19 @@ from rich.live import Live
 from rich.table import Table
 
 from service.cli.errors import CliError, require_extra
-from service.cli.options import DEFAULT_TARGET, Json, Target, key_values
+from service.cli.options import Connection, Json, key_values, with_connection
 from service.cli.video_source import SourceItem, open_source
 
 REORDER_WINDOW = 16  # H.264 with B-frames replies in decode order; write frames in pts order
 
 
+@with_connection
 def stream(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="model name (must declare preprocess)")],
     source: Annotated[
         str, typer.Argument(metavar="SOURCE", help="video file, image folder, rtsp:// or http:// URL, or /dev/videoN")
     ],
-    target: Target = DEFAULT_TARGET,
+    connection: Connection,
     version: Annotated[str, typer.Option(help="model version (default: latest ready)")] = "",
     encoding: Annotated[str, typer.Option(help="jpeg | png | raw | h264 (H.264 sources pass through)")] = "jpeg",
     drop_policy: Annotated[str, typer.Option(help="none | drop_oldest | latest_only")] = "none",
@@ -91,7 +92,7 @@ def stream(
     console = Console(stderr=as_json)  # with --json, stdout carries the JSON lines alone
     try:
         with (
-            VideoClient(target) as client,
+            connection.client(VideoClient) as client,
             Live(progress.table(), console=console, refresh_per_second=4, transient=quiet) as live,
         ):
             for result in client.stream(frames(), model=model, **options):
