@@ -2,7 +2,7 @@
 
 A large request's buffers (grpc's receive slices, the parsed message, the tensors) are freed
 when it ends, but glibc keeps most of that memory in its arenas: after sixteen 63 MiB
-requests the server stayed ~430 MiB above where it started, and `malloc_trim(0)` brought it
+requests the server stayed 380-660 MiB above where it started, and `malloc_trim(0)` brought it
 back to within a few MiB (docs/security.md, memory, has the measurements). The trimmer runs
 malloc_trim on a worker thread (ctypes releases the GIL), at most once per `interval`;
 requests that end while a trim is pending or running share the next one. Where the C library
