@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,3 +49,16 @@ def template_args(*extra: str) -> list[str]:
 
 def load_manifests(text: str) -> list[dict]:
     return [o for o in yaml.safe_load_all(text) if o]
+
+
+def render_notes(helm: Path, scratch: Path, *args: str) -> str:
+    """NOTES.txt as `helm install` would print it (`helm template` skips it): rendered through
+    tpl from a scratch copy of the chart."""
+    chart = scratch / CHART.name
+    shutil.copytree(CHART, chart)
+    shutil.copy(chart / "templates" / "NOTES.txt", chart / "notes.txt")
+    (chart / "templates" / "zz-notes.yaml").write_text('notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n')
+    args = ("template", RELEASE, str(chart), "-n", NAMESPACE, "--show-only", "templates/zz-notes.yaml", *args)
+    proc = run_helm(helm, *args)
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout)["notes"]

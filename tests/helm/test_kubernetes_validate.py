@@ -18,7 +18,7 @@ pytestmark = pytest.mark.helm
 # 1.27: the chart's kubeVersion floor (native gRPC probes GA); 1.31 and the newest bundled.
 KUBERNETES_VERSIONS = ["1.27.0", "1.31.0", "1.37.0"]
 # Custom resources kubernetes-validate has no schema for; test_render.py checks their fields.
-CRD_KINDS = {"ServiceMonitor", "GRPCRoute"}
+CRD_KINDS = {"ServiceMonitor", "GRPCRoute", "Certificate"}
 
 
 def kubernetes_validate() -> str:
@@ -87,4 +87,5 @@ def test_validator_rejects_a_broken_manifest(tmp_path):
 
 
 def test_every_value_set_is_covered():
-    assert {"cpu-only", "all-pools", "s3", "pvc", "hpa-queue", "servicemonitor", "networkpolicy"} <= set(VALUE_SETS)
+    expected = {"cpu-only", "all-pools", "s3", "pvc", "hpa-queue", "servicemonitor", "networkpolicy"}
+    assert expected | {"tls-cert-manager", "tls-secret"} <= set(VALUE_SETS)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 import yaml
 
 from protos import __version__
-from tests.helm.chart import CHART, NAMESPACE, VALUE_SETS
+from tests.helm.chart import CHART, NAMESPACE, VALUE_SETS, render_notes
 
 pytestmark = pytest.mark.helm
 
@@ -128,10 +125,13 @@ def test_gpu_pools_tolerate_their_taints_and_use_the_runtime_class(render_set):
 
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_probes_are_native_grpc_on_the_grpc_port(render_set, name):
+    """...or, with TLS on the gRPC port, on the plaintext health port (test_security_values.py)."""
     for pool, dep in render_set(name).deployments().items():
         container = server(dep)
-        port = grpc_port(container)
-        assert port == 8001
+        assert grpc_port(container) == 8001
+        health = [p["containerPort"] for p in container["ports"] if p["name"] == "health"]
+        assert bool(health) == ("SWITCHYARD_TLS_CERT" in env_of(container)), f"{pool}: health port without TLS"
+        port = health[0] if health else grpc_port(container)
         for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
             probe = container[kind]
             assert set(probe) & {"httpGet", "exec", "tcpSocket"} == set(), f"{pool} {kind} is not gRPC"
@@ -366,18 +366,7 @@ def test_grpc_route_targets_the_main_service(render_set):
 
 
 def test_notes_explain_grpcurl_and_round_robin(helm, tmp_path):
-    chart = tmp_path / "switchyard"
-    shutil.copytree(CHART, chart)
-    # `helm template` skips NOTES.txt: render it through tpl from a scratch copy of the chart.
-    shutil.copy(chart / "templates" / "NOTES.txt", chart / "notes.txt")
-    (chart / "templates" / "zz-notes.yaml").write_text('notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n')
-    proc = subprocess.run(
-        [str(helm), "template", "switchyard", str(chart), "-n", NAMESPACE, "--show-only", "templates/zz-notes.yaml"],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    notes = yaml.safe_load(proc.stdout)["notes"]
+    notes = render_notes(helm, tmp_path)
     assert "grpcurl -plaintext localhost:8001 list" in notes
     assert f"dns:///{FULLNAME}-headless.{NAMESPACE}.svc.cluster.local:8001" in notes
     assert '("grpc.lb_policy_name", "round_robin")' in notes

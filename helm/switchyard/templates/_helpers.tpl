@@ -78,6 +78,25 @@ Call with (dict "name" $poolName "pool" $poolValues).
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret the gRPC port's certificate comes from (cert-manager's when it issues one). */}}
+{{- define "switchyard.tlsSecretName" -}}
+{{- .Values.tls.secretName | default (printf "%s-tls" (include "switchyard.fullname" .)) -}}
+{{- end -}}
+
+{{/* The DNS names of the Services (what clients in the cluster dial), one per line. */}}
+{{- define "switchyard.serviceDnsNames" -}}
+{{- $ns := .Release.Namespace -}}
+{{- $domain := .Values.tls.certManager.clusterDomain -}}
+{{- $services := list (include "switchyard.fullname" .) -}}
+{{- if .Values.service.headless.enabled }}{{ $services = append $services (printf "%s-headless" (include "switchyard.fullname" .)) }}{{ end -}}
+{{- range $services }}
+{{ . }}
+{{ . }}.{{ $ns }}
+{{ . }}.{{ $ns }}.svc
+{{ . }}.{{ $ns }}.svc.{{ $domain }}
+{{- end -}}
+{{- end -}}
+
 {{/* Name of the engine-cache claim. */}}
 {{- define "switchyard.cacheClaimName" -}}
 {{- .Values.cache.pvc.existingClaim | default (printf "%s-cache" (include "switchyard.fullname" .)) -}}
