@@ -109,6 +109,7 @@ def errors(client: tc.InferenceServerClient, url: str) -> dict:
         "bad_shape": lambda: client.infer("simple_int64", add_sub_inputs(np.int64, "INT64", (2, 16))[0]),
         "cuda_shm": lambda: client.get_cuda_shared_memory_status(),
         "trace": lambda: client.get_trace_settings(),
+        "trace_level": lambda: client.update_trace_settings(settings={"trace_level": ["TIMESTAMPS"]}),
     }.items():
         try:
             call()
