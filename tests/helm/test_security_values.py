@@ -180,5 +180,5 @@ def test_each_way_of_giving_the_certificate_is_enough(helm):
 def test_notes_say_how_to_call_the_tls_port(helm, tmp_path):
     notes = render_notes(helm, tmp_path, "-f", str(VALUES_DIR / "tls-cert-manager.yaml"))
     name = f"{FULLNAME}.{NAMESPACE}.svc"
-    assert f"grpcurl -cacert ca.crt -servername {name}" in notes
+    assert f"grpcurl -cacert ca.crt -authority {name}" in notes
     assert f"--tls-ca ca.crt --tls-server-name {name}" in notes and "-plaintext localhost:8001" not in notes
