@@ -1,4 +1,4 @@
-"""The `switchyard` command: serve, models, predict, probe, bench, stream.
+"""The `switchyard` command: serve, models, predict, probe, bench, stream, load, unload, index.
 
 One grammar: client commands take --target/-t HOST:PORT (env SWITCHYARD_TARGET), the model
 is a positional argument, --json means JSON on stdout instead of the table. The base install
@@ -19,6 +19,7 @@ from service.cli.bench import bench
 from service.cli.errors import invocation, run_guarded
 from service.cli.probe_view import probe
 from service.cli.query import models, predict
+from service.cli.repository_admin import index, load, unload
 from service.cli.serve import ServeCommand, serve
 from service.cli.stream import stream
 
@@ -59,6 +60,9 @@ app.command()(predict)
 app.command()(probe)
 app.command()(bench)
 app.command()(stream)
+app.command()(load)
+app.command()(unload)
+app.command()(index)
 
 
 def main(args: Sequence[str] | None = None) -> NoReturn:
