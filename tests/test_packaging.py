@@ -41,6 +41,8 @@ MODULES = {
     "pydantic-settings": "pydantic_settings",
     "pyyaml": "yaml",
     "prometheus-client": "prometheus_client",
+    "opentelemetry-sdk": "opentelemetry",
+    "opentelemetry-exporter-otlp-proto-grpc": "opentelemetry",
     "pyclipper": "pyclipper",
     "onnxruntime": "onnxruntime",
     "onnxruntime-gpu": "onnxruntime",
