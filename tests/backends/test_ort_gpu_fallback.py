@@ -107,7 +107,8 @@ def test_strict_mode_leaves_the_model_unavailable_with_the_reason():
     assert error["code"] == "unavailable"
     # The cause leads; which candidate and that strict mode stopped there follow it.
     assert error["message"].startswith("onnxruntime could not start TensorrtExecutionProvider")
-    assert "(strict: onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0 failed to load model.onnx; no fallback)" in error["message"]
+    strict_note = "(strict: onnxruntime[Tensorrt,CUDA]@nvidia:gpu:0 failed to load model.onnx; no fallback)"
+    assert strict_note in error["message"]
     trail = entries(result)
     assert trail["onnxruntime[CPU]@cpu"]["outcome"] == "skipped"
     assert trail["onnxruntime[CPU]@cpu"]["reason"].startswith("strict: no fallback")
