@@ -15,6 +15,8 @@ from protos import __version__
 from protos.inference import grpc_service_pb2
 from protos.limits import Limits
 from protos.switchyard.v1 import predict_pb2
+from service.drift.collector import DriftCollector
+from service.drift.monitor import DriftMonitor
 from service.health import HealthReporter, server_ready, start_health_server
 from service.metrics import Metrics
 from service.observability.access_log import AccessLog
@@ -110,6 +112,10 @@ class SwitchyardServer:
         self.metrics.registry.register(ObservabilityCollector(self.stages, self.unknown_models, __version__))
         if self.security.authenticator is not None:
             self.metrics.registry.register(AuthCollector(self.security.stats))
+        # Drift: models whose config.yaml has `drift:` are sampled into one worker thread (docs/drift.md).
+        self.drift = DriftMonitor()
+        self.repository.subscribe(self.drift.on_model_change)
+        self.metrics.registry.register(DriftCollector(self.drift))
         services = self._register_services(self._hardware)
         self.health = HealthReporter(services, readiness=self._ready)
         self.repository.subscribe(self.health.on_model_change)
@@ -222,6 +228,7 @@ class SwitchyardServer:
             await self._health_server.stop(0)
         await self.repository.close(timeout=0)
         self.intake.close()
+        self.drift.close()
         self.metrics.close()  # metrics (issue 5)
         if self._traced:
             TRACING.close()  # exports what is still queued

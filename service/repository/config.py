@@ -82,6 +82,21 @@ class ProcessConfig(_Strict):
     load_timeout_s: float = Field(default=300.0, gt=0)
 
 
+class DriftConfig(_Strict):
+    """Input/output drift and data-quality monitoring (docs/drift.md)."""
+
+    # The share of successful requests whose tensors are looked at (off the request path).
+    sample_rate: float = Field(default=0.1, ge=0.0, le=1.0)
+    # Values kept per feature in the sliding window the scores compare with the reference.
+    window: int = Field(default=10_000, ge=10, le=1_000_000)
+    # Without a profile.json: the first N sampled requests become the reference.
+    baseline_requests: int = Field(default=0, ge=0)
+    # The model is flagged as drifting when any feature's PSI exceeds this.
+    psi_alert: float = Field(default=0.2, gt=0.0)
+    # Channels (NCHW axis 1) or features (axis 1 of a 2-D tensor) tracked per tensor.
+    max_features: int = Field(default=64, ge=1, le=4096)
+
+
 # How a warmup input is made: random values, zeros, or a .npy file inside the model's folder.
 WARMUP_GENERATED = ("random", "zeros")
 
@@ -144,6 +159,8 @@ class ModelConfig(_Strict):
     # swap: a reload loads and warms the new version(s) beside the serving ones, then switches;
     # replace: unloads first (a model too big for two copies; it is down while it reloads).
     reload: Literal["swap", "replace"] = "swap"
+    # Drift and data-quality monitoring against <version>/profile.json or a baseline from traffic.
+    drift: DriftConfig | None = None
 
 
 def load_model_config(path: Path, shown: str | None = None) -> ModelConfig:

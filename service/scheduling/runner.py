@@ -92,6 +92,8 @@ class ModelRunner:
         self.batcher = DynamicBatcher(name, self.policy, self._start, instances=instances, clock=clock)
         self._in_flight = 0
         self._closing = False
+        # Sees each successful request's inputs and outputs (drift monitoring); must not block.
+        self.observer: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -136,6 +138,8 @@ class ModelRunner:
         done = self._now()
         stats.record_success(batch, int((done - queued_at) * 1e9), int((started - queued_at) * 1e9), compute_ns)
         record_runner_stages(self, request, queued_at, started, compute_ns)
+        if self.observer is not None:
+            self.observer(request.inputs, outputs)
         return outputs
 
     def record_rejected(self, error: SwitchyardError) -> None:

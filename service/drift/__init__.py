@@ -1,0 +1,1 @@
+"""Drift and data-quality monitoring: reference profiles, scores, the sampling monitor."""

@@ -1,0 +1,51 @@
+"""Prometheus families for drift: read at scrape time from the monitor's latest scores (docs/drift.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from service.drift.monitor import DriftMonitor
+
+
+class DriftCollector:
+    def __init__(self, monitor: DriftMonitor) -> None:
+        self._monitor = monitor
+
+    def describe(self) -> list[Metric]:
+        return []  # families vary with the models monitored: collect on every scrape
+
+    def collect(self) -> Iterator[Metric]:
+        feature_labels = ["model", "version", "tensor", "feature"]
+        psi = GaugeMetricFamily(
+            "switchyard_drift_psi",
+            "Population stability index of the live window against the reference, per channel or feature.",
+            labels=feature_labels,
+        )
+        ks = GaugeMetricFamily(
+            "switchyard_drift_ks",
+            "Kolmogorov-Smirnov statistic of the live window against the reference, per channel or feature.",
+            labels=feature_labels,
+        )
+        violations = CounterMetricFamily(
+            "switchyard_data_quality_violations",
+            "Sampled values that were NaN, Inf, or outside the reference's [min, max].",
+            labels=["model", "version", "tensor", "kind"],
+        )
+        drifting = GaugeMetricFamily(
+            "switchyard_model_drifting",
+            "1 while any feature's PSI exceeds the model's psi_alert.",
+            labels=["model", "version"],
+        )
+        for tracker in self._monitor.versions():
+            version = str(tracker.version)
+            for score in tracker.scores:
+                labels = [tracker.model, version, score.tensor, str(score.feature)]
+                psi.add_metric(labels, score.psi)
+                ks.add_metric(labels, score.ks)
+            for (tensor, kind), count in sorted(tracker.violations.items()):
+                violations.add_metric([tracker.model, version, tensor, kind], count)
+            if tracker.has_reference:
+                drifting.add_metric([tracker.model, version], 1.0 if tracker.drifting else 0.0)
+        yield from (psi, ks, violations, drifting)

@@ -1,0 +1,256 @@
+"""The drift monitor: samples successful requests, keeps bounded windows, scores them off the request path.
+
+The runner hands each successful request's inputs and outputs to DriftMonitor.observe on the
+event loop; observe only draws a random number and, for a sampled request, puts references to
+the arrays on a bounded queue (a full queue drops the sample: monitoring never slows serving).
+One worker thread per server folds samples into each version's windows and, whenever the queue
+runs dry, recomputes that version's scores, which /metrics reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.drift.profile import PROFILE_FILE, Profile, feature_matrix, read_profile
+from service.drift.scores import ks, psi
+from service.repository.config import DriftConfig
+from service.repository.entries import ModelEntry, ModelState, ModelVersion
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 1024
+KINDS = ("nan", "inf", "out_of_range")
+
+
+class Window:
+    """The last `size` rows of one tensor's (values, features) matrix; NaN marks a non-finite value."""
+
+    def __init__(self, size: int, features: int) -> None:
+        self.values = np.full((size, features), np.nan)
+        self.position = 0
+        self.filled = 0
+
+    def add(self, matrix: np.ndarray) -> None:
+        size, features = self.values.shape
+        rows = matrix[-size:, :features]
+        n = rows.shape[0]
+        end = self.position + n
+        if end <= size:
+            self.values[self.position : end, : rows.shape[1]] = rows
+        else:
+            split = size - self.position
+            self.values[self.position :, : rows.shape[1]] = rows[:split]
+            self.values[: end - size, : rows.shape[1]] = rows[split:]
+        self.position = end % size
+        self.filled = min(size, self.filled + n)
+
+    def column(self, feature: int) -> np.ndarray:
+        values = self.values[: self.filled, feature]
+        return values[np.isfinite(values)]
+
+
+@dataclass(frozen=True)
+class FeatureScore:
+    tensor: str
+    feature: int
+    psi: float
+    ks: float
+
+
+class VersionDrift:
+    """One model version's reference, windows, scores and data-quality counts."""
+
+    def __init__(self, model: str, version: int, config: DriftConfig, reference: Profile | None) -> None:
+        self.model, self.version, self.config = model, version, config
+        self.reference = reference
+        self.baseline = Profile() if reference is None else None
+        self.baseline_seen = 0
+        self.windows: dict[tuple[str, str], Window] = {}
+        # Read by /metrics on another thread: replaced whole, never mutated in place.
+        self.scores: tuple[FeatureScore, ...] = ()
+        self.violations: dict[tuple[str, str], int] = {}
+        self.drifting = False
+        self.sampled = 0
+        self._dirty = False
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None
+
+    def update(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
+        """On the monitor's thread: fold one sampled request in."""
+        self.sampled += 1
+        if self.reference is None:
+            if self.baseline is None or not self.config.baseline_requests:
+                return
+            self.baseline.add(inputs, outputs, self.config.max_features)
+            self.baseline_seen += 1
+            if self.baseline_seen >= self.config.baseline_requests:
+                self.reference, self.baseline = self.baseline, None
+                log.info("model %s version %d: drift reference taken from %d requests", *self._key, self.baseline_seen)
+            return
+        for side, tensors in (("input", inputs), ("output", outputs)):
+            for name, array in tensors.items():
+                self._add(side, name, array)
+        self._dirty = True
+
+    @property
+    def _key(self) -> tuple[str, int]:
+        return self.model, self.version
+
+    def _add(self, side: str, name: str, array: np.ndarray) -> None:
+        assert self.reference is not None
+        reference = self.reference.tensors().get((side, name))
+        matrix = feature_matrix(array, self.config.max_features)
+        if reference is None or matrix is None or not reference.features:
+            return
+        matrix = matrix[:, : len(reference.features)]
+        nan, inf = np.isnan(matrix), np.isinf(matrix)
+        lows = np.array([f.min for f in reference.features[: matrix.shape[1]]])
+        highs = np.array([f.max for f in reference.features[: matrix.shape[1]]])
+        with np.errstate(invalid="ignore"):
+            outside = (matrix < lows) | (matrix > highs)
+        counts = self.violations.copy()
+        for kind, mask in (("nan", nan), ("inf", inf), ("out_of_range", outside & ~inf)):
+            hits = int(mask.sum())
+            if hits:
+                counts[(name, kind)] = counts.get((name, kind), 0) + hits
+        self.violations = counts
+        window = self.windows.get((side, name))
+        if window is None:
+            window = self.windows[(side, name)] = Window(self.config.window, matrix.shape[1])
+        window.add(np.where(nan | inf, np.nan, matrix))
+
+    def rescore(self) -> None:
+        """On the monitor's thread: PSI and KS of every window against the reference."""
+        if not self._dirty or self.reference is None:
+            return
+        self._dirty = False
+        tensors = self.reference.tensors()
+        scores = []
+        for (side, name), window in self.windows.items():
+            for index, feature in enumerate(tensors[(side, name)].features[: window.values.shape[1]]):
+                live = window.column(index)
+                scores.append(FeatureScore(name, index, psi(feature.sketch, live), ks(feature.sketch, live)))
+        self.scores = tuple(scores)
+        drifting = any(s.psi > self.config.psi_alert for s in scores)
+        if drifting != self.drifting:
+            self.drifting = drifting
+            if drifting:
+                worst = max(scores, key=lambda s: s.psi)
+                log.warning(
+                    "model %s version %d is drifting: %s feature %d has PSI %.3f (alert at %.3f)",
+                    *self._key,
+                    worst.tensor,
+                    worst.feature,
+                    worst.psi,
+                    self.config.psi_alert,
+                )
+            else:
+                log.info(
+                    "model %s version %d no longer drifting: every PSI is below %.3f", *self._key, self.config.psi_alert
+                )
+
+
+def load_reference(version_dir: Path) -> Profile | None:
+    path = version_dir / PROFILE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return read_profile(path)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("%s: not a usable drift profile (%s); drift waits for a baseline from traffic", path.name, exc)
+        return None
+
+
+class DriftMonitor:
+    """One queue and one worker thread per server; versions register a VersionDrift each."""
+
+    def __init__(self, queue_size: int = QUEUE_SIZE, rng: random.Random | None = None) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._random = (rng or random.Random()).random
+        self._versions: dict[tuple[str, int], VersionDrift] = {}
+        self._attached: dict[int, tuple[ModelVersion, VersionDrift]] = {}
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._work, name="drift-monitor", daemon=True)
+        self._thread.start()
+
+    def versions(self) -> list[VersionDrift]:
+        return list(self._versions.values())
+
+    def track(self, model: str, version: int, config: DriftConfig, version_dir: Path) -> VersionDrift:
+        tracker = VersionDrift(model, version, config, load_reference(version_dir))
+        self._versions[(model, version)] = tracker
+        return tracker
+
+    def on_model_change(self, entry: ModelEntry) -> None:
+        """A repository listener: watch each READY version whose config asks for drift; forget unloaded ones."""
+        for number, version in entry.versions.items():
+            key = id(version)
+            gone = version.unloaded or version.successor is not None or version.runner is None
+            if gone:
+                attached = self._attached.pop(key, None)
+                if attached is not None and self._versions.get((entry.name, number)) is attached[1]:
+                    del self._versions[(entry.name, number)]
+                continue
+            config = version.config.drift if version.config is not None else None
+            if config is None or version.state is not ModelState.READY or key in self._attached:
+                continue
+            tracker = self.track(entry.name, number, config, entry.path / str(number))
+            assert version.runner is not None
+            version.runner.observer = self.observer(tracker)
+            # The version is kept with its tracker so its id is not reused while it is attached.
+            self._attached[key] = (version, tracker)
+
+    def observer(self, tracker: VersionDrift) -> Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], None]:
+        """What the runner calls with a successful request's inputs and outputs (on the event loop)."""
+        rate = tracker.config.sample_rate
+
+        def observe(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
+            if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
+                return
+            try:
+                self._queue.put_nowait((tracker, inputs, outputs))
+            except queue.Full:
+                self.dropped += 1
+
+        return observe
+
+    def _work(self) -> None:
+        dirty: set[VersionDrift] = set()
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                tracker, inputs, outputs = item
+                tracker.update(inputs, outputs)
+                dirty.add(tracker)
+                if self._queue.empty():  # scores follow the newest data without rescoring per sample
+                    for pending in dirty:
+                        pending.rescore()
+                    dirty.clear()
+            except Exception:  # a bad sample must not stop monitoring
+                log.exception("drift monitor: a sample could not be processed")
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Block until every queued sample is folded in and scored."""
+        self._queue.join()
+
+    async def drain(self) -> None:
+        await asyncio.to_thread(self.flush)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
