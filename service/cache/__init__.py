@@ -1,0 +1,1 @@
+"""Response cache: answers repeated requests without running the model (docs/cache.md)."""
