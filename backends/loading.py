@@ -93,6 +93,8 @@ class DecisionTrail:
     entries: tuple[TrailEntry, ...]
     strict: bool = False
     selection: str = "first"
+    # The precision decision, one line per precision tried (int8 gate figures included).
+    precision: tuple[str, ...] = ()
 
     @property
     def chosen(self) -> TrailEntry | None:
@@ -104,7 +106,7 @@ class DecisionTrail:
 
     def summary(self) -> str:
         """One line per candidate, for logs and error messages."""
-        return "; ".join(e.line() for e in self.entries)
+        return "; ".join([*(f"precision {line}" for line in self.precision), *(e.line() for e in self.entries)])
 
     @property
     def failures(self) -> tuple[TrailEntry, ...]:
@@ -138,6 +140,7 @@ class DecisionTrail:
             "strict": self.strict,
             "selection": self.selection,
             "chosen": self.chosen_label,
+            "precision": list(self.precision),
             "entries": [e.to_dict() for e in self.entries],
         }
 

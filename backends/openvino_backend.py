@@ -62,6 +62,9 @@ class OpenVinoBackend:
         config: dict[str, str] = {"PERFORMANCE_HINT": options.performance_hint, **options.config}
         if options.precision_hint:
             config["INFERENCE_PRECISION_HINT"] = options.precision_hint
+        elif target == "CPU":
+            # OpenVINO would silently run BF16 on AMX CPUs; without a request, FP32 stays exact.
+            config["INFERENCE_PRECISION_HINT"] = "f32"
         if options.num_threads:
             config["INFERENCE_NUM_THREADS"] = str(options.num_threads)
         if options.cache_dir:

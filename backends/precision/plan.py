@@ -54,4 +54,5 @@ def plan_int8_onnx(
     problem = failure(figures, thresholds)
     if problem:
         return Int8Result(PrecisionStep("int8", False, f"gate failed: {problem}", figures), None, built)
-    return Int8Result(PrecisionStep("int8", True, "gate passed", figures), artifact, built)
+    how = "built" if built else "reused the cached artifact"
+    return Int8Result(PrecisionStep("int8", True, f"gate passed; {how}", figures), artifact, built)

@@ -124,6 +124,14 @@ class WarmupConfig(_Strict):
         return value
 
 
+class PrecisionGateConfig(_Strict):
+    """How close a reduced-precision model's outputs must stay to FP32's to serve (docs/precision.md)."""
+
+    min_cosine: float = Field(default=0.99, ge=-1.0, le=1.0)
+    max_abs_error: float | None = Field(default=None, ge=0.0)
+    min_top1_agreement: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class ModelConfig(_Strict):
     # Optional; when given it must match the model's folder name.
     name: str | None = None
@@ -132,7 +140,9 @@ class ModelConfig(_Strict):
     device: str = "auto"
     # true: a failed first choice leaves the model UNAVAILABLE (no fallback)
     strict: bool = False
-    precision: Literal["fp32", "fp16", "bf16", "int8"] | None = None
+    # int8/auto: calibrated from calibration/ and gated against FP32 (docs/precision.md)
+    precision: Literal["fp32", "fp16", "bf16", "int8", "auto"] | None = None
+    precision_gate: PrecisionGateConfig = PrecisionGateConfig()
     # first: the first candidate that loads; fastest: time every viable one, keep the fastest
     selection: Literal["first", "fastest"] = "first"
     version_policy: VersionPolicy = VersionPolicy()

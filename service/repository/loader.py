@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import io
 import logging
 import threading
 import time
@@ -18,20 +20,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import PIL.Image
+
 from backends.base import Backend, Device, ModelSignature, TensorSpec
 from backends.loading import DecisionTrail, load_with_fallback
 from backends.onnxruntime_options import onnxruntime_options
 from backends.options import BackendOptions
+from backends.precision.calibration import ImagePreprocess
 from backends.probe import HardwareReport, probe
 from backends.registry import create_backend
-from backends.selection import Preferences, select_candidates
+from backends.selection import Candidate, Preferences, select_candidates
 from protos.errors import BackendLoadError, SwitchyardError
 from service.repository.config import ModelConfig, TensorConfig
+from service.repository.precision import PrecisionDecision, decide_precision
 from service.scheduling.batcher import policy_from_config
 from service.scheduling.isolation import MIB, IsolatedBackend, IsolationPolicy
 from service.scheduling.runner import ModelRunner
 from service.settings import ServerSettings
 from service.vision.config import image_input_check
+from service.vision.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,8 @@ class LoadedModel:
     load_seconds: float
     # Every candidate the selection considered and what became of it (GetModel, ModelConfig).
     trail: DecisionTrail
+    # The precision it serves at (fp32, fp16, bf16, int8) after the gate and any fallback.
+    precision: str = "fp32"
 
     @property
     def label(self) -> str:
@@ -79,7 +89,7 @@ class ModelLoader:
         )
         chosen: dict[str, Any] = {
             k: getattr(config, k)
-            for k in ("backend", "device", "strict", "precision", "selection")
+            for k in ("backend", "device", "strict", "selection")  # precision: decide_precision
             if k in config.model_fields_set
         }
         if "providers" in config.onnxruntime.model_fields_set:
@@ -93,25 +103,77 @@ class ModelLoader:
             "openvino": config.openvino,
             "tensorrt": config.tensorrt,
         }
-        candidates = select_candidates(self.report, version_dir, prefs, base_options)
         started = time.perf_counter()
+        decision = decide_precision(
+            config, version_dir, self.report, self.precision_cache_dir, self.calibration_preprocess(config)
+        )
+        artifact_dir, candidates, precision = self._precision_candidates(decision, version_dir, prefs, base_options)
         # Reasons show paths relative to the repository (<root>/<model>/<version>), never absolute.
         backend, signature, chosen, trail = load_with_fallback(
             candidates,
-            version_dir,
+            artifact_dir,
             create_backend=self.backend_factory(name, version_dir.name, config),
             strict=prefs.strict,
             selection=prefs.selection,
             relative_to=version_dir.parent.parent,
         )
         seconds = time.perf_counter() - started
+        trail = dataclasses.replace(trail, precision=(*decision.lines(), f"effective {precision}"))
         log.debug("model %s: %s", name, trail.summary())
         try:
             signature = apply_declared_tensors(name, signature, config)
         except SwitchyardError:
             backend.unload()
             raise
-        return LoadedModel(backend, chosen.backend, chosen.device, signature, seconds, trail)
+        return LoadedModel(backend, chosen.backend, chosen.device, signature, seconds, trail, precision)
+
+    @property
+    def precision_cache_dir(self) -> Path:
+        """Where quantized artifacts are cached: below --cache-dir, else the user's cache folder."""
+        root = self._settings.cache_dir or Path.home() / ".cache" / "switchyard"
+        return Path(root) / "precision"
+
+    def _precision_candidates(
+        self,
+        decision: PrecisionDecision,
+        version_dir: Path,
+        prefs: Preferences,
+        base_options: dict[str, BackendOptions],
+    ) -> tuple[Path, list[Candidate], str]:
+        """(folder to load from, candidates, precision) for the first precision of the decision some route offers."""
+        if decision.int8_artifact_dir is not None:
+            int8_prefs = prefs.model_copy(update={"precision": None})
+            return (
+                decision.int8_artifact_dir,
+                select_candidates(self.report, decision.int8_artifact_dir, int8_prefs, base_options),
+                "int8",
+            )
+        # Strict: only the first precision; otherwise fall back along the policy's order.
+        order = decision.order[:1] if prefs.strict else decision.order
+        candidates: list[Candidate] = []
+        for precision in order:
+            # Without a request the backends keep their exact-FP32 default.
+            wanted = None if decision.requested is None else precision
+            candidates = select_candidates(
+                self.report, version_dir, prefs.model_copy(update={"precision": wanted}), base_options
+            )
+            if any(c.viable for c in candidates):
+                return version_dir, candidates, precision
+        return version_dir, candidates, order[-1]
+
+    @staticmethod
+    def calibration_preprocess(config: ModelConfig) -> ImagePreprocess | None:
+        """Calibration images go through the model's own preprocess, as served images do."""
+        if config.preprocess is None:
+            return None
+        preprocessor = Preprocessor(config.preprocess)
+
+        def run(data: bytes) -> np.ndarray:
+            with PIL.Image.open(io.BytesIO(data)) as image:
+                rgb = np.asarray(image.convert("RGB"))
+            return preprocessor(rgb)[0]
+
+        return run
 
     @staticmethod
     def backend_factory(name: str, version: str, config: ModelConfig) -> Callable[[str], Backend]:

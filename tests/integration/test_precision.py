@@ -1,0 +1,110 @@
+"""Per-model precision end to end: real INT8 quantization, the FP32 gate, fallback, the cache, GetModel."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends.probe import probe
+from protos.errors import BackendLoadError
+from service.repository.config import load_model_config
+from service.repository.loader import ModelLoader
+from tests.integration.conftest import make_settings, start_server
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_CNN = ROOT / "model_repository" / "tiny_cnn" / "1" / "model.onnx"
+# A CPU without VNNI or BF16, so fallback from int8 goes straight to fp32 on any machine.
+PLAIN_CPU = ROOT / "tests" / "fixtures" / "sysroots" / "cpu-container-quota"
+
+
+def _images(count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.random((count, 3, 8, 8), dtype=np.float32)
+    return np.repeat(np.repeat(base, 8, axis=2), 8, axis=3)
+
+
+def _repo(tmp_path: Path, config: str) -> Path:
+    if not TINY_CNN.is_file():
+        pytest.skip("model_repository/tiny_cnn missing: run scripts/fetch_models.py")
+    model = tmp_path / "repo" / "tiny_cnn"
+    (model / "1").mkdir(parents=True)
+    shutil.copy(TINY_CNN, model / "1" / "model.onnx")
+    (model / "calibration").mkdir()
+    np.savez(model / "calibration" / "batch.npz", input=_images(16, 7))
+    (model / "config.yaml").write_text(config)
+    return model
+
+
+def _load(model: Path, cache: Path):
+    settings = make_settings(model.parent, cache_dir=cache)
+    loader = ModelLoader(settings, report=probe(PLAIN_CPU))
+    config = load_model_config(model / "config.yaml")
+    return loader.load("tiny_cnn", config, model / "1")
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_int8_serves_agrees_with_fp32_and_reuses_the_cache(tmp_path: Path) -> None:
+    model = _repo(tmp_path, "backend: onnxruntime\nprecision: int8\nmax_batch_size: 8\n")
+    loaded = _load(model, tmp_path / "cache")
+    fp32 = _load(_repo(tmp_path / "ref", "backend: onnxruntime\nmax_batch_size: 8\n"), tmp_path / "cache")
+    try:
+        assert loaded.precision == "int8" and fp32.precision == "fp32"
+        assert loaded.trail.precision[0].startswith("int8: serves [cosine")
+        assert "built" in loaded.trail.precision[0]
+        fresh = _images(4, 99)
+        quantized = loaded.backend.infer({"input": fresh})["logits"]
+        exact = fp32.backend.infer({"input": fresh})["logits"]
+        assert not np.array_equal(quantized, exact)  # really a different (INT8) model
+        assert _cosine(quantized, exact) >= 0.99
+        artifacts = list((tmp_path / "cache" / "precision").rglob("model.onnx"))
+        assert len(artifacts) == 1
+        mtime = artifacts[0].stat().st_mtime_ns
+    finally:
+        loaded.backend.unload()
+        fp32.backend.unload()
+    again = _load(model, tmp_path / "cache")
+    try:
+        assert again.precision == "int8"
+        assert "reused the cached artifact" in again.trail.precision[0]
+        assert artifacts[0].stat().st_mtime_ns == mtime
+    finally:
+        again.backend.unload()
+
+
+IMPOSSIBLE = "precision: int8\nprecision_gate: {min_cosine: 1.0, max_abs_error: 0}\n"
+
+
+def test_impossible_gate_falls_back_to_fp32_and_says_why(tmp_path: Path) -> None:
+    loaded = _load(_repo(tmp_path, IMPOSSIBLE), tmp_path / "cache")
+    try:
+        assert loaded.precision == "fp32"
+        rejected, effective = loaded.trail.precision
+        assert rejected.startswith("int8: rejected [cosine 0.9")
+        assert "gate failed: cosine" in rejected and "< min_cosine 1.0" in rejected
+        assert "max_abs_error" in rejected and "> 0.0" in rejected
+        assert effective == "effective fp32"
+        assert "precision int8: rejected" in loaded.trail.summary()
+    finally:
+        loaded.backend.unload()
+
+
+def test_strict_impossible_gate_leaves_the_model_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(BackendLoadError, match="strict: int8 requested and rejected.*max_abs_error"):
+        _load(_repo(tmp_path, IMPOSSIBLE + "strict: true\n"), tmp_path / "cache")
+
+
+def test_int8_without_calibration_data_falls_back(tmp_path: Path) -> None:
+    model = _repo(tmp_path, "precision: int8\n")
+    shutil.rmtree(model / "calibration")
+    loaded = _load(model, tmp_path / "cache")
+    try:
+        assert loaded.precision == "fp32"
+        assert loaded.trail.precision[0] == "int8: rejected (no calibration folder 'calibration')"
+    finally:
+        loaded.backend.unload()
