@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from backends.precision.gate import GateThresholds
 from backends.precision.plan import plan_int8_onnx
@@ -40,3 +42,23 @@ def test_impossible_gate_rejects_int8_with_the_figure(tiny_cnn: Path, calibratio
     assert not result.step.ok and result.artifact is None
     assert "gate failed" in result.step.reason and "max_abs_error" in result.step.reason
     assert result.step.figures is not None and result.step.figures.max_abs_error > 0
+
+
+def test_nncf_int8_openvino_agrees_with_fp32(tiny_cnn: Path, calibration_samples, tmp_path: Path) -> None:
+    if importlib.util.find_spec("nncf") is None:
+        pytest.skip("nncf is not installed (the cpu/intel extras bring it)")
+    import openvino
+
+    from backends.precision.quantize_openvino import quantize_openvino
+
+    target = tmp_path / "model.xml"
+    quantize_openvino(tiny_cnn, target, calibration_samples[:8])
+    core = openvino.Core()
+    f32 = {"INFERENCE_PRECISION_HINT": "f32"}
+    quantized = core.compile_model(str(target), "CPU", f32)
+    exact = core.compile_model(str(tiny_cnn), "CPU", f32)
+    types = {op.get_type_name() for op in openvino.Core().read_model(str(target)).get_ops()}
+    assert "FakeQuantize" in types  # NNCF's INT8 marks
+    x = np.random.default_rng(5).random((2, 3, 64, 64), dtype=np.float32)
+    a, b = quantized({"input": x})["logits"], exact({"input": x})["logits"]
+    assert float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b))) >= 0.99
