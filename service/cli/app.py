@@ -1,4 +1,4 @@
-"""The `switchyard` command: serve, models, predict, probe, bench, stream, load, unload, index.
+"""The `switchyard` command: serve, models, predict, probe, bench, stream, load, unload, index, profile.
 
 One grammar: client commands take --target/-t HOST:PORT (env SWITCHYARD_TARGET), the model
 is a positional argument, --json means JSON on stdout instead of the table. The base install
@@ -18,6 +18,7 @@ from service import __version__
 from service.cli.bench import bench
 from service.cli.errors import invocation, run_guarded
 from service.cli.probe_view import probe
+from service.cli.profile import profile
 from service.cli.query import models, predict
 from service.cli.repository_admin import index, load, unload
 from service.cli.serve import ServeCommand, serve
@@ -63,6 +64,7 @@ app.command()(stream)
 app.command()(load)
 app.command()(unload)
 app.command()(index)
+app.command()(profile)
 
 
 def main(args: Sequence[str] | None = None) -> NoReturn:

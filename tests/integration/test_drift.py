@@ -8,23 +8,12 @@ from onnx import TensorProto, helper
 
 from service.drift.profile import PROFILE_FILE, Profile, write_profile
 from tests.conftest import write_model
-from tests.fixtures.models import _model
+from tests.fixtures.models import _model, softmax_model
 from tests.integration.conftest import make_settings, start_server
 
 WINDOW = 2000
 DRIFT = f"drift: {{sample_rate: 1.0, window: {WINDOW}, psi_alert: 0.2}}\n"
 MEANS = np.array([0.0, 1.0, -1.0], dtype=np.float32)
-
-
-def softmax_model():
-    """x [N,4] -> softmax(x) [N,4]: the output's class mix follows the input."""
-    graph = helper.make_graph(
-        [helper.make_node("Softmax", ["x"], ["y"], axis=1)],
-        "softmax",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
-    )
-    return _model(graph)
 
 
 def image_model():
