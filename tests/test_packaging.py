@@ -52,6 +52,7 @@ MODULES = {
     "tensorrt": "tensorrt",
     "cuda-python": "cuda",
     "onnx": "onnx",
+    "datasketches": "datasketches",
 }
 # The generator's version is written into protos/*_pb2*.py and `protos.generate --check`
 # compares byte for byte, so the dev extra pins exactly this one.

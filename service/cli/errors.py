@@ -74,6 +74,7 @@ EXTRA_OF_MODULE = {
     "prometheus_client": "server",
     "grpc_health": "server",
     "grpc_reflection": "server",
+    "datasketches": "server",
     "onnxruntime": "cpu",
     "openvino": "cpu",
 }
