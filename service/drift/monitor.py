@@ -28,6 +28,8 @@ from service.repository.entries import ModelEntry, ModelState, ModelVersion
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1024
+# Queued samples hold their requests' arrays alive: past this many bytes a sample is dropped too.
+QUEUE_BYTES = 256 * 1024 * 1024
 KINDS = ("nan", "inf", "out_of_range")
 
 
@@ -41,7 +43,11 @@ class Window:
 
     def add(self, matrix: np.ndarray) -> None:
         size, features = self.values.shape
-        rows = matrix[-size:, :features]
+        if matrix.shape[0] > size:
+            # Evenly spaced rows, not the last ones: an image's rows run in (item, y, x) order, and
+            # its last rows alone would be the bottom of the picture.
+            matrix = matrix[:: -(-matrix.shape[0] // size)]
+        rows = matrix[:, :features]
         n = rows.shape[0]
         end = self.position + n
         if end <= size:
@@ -175,8 +181,13 @@ def load_reference(version_dir: Path) -> Profile | None:
 class DriftMonitor:
     """One queue and one worker thread per server; versions register a VersionDrift each."""
 
-    def __init__(self, queue_size: int = QUEUE_SIZE, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, queue_size: int = QUEUE_SIZE, rng: random.Random | None = None, queue_bytes: int = QUEUE_BYTES
+    ) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._max_bytes = queue_bytes
+        self._queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self._random = (rng or random.Random()).random
         self._versions: dict[tuple[str, int], VersionDrift] = {}
         self._attached: dict[int, tuple[ModelVersion, VersionDrift]] = {}
@@ -218,9 +229,16 @@ class DriftMonitor:
         def observe(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
             if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
                 return
+            size = sum(a.nbytes for a in inputs.values()) + sum(a.nbytes for a in outputs.values())
+            with self._bytes_lock:
+                if self._queued_bytes + size > self._max_bytes:
+                    self.dropped += 1
+                    return
+                self._queued_bytes += size
             try:
-                self._queue.put_nowait((tracker, inputs, outputs))
+                self._queue.put_nowait((tracker, inputs, outputs, size))
             except queue.Full:
+                self._release(size)
                 self.dropped += 1
 
         return observe
@@ -232,7 +250,8 @@ class DriftMonitor:
             try:
                 if item is None:
                     return
-                tracker, inputs, outputs = item
+                tracker, inputs, outputs, size = item
+                self._release(size)
                 tracker.update(inputs, outputs)
                 dirty.add(tracker)
                 if self._queue.empty():  # scores follow the newest data without rescoring per sample
@@ -243,6 +262,10 @@ class DriftMonitor:
                 log.exception("drift monitor: a sample could not be processed")
             finally:
                 self._queue.task_done()
+
+    def _release(self, size: int) -> None:
+        with self._bytes_lock:
+            self._queued_bytes -= size
 
     def flush(self) -> None:
         """Block until every queued sample is folded in and scored."""

@@ -20,8 +20,8 @@ def test_the_window_keeps_only_the_newest_rows():
     assert window.filled == 5
     assert sorted(window.column(0)) == [3.0, 4.0, 5.0, 6.0]  # NaN is kept out of the scores
     assert sorted(window.column(1)) == [30.0, 40.0, 50.0, 60.0, 70.0]
-    window.add(np.arange(20.0).reshape(10, 2))  # more than the window: its last rows
-    assert sorted(window.column(0)) == [10.0, 12.0, 14.0, 16.0, 18.0]
+    window.add(np.arange(20.0).reshape(10, 2))  # more than the window: rows spread over all of it
+    assert sorted(window.column(0)) == [0.0, 4.0, 8.0, 12.0, 16.0]
 
 
 def reference(rng: np.random.Generator) -> Profile:
@@ -65,6 +65,22 @@ def test_a_full_queue_drops_samples_instead_of_waiting():
         for _ in range(5):
             observe({}, {})
         assert monitor.dropped == 3
+    finally:
+        blocking.release.set()
+        monitor.flush()
+        monitor.close()
+
+
+def test_samples_past_the_byte_budget_are_dropped():
+    monitor = DriftMonitor(queue_bytes=1000)
+    blocking = Blocking()
+    observe = monitor.observer(blocking)
+    try:
+        observe({"x": np.zeros(100)}, {})  # 800 bytes: taken by the worker, which holds it
+        assert blocking.started.wait(10)
+        observe({"x": np.zeros(100)}, {})  # 800 more queued: within the budget once the first left the queue
+        observe({"x": np.zeros(50)}, {})  # 400 more would pass 1000
+        assert monitor.dropped == 1
     finally:
         blocking.release.set()
         monitor.flush()
