@@ -11,6 +11,8 @@ import numpy as np
 
 from backends.precision.calibration import Sample
 
+PER_CHANNEL_OPSET = 13
+
 
 def runtime_version() -> str:
     import onnxruntime
@@ -37,7 +39,11 @@ def quantize_onnx(source: Path, target: Path, samples: Sequence[Sample]) -> None
         prepared = Path(tmp) / "prepared.onnx"
         # Symbolic shape inference needs sympy; plain ONNX shape inference and graph
         # optimisation are what static quantization depends on.
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=importlib.util.find_spec("sympy") is None)
+        quant_pre_process(
+            str(_with_opset(source, Path(tmp) / "opset.onnx")),
+            str(prepared),
+            skip_symbolic_shape=importlib.util.find_spec("sympy") is None,
+        )
         quantize_static(
             str(prepared),
             str(target),
@@ -47,6 +53,19 @@ def quantize_onnx(source: Path, target: Path, samples: Sequence[Sample]) -> None
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
         )
+
+
+def _with_opset(source: Path, scratch: Path) -> Path:
+    """source, or its conversion to opset 13 when older: per-channel DequantizeLinear needs `axis` (opset 13+)."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(source))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), PER_CHANNEL_OPSET)
+    if opset >= PER_CHANNEL_OPSET:
+        return source
+    onnx.save(version_converter.convert_version(model, PER_CHANNEL_OPSET), str(scratch))
+    return scratch
 
 
 def run_onnx(model: Path, samples: Sequence[Sample], threads: int = 1) -> list[dict[str, np.ndarray]]:

@@ -1,4 +1,4 @@
-"""The `switchyard` command: serve, models, predict, probe, bench, stream, load, unload, index, profile.
+"""The `switchyard` command: serve, models, predict, probe, bench, stream, load, unload, index, profile, quantize.
 
 One grammar: client commands take --target/-t HOST:PORT (env SWITCHYARD_TARGET), the model
 is a positional argument, --json means JSON on stdout instead of the table. The base install
@@ -19,6 +19,7 @@ from service.cli.bench import bench
 from service.cli.errors import invocation, run_guarded
 from service.cli.probe_view import probe
 from service.cli.profile import profile
+from service.cli.quantize import quantize
 from service.cli.query import models, predict
 from service.cli.repository_admin import index, load, unload
 from service.cli.serve import ServeCommand, serve
@@ -65,6 +66,7 @@ app.command()(load)
 app.command()(unload)
 app.command()(index)
 app.command()(profile)
+app.command()(quantize)
 
 
 def main(args: Sequence[str] | None = None) -> NoReturn:

@@ -33,7 +33,7 @@ from backends.registry import create_backend
 from backends.selection import Candidate, Preferences, select_candidates
 from protos.errors import BackendLoadError, SwitchyardError
 from service.repository.config import ModelConfig, TensorConfig
-from service.repository.precision import PrecisionDecision, decide_precision
+from service.repository.precision import PrecisionDecision, decide_precision, precision_cache_dir
 from service.scheduling.batcher import policy_from_config
 from service.scheduling.isolation import MIB, IsolatedBackend, IsolationPolicy
 from service.scheduling.runner import ModelRunner
@@ -129,9 +129,7 @@ class ModelLoader:
 
     @property
     def precision_cache_dir(self) -> Path:
-        """Where quantized artifacts are cached: below --cache-dir, else the user's cache folder."""
-        root = self._settings.cache_dir or Path.home() / ".cache" / "switchyard"
-        return Path(root) / "precision"
+        return precision_cache_dir(self._settings.cache_dir)
 
     def _precision_candidates(
         self,

@@ -51,7 +51,7 @@ def decide_precision(
     order = precision_order(config.precision, report)
     if order[0] != "int8":
         return PrecisionDecision(config.precision, order)
-    step, artifact_dir = _try_int8(config, version_dir, cache_dir, preprocess, quantizer)
+    step, artifact_dir = build_int8(config, version_dir, cache_dir, preprocess, quantizer)
     if step.ok:
         return PrecisionDecision(config.precision, ("int8",), (step,), artifact_dir)
     if config.strict:
@@ -59,13 +59,14 @@ def decide_precision(
     return PrecisionDecision(config.precision, order[1:], (step,))
 
 
-def _try_int8(
+def build_int8(
     config: ModelConfig,
     version_dir: Path,
     cache_dir: Path,
-    preprocess: ImagePreprocess | None,
-    quantizer: Quantizer,
+    preprocess: ImagePreprocess | None = None,
+    quantizer: Quantizer = quantize_onnx,
 ) -> tuple[PrecisionStep, Path | None]:
+    """Build (or reuse) and gate the INT8 model of one version: (the step, its folder if it passed)."""
     model_file = version_dir / "model.onnx"
     if config.backend not in ("auto", "onnxruntime"):
         return PrecisionStep("int8", False, f"int8 is built with onnxruntime; backend {config.backend} requested"), None
@@ -86,6 +87,11 @@ def _try_int8(
         log.exception("int8 quantization of %s failed", version_dir.name)
         return PrecisionStep("int8", False, "quantization failed (details in the server log)"), None
     return result.step, result.artifact.parent if result.artifact else None
+
+
+def precision_cache_dir(cache_dir: Path | None) -> Path:
+    """Where quantized artifacts are cached: below --cache-dir, else the user's cache folder."""
+    return Path(cache_dir or Path.home() / ".cache" / "switchyard") / "precision"
 
 
 def _calibration_folder(version_dir: Path) -> Path:

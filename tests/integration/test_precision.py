@@ -12,7 +12,8 @@ from backends.probe import probe
 from protos.errors import BackendLoadError
 from service.repository.config import load_model_config
 from service.repository.loader import ModelLoader
-from tests.integration.conftest import make_settings, start_server
+from tests.integration.conftest import make_settings
+from tests.service.cli.conftest import switchyard
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_CNN = ROOT / "model_repository" / "tiny_cnn" / "1" / "model.onnx"
@@ -108,3 +109,20 @@ def test_int8_without_calibration_data_falls_back(tmp_path: Path) -> None:
         assert loaded.trail.precision[0] == "int8: rejected (no calibration folder 'calibration')"
     finally:
         loaded.backend.unload()
+
+
+def test_quantize_command_builds_what_the_server_then_reuses(tmp_path: Path) -> None:
+    model = _repo(tmp_path, "precision: int8\n")
+    cache = tmp_path / "cache"
+    done = switchyard("quantize", str(model), "--cache-dir", str(cache))
+    assert done.returncode == 0, done.stderr
+    assert "int8: serves [cosine 0.99" in done.stdout and "gate passed; built" in done.stdout
+    loaded = _load(model, cache)
+    try:
+        assert loaded.precision == "int8" and "reused the cached artifact" in loaded.trail.precision[0]
+    finally:
+        loaded.backend.unload()
+    (model / "config.yaml").write_text(IMPOSSIBLE)
+    rejected = switchyard("quantize", str(model), "--cache-dir", str(cache))
+    assert rejected.returncode == 1
+    assert "int8 not built: gate failed: cosine" in rejected.stderr and "Traceback" not in rejected.stderr
