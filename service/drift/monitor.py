@@ -14,7 +14,7 @@ import logging
 import queue
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,26 +222,26 @@ class DriftMonitor:
             # The version is kept with its tracker so its id is not reused while it is attached.
             self._attached[key] = (version, tracker)
 
-    def observer(self, tracker: VersionDrift) -> Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], None]:
+    def observer(self, tracker: VersionDrift) -> DriftObserver:
         """What the runner calls with a successful request's inputs and outputs (on the event loop)."""
+        return DriftObserver(self, tracker)
+
+    def offer(self, tracker: VersionDrift, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
+        """Queue a sample unless the tracker's sample rate, the queue or the byte budget says no."""
         rate = tracker.config.sample_rate
-
-        def observe(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
-            if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
-                return
-            size = sum(a.nbytes for a in inputs.values()) + sum(a.nbytes for a in outputs.values())
-            with self._bytes_lock:
-                if self._queued_bytes + size > self._max_bytes:
-                    self.dropped += 1
-                    return
-                self._queued_bytes += size
-            try:
-                self._queue.put_nowait((tracker, inputs, outputs, size))
-            except queue.Full:
-                self._release(size)
+        if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
+            return
+        size = sum(a.nbytes for a in inputs.values()) + sum(a.nbytes for a in outputs.values())
+        with self._bytes_lock:
+            if self._queued_bytes + size > self._max_bytes:
                 self.dropped += 1
-
-        return observe
+                return
+            self._queued_bytes += size
+        try:
+            self._queue.put_nowait((tracker, inputs, outputs, size))
+        except queue.Full:
+            self._release(size)
+            self.dropped += 1
 
     def _work(self) -> None:
         dirty: set[VersionDrift] = set()
@@ -277,3 +277,13 @@ class DriftMonitor:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
+
+
+class DriftObserver:
+    """A runner's observer: hands samples to the monitor, and names the version's tracker (GetModel)."""
+
+    def __init__(self, monitor: DriftMonitor, tracker: VersionDrift) -> None:
+        self.monitor, self.tracker = monitor, tracker
+
+    def __call__(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
+        self.monitor.offer(self.tracker, inputs, outputs)

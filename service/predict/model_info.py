@@ -10,6 +10,7 @@ from google.protobuf import struct_pb2
 from backends.registry import installed_backends
 from protos.switchyard.v1 import predict_pb2 as pb
 from service import __version__
+from service.drift.monitor import DriftObserver, VersionDrift
 from service.repository.repository import ModelEntry, ModelState
 from service.rpc.budget import RequestIntake
 
@@ -55,6 +56,8 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
             )
             signature = loaded.signature
         if version.runner is not None:
+            if isinstance(version.runner.observer, DriftObserver):
+                item.drift.CopyFrom(drift_summary(version.runner.observer.tracker))
             stats = version.runner.stats
             success += stats.success_count
             failure += stats.failure_count
@@ -76,6 +79,14 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
         )
     )
     return info
+
+
+def drift_summary(tracker: VersionDrift) -> pb.DriftSummary:
+    worst = max(tracker.scores, key=lambda s: s.psi, default=None)
+    summary = pb.DriftSummary(has_reference=tracker.has_reference, drifting=tracker.drifting, sampled=tracker.sampled)
+    if worst is not None:
+        summary.max_psi, summary.max_psi_tensor, summary.max_psi_feature = worst.psi, worst.tensor, worst.feature
+    return summary
 
 
 def server_info(hardware: dict, intake: RequestIntake | None = None) -> pb.GetServerInfoResponse:

@@ -56,6 +56,7 @@ def drift_repo(tmp_path):
     write_model(
         tmp_path, "baseline", softmax_model(), f"drift: {{sample_rate: 1.0, window: {WINDOW}, baseline_requests: 20}}\n"
     )
+    write_model(tmp_path, "plain", softmax_model(), "backend: onnxruntime\n")
     return tmp_path
 
 
@@ -91,6 +92,11 @@ async def test_image_channels_drift_one_at_a_time(drift_repo):
         for channel in (0, 2):
             assert sample(server, "switchyard_drift_psi", "image", "x", channel) < 0.1
         assert drifting(server, "image") == 1.0
+        info = await running.client.get_model("image")
+        summary = info.versions[0].drift
+        assert summary.has_reference and summary.drifting and summary.sampled == 64
+        assert (summary.max_psi_tensor, summary.max_psi_feature) == ("x", 1)
+        assert summary.max_psi == sample(server, "switchyard_drift_psi", "image", "x", 1)
         # Back to normal for a whole window: the flag clears.
         for _ in range(32):
             await running.client.predict("image", {"x": images(rng, 1)})
@@ -137,6 +143,10 @@ async def test_the_first_requests_become_the_reference(drift_repo):
         await server.drift.drain()
         # The reference is taken, nothing compared yet.
         assert drifting(server, "baseline") == 0.0
+        summary = (await running.client.get_model("baseline")).versions[0].drift
+        assert summary.has_reference and not summary.drifting and summary.max_psi_tensor == ""
+        unmonitored = (await running.client.get_model("plain")).versions[0]
+        assert not unmonitored.HasField("drift")
         assert np.isnan(sample(server, "switchyard_drift_psi", "baseline", "x", 0))
         for _ in range(20):
             await running.client.predict("baseline", {"x": features(rng, 100)})

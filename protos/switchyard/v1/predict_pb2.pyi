@@ -149,7 +149,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelVersionInfo(_message.Message):
-    __slots__ = ("version", "state", "reason", "backend", "device", "load_seconds", "selection", "warmup_seconds")
+    __slots__ = ("version", "state", "reason", "backend", "device", "load_seconds", "selection", "warmup_seconds", "drift")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ModelVersionInfo.State]
@@ -168,6 +168,7 @@ class ModelVersionInfo(_message.Message):
     LOAD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SELECTION_FIELD_NUMBER: _ClassVar[int]
     WARMUP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_FIELD_NUMBER: _ClassVar[int]
     version: str
     state: ModelVersionInfo.State
     reason: str
@@ -176,7 +177,24 @@ class ModelVersionInfo(_message.Message):
     load_seconds: float
     selection: _containers.RepeatedCompositeFieldContainer[SelectionStep]
     warmup_seconds: float
-    def __init__(self, version: _Optional[str] = ..., state: _Optional[_Union[ModelVersionInfo.State, str]] = ..., reason: _Optional[str] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., load_seconds: _Optional[float] = ..., selection: _Optional[_Iterable[_Union[SelectionStep, _Mapping]]] = ..., warmup_seconds: _Optional[float] = ...) -> None: ...
+    drift: DriftSummary
+    def __init__(self, version: _Optional[str] = ..., state: _Optional[_Union[ModelVersionInfo.State, str]] = ..., reason: _Optional[str] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., load_seconds: _Optional[float] = ..., selection: _Optional[_Iterable[_Union[SelectionStep, _Mapping]]] = ..., warmup_seconds: _Optional[float] = ..., drift: _Optional[_Union[DriftSummary, _Mapping]] = ...) -> None: ...
+
+class DriftSummary(_message.Message):
+    __slots__ = ("has_reference", "drifting", "max_psi", "max_psi_tensor", "max_psi_feature", "sampled")
+    HAS_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    DRIFTING_FIELD_NUMBER: _ClassVar[int]
+    MAX_PSI_FIELD_NUMBER: _ClassVar[int]
+    MAX_PSI_TENSOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_PSI_FEATURE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_FIELD_NUMBER: _ClassVar[int]
+    has_reference: bool
+    drifting: bool
+    max_psi: float
+    max_psi_tensor: str
+    max_psi_feature: int
+    sampled: int
+    def __init__(self, has_reference: _Optional[bool] = ..., drifting: _Optional[bool] = ..., max_psi: _Optional[float] = ..., max_psi_tensor: _Optional[str] = ..., max_psi_feature: _Optional[int] = ..., sampled: _Optional[int] = ...) -> None: ...
 
 class SelectionStep(_message.Message):
     __slots__ = ("backend", "device", "outcome", "reason", "seconds", "label")
