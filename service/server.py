@@ -15,6 +15,9 @@ from protos import __version__
 from protos.inference import grpc_service_pb2
 from protos.limits import Limits
 from protos.switchyard.v1 import predict_pb2
+from service.cache.answers import Answers
+from service.cache.metrics import CacheCollector
+from service.cache.tiered import response_cache
 from service.drift.collector import DriftCollector
 from service.drift.monitor import DriftMonitor
 from service.health import HealthReporter, server_ready, start_health_server
@@ -106,10 +109,17 @@ class SwitchyardServer:
         self.gate = DrainGate()
         self.intake = intake_of(settings)
         self.video = VideoStreams(self.repository, VideoStats())
+        password = settings.cache_redis_password.get_secret_value() if settings.cache_redis_password else None
+        self.cache = response_cache(
+            settings.cache_bytes, settings.cache_redis, password, settings.cache_lookup_timeout_ms
+        )
+        self.answers = Answers(self.repository, self.cache)
         # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
         # and the video streams' counters.
         self.metrics = Metrics(self.repository, registry, self.video.stats)
         self.metrics.registry.register(ObservabilityCollector(self.stages, self.unknown_models, __version__))
+        if self.cache is not None:
+            self.metrics.registry.register(CacheCollector(self.cache))
         if self.security.authenticator is not None:
             self.metrics.registry.register(AuthCollector(self.security.stats))
         # Drift: models whose config.yaml has `drift:` are sampled into one worker thread (docs/drift.md).
@@ -154,12 +164,15 @@ class SwitchyardServer:
         add_service, not grpc's generated add_*_to_server: a body that does not decode gets
         INVALID_ARGUMENT (service/rpc/decoding.py); the two inference streams answer it in band.
         """
-        predict = PredictServicer(self.repository, hardware, self.gate, video=self.video, intake=self.intake)
+        predict = PredictServicer(
+            self.repository, hardware, self.gate, video=self.video, intake=self.intake, answers=self.answers
+        )
         oip = OipServicer(
             self.repository,
             allow_repository_admin=self.settings.allow_repository_admin,
             gate=self.gate,
             intake=self.intake,
+            answers=self.answers,
         )
         return [
             add_service(self._server, PREDICT_SERVICE, predict, in_band=frozenset({"PredictStream"})),
@@ -228,6 +241,8 @@ class SwitchyardServer:
             await self._health_server.stop(0)
         await self.repository.close(timeout=0)
         self.intake.close()
+        if self.cache is not None:
+            await self.cache.close()
         self.drift.close()
         self.metrics.close()  # metrics (issue 5)
         if self._traced:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protos.limits import DEFAULT_MAX_BYTES_ELEMENTS, DEFAULT_MAX_TENSOR_ELEMENTS, DEFAULT_MAX_TENSOR_RANK
@@ -77,6 +77,11 @@ class ServerSettings(BaseSettings):
     trace_slow_ms: float = Field(
         default=1000.0, ge=0, description="requests slower than this are logged and traced whatever the rate; 0 = off"
     )
+    # Response cache (service/cache/, docs/cache.md): only models with `response_cache.enabled` use it.
+    cache_bytes: int = Field(default=0, ge=0, description="in-process response cache; 0 = off")
+    cache_redis: str | None = Field(default=None, description="redis:// or rediss:// URL of a shared response cache")
+    cache_redis_password: SecretStr | None = None
+    cache_lookup_timeout_ms: float = Field(default=5.0, gt=0)
 
     @field_validator("log_level", "backend", "log_format", mode="before")
     @classmethod

@@ -104,6 +104,19 @@ def serve(
     trace_slow_ms: Annotated[
         float | None, typer.Option(help="requests slower than this are logged and traced whatever the rate")
     ] = None,
+    cache_bytes: Annotated[
+        int | None, typer.Option(help="bytes of the in-process response cache (0 = off); docs/cache.md")
+    ] = None,
+    cache_redis: Annotated[
+        str | None,
+        typer.Option(
+            help="redis:// or rediss:// URL of a response cache shared by replicas (password: in the URL "
+            "or SWITCHYARD_CACHE_REDIS_PASSWORD)"
+        ),
+    ] = None,
+    cache_lookup_timeout_ms: Annotated[
+        float | None, typer.Option(help="a Redis lookup slower than this is a miss")
+    ] = None,
     port_file: Annotated[
         Path | None, typer.Option(help="write the bound gRPC port here once models are loaded")
     ] = None,

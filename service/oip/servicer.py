@@ -17,6 +17,7 @@ from protos.errors import ErrorCode, ModelNotFoundError, ModelUnavailableError, 
 from protos.inference import grpc_service_pb2 as pb
 from protos.inference import grpc_service_pb2_grpc
 from service import __version__
+from service.cache.answers import Answers
 from service.observability.trace_settings import trace_setting
 from service.observability.tracing import TRACING
 from service.oip.config import model_config, model_metadata, model_statistics, repository_index
@@ -54,8 +55,10 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         server_ready: Callable[[], bool] | None = None,
         gate: DrainGate | None = None,
         intake: RequestIntake | None = None,
+        answers: Answers | None = None,
     ) -> None:
         self._repository = repository
+        self._answers = answers or Answers(repository)
         self._intake = intake or RequestIntake()
         # Shared with the other servicers: graceful shutdown refuses new work with UNAVAILABLE.
         self._gate = gate or DrainGate()
@@ -118,7 +121,7 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
             except SwitchyardError as exc:
                 version.ready_runner.record_rejected(exc)
                 raise
-            outputs = await version.ready_runner.infer(infer_request)
+            outputs = await self._answers.infer(version, infer_request)
             return encode_response(request, version.version, version.signature, outputs, raw)
 
     @unary_errors

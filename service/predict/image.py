@@ -22,9 +22,11 @@ import numpy as np
 
 from protos.errors import InvalidInputError
 from protos.switchyard.v1 import predict_pb2 as pb
+from service.cache.answers import Answers
 from service.observability.stages import stage_record
 from service.predict.messages import decode_request, encode_response
 from service.repository.repository import ModelRepository, ModelVersion
+from service.scheduling.runner import InferRequest
 from service.vision.decode import decode_image
 from service.vision.limits import DEFAULT_MAX_IMAGE_PIXELS
 from service.vision.pipeline import VisionPipeline, pipeline_for
@@ -49,12 +51,30 @@ async def predict_image(
     deadline: float | None,
     into: pb.PredictResponse | None = None,
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    answers: Answers | None = None,
 ) -> pb.PredictResponse:
-    """`max_pixels`: the largest picture the image may declare (checked on its header before decoding)."""
+    """`max_pixels`: the largest picture the image may declare (checked on its header before decoding).
+
+    `answers`: the response cache in front of decode, model and postprocess, keyed on the encoded image.
+    """
     infer_request, raw = decode_request(request, deadline)
     images = infer_request.inputs[IMAGE_INPUT]
     if images.size != 1:
         raise InvalidInputError(f"input '{IMAGE_INPUT}' must hold exactly one image, got shape {list(images.shape)}")
+    answers = answers or Answers(repository)
+    outputs = await answers.answer(
+        version, infer_request, "image", lambda: _infer_image(repository, version, infer_request, max_pixels)
+    )
+    # Postprocessed outputs are ours (boxes, scores, ...); raw model outputs follow its signature.
+    postprocess = version.config.postprocess if version.config is not None else None
+    signature = version.signature if postprocess is None else None
+    return encode_response(request, version.version, outputs, raw, signature, into)
+
+
+async def _infer_image(
+    repository: ModelRepository, version: ModelVersion, infer_request: InferRequest, max_pixels: int
+) -> dict[str, np.ndarray]:
+    images = infer_request.inputs[IMAGE_INPUT]
     runner = version.ready_runner
     pipeline = pipeline_for(version, repository.entry(version.name).path)
     inputs, transform, times = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0], max_pixels)
@@ -75,9 +95,7 @@ async def predict_image(
         if missing:
             raise InvalidInputError(f"model '{version.name}' image outputs are {sorted(outputs)}; unknown: {missing}")
         outputs = {name: outputs[name] for name in requested}
-    # Postprocessed outputs are ours (boxes, scores, ...); raw model outputs follow its signature.
-    signature = version.signature if pipeline.postprocessor is None else None
-    return encode_response(request, version.version, outputs, raw, signature, into)
+    return outputs
 
 
 def _prepare(pipeline: VisionPipeline, data: bytes, max_pixels: int):

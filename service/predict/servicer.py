@@ -9,6 +9,7 @@ from protos.errors import SwitchyardError
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
 from protos.switchyard.v1 import video_pb2 as vpb
+from service.cache.answers import Answers
 from service.predict.image import is_image_request, predict_image
 from service.predict.messages import decode_request_within, encode_response
 from service.predict.model_info import model_info, server_info
@@ -31,8 +32,10 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         clock: Callable[[], float] = time.monotonic,
         video: VideoStreams | None = None,
         intake: RequestIntake | None = None,
+        answers: Answers | None = None,
     ) -> None:
         self._repository = repository
+        self._answers = answers or Answers(repository)
         self._intake = intake or RequestIntake()
         self._gate = gate
         self._hardware = hardware
@@ -45,14 +48,14 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         """`into`: the message to fill (a stream reply's `response`), so outputs are not copied into it."""
         version = self._repository.get(request.model, request.version)
         if is_image_request(version, request):
-            return await predict_image(self._repository, version, request, deadline, into)
+            return await predict_image(self._repository, version, request, deadline, into, answers=self._answers)
         with self._intake.lease() as lease:  # the tensors' bytes count against the budget until the reply
             try:
                 infer_request, raw = await decode_request_within(request, deadline, self._intake, lease)
             except SwitchyardError as exc:
                 version.ready_runner.record_rejected(exc)
                 raise
-            outputs = await version.ready_runner.infer(infer_request)
+            outputs = await self._answers.infer(version, infer_request)
             return encode_response(request, version.version, outputs, raw, version.signature, into)
 
     @unary_errors

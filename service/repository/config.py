@@ -124,6 +124,14 @@ class WarmupConfig(_Strict):
         return value
 
 
+class ResponseCacheConfig(_Strict):
+    """Answer repeated requests from the server's response cache (docs/cache.md)."""
+
+    enabled: bool = False
+    # None: entries live until evicted (local) or forever (Redis).
+    ttl_seconds: float | None = Field(default=None, gt=0)
+
+
 class PrecisionGateConfig(_Strict):
     """How close a reduced-precision model's outputs must stay to FP32's to serve (docs/precision.md)."""
 
@@ -171,6 +179,7 @@ class ModelConfig(_Strict):
     reload: Literal["swap", "replace"] = "swap"
     # Drift and data-quality monitoring against <version>/profile.json or a baseline from traffic.
     drift: DriftConfig | None = None
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
 
 
 def load_model_config(path: Path, shown: str | None = None) -> ModelConfig:

@@ -89,6 +89,12 @@ class RunnerStats:
     queue_seconds: Histogram = field(default_factory=latency_histogram)
     compute_seconds: Histogram = field(default_factory=latency_histogram)
     total_seconds: Histogram = field(default_factory=latency_histogram)
+    # Response cache lookups (service/cache/answers.py): a hit never reaches the runner, so it
+    # counts in none of the numbers above; the ns sums cover key, lookup and decode.
+    cache_hit_count: int = 0
+    cache_miss_count: int = 0
+    cumulative_cache_hit_ns: int = 0
+    cumulative_cache_miss_ns: int = 0
 
     def record_success(self, batch: int, total_ns: int, queue_ns: int = 0, compute_ns: int = 0) -> None:
         self.success_count += 1
@@ -99,6 +105,14 @@ class RunnerStats:
         self.total_seconds.observe(total_ns / 1e9, total_ns)
         self.queue_seconds.observe(queue_ns / 1e9, queue_ns)
         self.compute_seconds.observe(compute_ns / 1e9, compute_ns)
+
+    def record_cache(self, hit: bool, ns: int) -> None:
+        if hit:
+            self.cache_hit_count += 1
+            self.cumulative_cache_hit_ns += ns
+        else:
+            self.cache_miss_count += 1
+            self.cumulative_cache_miss_ns += ns
 
     def record_failure(self, code: str = "INTERNAL", total_ns: int = 0) -> None:
         self.failure_count += 1
