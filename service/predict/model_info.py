@@ -43,6 +43,8 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
         loaded = version.loaded
         if loaded is not None:
             item.backend, item.device, item.load_seconds = loaded.backend_name, str(loaded.device), loaded.load_seconds
+            item.precision = loaded.precision
+            item.precision_steps.extend(loaded.trail.precision)
             item.selection.extend(
                 pb.SelectionStep(
                     backend=e.backend,

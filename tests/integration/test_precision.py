@@ -12,7 +12,7 @@ from backends.probe import probe
 from protos.errors import BackendLoadError
 from service.repository.config import load_model_config
 from service.repository.loader import ModelLoader
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import make_settings, start_server
 from tests.service.cli.conftest import switchyard
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +126,13 @@ def test_quantize_command_builds_what_the_server_then_reuses(tmp_path: Path) -> 
     rejected = switchyard("quantize", str(model), "--cache-dir", str(cache))
     assert rejected.returncode == 1
     assert "int8 not built: gate failed: cosine" in rejected.stderr and "Traceback" not in rejected.stderr
+
+
+async def test_get_model_reports_the_effective_precision_and_its_figures(tmp_path: Path) -> None:
+    model = _repo(tmp_path, "precision: int8\nmax_batch_size: 4\n")
+    settings = make_settings(model.parent, cache_dir=tmp_path / "cache")
+    async for running in start_server(settings):
+        (version,) = (await running.client.get_model("tiny_cnn")).versions
+        assert version.precision == "int8"
+        assert version.precision_steps[0].startswith("int8: serves [cosine 0.99")
+        assert version.precision_steps[-1] == "effective int8"

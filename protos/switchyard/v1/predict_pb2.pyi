@@ -149,7 +149,7 @@ class TensorInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelVersionInfo(_message.Message):
-    __slots__ = ("version", "state", "reason", "backend", "device", "load_seconds", "selection", "warmup_seconds", "drift")
+    __slots__ = ("version", "state", "reason", "backend", "device", "load_seconds", "selection", "warmup_seconds", "drift", "precision", "precision_steps")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[ModelVersionInfo.State]
@@ -169,6 +169,8 @@ class ModelVersionInfo(_message.Message):
     SELECTION_FIELD_NUMBER: _ClassVar[int]
     WARMUP_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DRIFT_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_STEPS_FIELD_NUMBER: _ClassVar[int]
     version: str
     state: ModelVersionInfo.State
     reason: str
@@ -178,7 +180,9 @@ class ModelVersionInfo(_message.Message):
     selection: _containers.RepeatedCompositeFieldContainer[SelectionStep]
     warmup_seconds: float
     drift: DriftSummary
-    def __init__(self, version: _Optional[str] = ..., state: _Optional[_Union[ModelVersionInfo.State, str]] = ..., reason: _Optional[str] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., load_seconds: _Optional[float] = ..., selection: _Optional[_Iterable[_Union[SelectionStep, _Mapping]]] = ..., warmup_seconds: _Optional[float] = ..., drift: _Optional[_Union[DriftSummary, _Mapping]] = ...) -> None: ...
+    precision: str
+    precision_steps: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., state: _Optional[_Union[ModelVersionInfo.State, str]] = ..., reason: _Optional[str] = ..., backend: _Optional[str] = ..., device: _Optional[str] = ..., load_seconds: _Optional[float] = ..., selection: _Optional[_Iterable[_Union[SelectionStep, _Mapping]]] = ..., warmup_seconds: _Optional[float] = ..., drift: _Optional[_Union[DriftSummary, _Mapping]] = ..., precision: _Optional[str] = ..., precision_steps: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DriftSummary(_message.Message):
     __slots__ = ("has_reference", "drifting", "max_psi", "max_psi_tensor", "max_psi_feature", "sampled")
