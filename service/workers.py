@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from service.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ def worker_environment(settings: ServerSettings, index: int) -> dict[str, str]:
             env.pop(key, None)
         elif isinstance(value, list):
             env[key] = json.dumps(value)
+        elif isinstance(value, SecretStr):  # str() would hand the workers its mask
+            env[key] = value.get_secret_value()
         else:
             env[key] = str(value).lower() if isinstance(value, bool) else str(value)
     env["SWITCHYARD_WORKERS"] = "1"
