@@ -48,4 +48,9 @@ class DriftCollector:
                 violations.add_metric([tracker.model, version, tensor, kind], count)
             if tracker.has_reference:
                 drifting.add_metric([tracker.model, version], 1.0 if tracker.drifting else 0.0)
-        yield from (psi, ks, violations, drifting)
+        dropped = CounterMetricFamily(
+            "switchyard_drift_samples_dropped",
+            "Sampled requests the drift monitor dropped because its queue was full (it fell behind).",
+        )
+        dropped.add_metric([], self._monitor.dropped)
+        yield from (psi, ks, violations, drifting, dropped)

@@ -14,7 +14,8 @@ import logging
 import queue
 import random
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,11 @@ from service.repository.entries import ModelEntry, ModelState, ModelVersion
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1024
+# Scores are recomputed at most this often (a scrape every 15 s sees fresh ones); sorting a
+# 10,000-value window per feature costs milliseconds.
+RESCORE_SECONDS = 1.0
+# Put on the queue by flush(): score every window now, however few values are new.
+_RESCORE = object()
 # Queued samples hold their requests' arrays alive: past this many bytes a sample is dropped too.
 QUEUE_BYTES = 256 * 1024 * 1024
 KINDS = ("nan", "inf", "out_of_range")
@@ -75,10 +81,20 @@ class FeatureScore:
 class VersionDrift:
     """One model version's reference, windows, scores and data-quality counts."""
 
-    def __init__(self, model: str, version: int, config: DriftConfig, reference: Profile | None) -> None:
+    def __init__(
+        self,
+        model: str,
+        version: int,
+        config: DriftConfig,
+        reference: Profile | None,
+        profile_dir: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.model, self.version, self.config = model, version, config
         self.reference = reference
         self.baseline = Profile() if reference is None else None
+        # Read on the monitor's thread with the first sample, never on the event loop.
+        self._profile_dir = profile_dir
         self.baseline_seen = 0
         self.windows: dict[tuple[str, str], Window] = {}
         # Read by /metrics on another thread: replaced whole, never mutated in place.
@@ -86,7 +102,11 @@ class VersionDrift:
         self.violations: dict[tuple[str, str], int] = {}
         self.drifting = False
         self.sampled = 0
-        self._dirty = False
+        # Window rows added since the scores were computed, and when they were: rescoring waits
+        # for a tenth of a window and RESCORE_SECONDS (flush() scores at once).
+        self._fresh = 0
+        self._scored_at = float("-inf")
+        self._now = clock
 
     @property
     def has_reference(self) -> bool:
@@ -94,6 +114,10 @@ class VersionDrift:
 
     def update(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         """On the monitor's thread: fold one sampled request in."""
+        if self._profile_dir is not None:
+            self.reference = load_reference(self._profile_dir)
+            self.baseline = Profile() if self.reference is None else None
+            self._profile_dir = None
         self.sampled += 1
         if self.reference is None:
             if self.baseline is None or not self.config.baseline_requests:
@@ -104,21 +128,29 @@ class VersionDrift:
                 self.reference, self.baseline = self.baseline, None
                 log.info("model %s version %d: drift reference taken from %d requests", *self._key, self.baseline_seen)
             return
-        for side, tensors in (("input", inputs), ("output", outputs)):
-            for name, array in tensors.items():
-                self._add(side, name, array)
-        self._dirty = True
+        rows = [
+            self._add(side, name, array)
+            for side, tensors in (("input", inputs), ("output", outputs))
+            for name, array in tensors.items()
+        ]
+        self._fresh += max(rows, default=0)
+
+    @property
+    def due(self) -> bool:
+        """Whether enough new values arrived to be worth rescoring (sorting every window is not free)."""
+        return self._fresh >= max(1, self.config.window // 10) and self._now() - self._scored_at >= RESCORE_SECONDS
 
     @property
     def _key(self) -> tuple[str, int]:
         return self.model, self.version
 
-    def _add(self, side: str, name: str, array: np.ndarray) -> None:
+    def _add(self, side: str, name: str, array: np.ndarray) -> int:
+        """Fold one tensor into its window; returns the rows it added."""
         assert self.reference is not None
         reference = self.reference.tensors().get((side, name))
         matrix = feature_matrix(array, self.config.max_features)
         if reference is None or matrix is None or not reference.features:
-            return
+            return 0
         matrix = matrix[:, : len(reference.features)]
         nan, inf = np.isnan(matrix), np.isinf(matrix)
         lows = np.array([f.min for f in reference.features[: matrix.shape[1]]])
@@ -135,12 +167,14 @@ class VersionDrift:
         if window is None:
             window = self.windows[(side, name)] = Window(self.config.window, matrix.shape[1])
         window.add(np.where(nan | inf, np.nan, matrix))
+        return min(matrix.shape[0], self.config.window)
 
     def rescore(self) -> None:
         """On the monitor's thread: PSI and KS of every window against the reference."""
-        if not self._dirty or self.reference is None:
+        if not self._fresh or self.reference is None:
             return
-        self._dirty = False
+        self._fresh = 0
+        self._scored_at = self._now()
         tensors = self.reference.tensors()
         scores = []
         for (side, name), window in self.windows.items():
@@ -199,7 +233,7 @@ class DriftMonitor:
         return list(self._versions.values())
 
     def track(self, model: str, version: int, config: DriftConfig, version_dir: Path) -> VersionDrift:
-        tracker = VersionDrift(model, version, config, load_reference(version_dir))
+        tracker = VersionDrift(model, version, config, None, version_dir)
         self._versions[(model, version)] = tracker
         return tracker
 
@@ -244,20 +278,20 @@ class DriftMonitor:
             self.dropped += 1
 
     def _work(self) -> None:
-        dirty: set[VersionDrift] = set()
         while True:
             item = self._queue.get()
             try:
                 if item is None:
                     return
+                if item is _RESCORE:
+                    for tracker in self.versions():
+                        tracker.rescore()
+                    continue
                 tracker, inputs, outputs, size = item
                 self._release(size)
                 tracker.update(inputs, outputs)
-                dirty.add(tracker)
-                if self._queue.empty():  # scores follow the newest data without rescoring per sample
-                    for pending in dirty:
-                        pending.rescore()
-                    dirty.clear()
+                if tracker.due:
+                    tracker.rescore()
             except Exception:  # a bad sample must not stop monitoring
                 log.exception("drift monitor: a sample could not be processed")
             finally:
@@ -268,7 +302,8 @@ class DriftMonitor:
             self._queued_bytes -= size
 
     def flush(self) -> None:
-        """Block until every queued sample is folded in and scored."""
+        """Block until every queued sample is folded in, then score what is not scored yet."""
+        self._queue.put(_RESCORE)
         self._queue.join()
 
     async def drain(self) -> None:

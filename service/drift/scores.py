@@ -15,6 +15,7 @@ PSI_BINS = 10
 PSI_FLOOR = 1e-4
 # Reference quantiles at which the KS gap is also evaluated (the sketch's own jump points, roughly).
 KS_POINTS = 100
+WINDOW_POINTS = 2000
 
 
 def psi(reference: kll_doubles_sketch, window: np.ndarray, bins: int = PSI_BINS) -> float:
@@ -38,7 +39,14 @@ def ks(reference: kll_doubles_sketch, window: np.ndarray) -> float:
         return 0.0
     ordered = np.sort(window)
     quantiles = reference.get_quantiles(np.linspace(0.0, 1.0, KS_POINTS + 1).tolist())
-    points = np.unique(np.concatenate((ordered, quantiles)))
+    # Every window value is a jump of its CDF; past WINDOW_POINTS of them, evenly spaced order
+    # statistics miss at most 1/WINDOW_POINTS of the gap, well inside the sketch's own error.
+    sampled = (
+        ordered[np.linspace(0, ordered.size - 1, WINDOW_POINTS).astype(int)]
+        if ordered.size > WINDOW_POINTS
+        else ordered
+    )
+    points = np.unique(np.concatenate((sampled, quantiles)))
     # Both CDFs are right-continuous steps, so the sup is reached at one of their jump points.
     reference_cdf = np.asarray(reference.get_cdf(points.tolist(), inclusive=True)[:-1])
     window_cdf = np.searchsorted(ordered, points, side="right") / ordered.size

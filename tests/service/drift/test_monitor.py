@@ -98,3 +98,18 @@ def test_drifting_is_logged_once_on_crossing_and_once_on_recovery(caplog):
     assert sum("is drifting: x feature 0" in m for m in messages) == 1
     assert sum("no longer drifting" in m for m in messages) == 1
     assert not tracker.drifting
+
+
+def test_scores_refresh_once_a_tenth_of_the_window_is_new_and_a_second_passed():
+    now = [100.0]
+    tracker = VersionDrift("m", 1, DriftConfig(window=100), reference(np.random.default_rng(2)), clock=lambda: now[0])
+    tracker.update({"x": np.zeros((9, 2))}, {})
+    assert not tracker.due
+    tracker.update({"x": np.zeros((1, 2))}, {})
+    assert tracker.due
+    tracker.rescore()
+    assert not tracker.due and len(tracker.scores) == 2
+    tracker.update({"x": np.zeros((50, 2))}, {})
+    assert not tracker.due  # a tenth is new, but the last scores are fresh
+    now[0] += 1.0
+    assert tracker.due
