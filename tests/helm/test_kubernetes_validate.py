@@ -18,7 +18,7 @@ pytestmark = pytest.mark.helm
 # 1.27: the chart's kubeVersion floor (native gRPC probes GA); 1.31 and the newest bundled.
 KUBERNETES_VERSIONS = ["1.27.0", "1.31.0", "1.37.0"]
 # Custom resources kubernetes-validate has no schema for; test_render.py checks their fields.
-CRD_KINDS = {"ServiceMonitor", "GRPCRoute", "Certificate"}
+CRD_KINDS = {"ServiceMonitor", "GRPCRoute", "Certificate", "ServingRuntime"}
 
 
 def kubernetes_validate() -> str:

@@ -41,6 +41,29 @@ BAD_VALUES = [
         ["--set", "pools.cpu.env.LOG_LEVEL=debug"], "Does not match pattern '^SWITCHYARD_", id="non-switchyard-env"
     ),
     pytest.param(["--set", "server.logLevel=verbose"], "server.logLevel", id="bad-log-level"),
+    pytest.param(
+        ["--set", "pools.cpu.env.SWITCHYARD_LOG_LEVEL=trace"],
+        "pools.cpu.env.SWITCHYARD_LOG_LEVEL: Does not match pattern",
+        id="bad-pool-log-level",
+    ),
+    pytest.param(["--set", "pools.nvidia.nfdAffinity=maybe"], "pools.nvidia.nfdAffinity", id="bad-nfd-affinity"),
+    pytest.param(
+        ["--set", "modelRepository.bundled.sizeLimit=1G"], "use a whole number of Mi, Gi or Ti", id="size-unit"
+    ),
+    pytest.param(
+        [
+            "--set",
+            "grpcRoute.enabled=true",
+            "--set",
+            "grpcRoute.parentRefs[0].name=gw",
+            "--set",
+            "pools.nvidia.enabled=true",
+            "--set",
+            "pools.cpu.models={tiny_cnn}",
+        ],
+        "no Service spans them",
+        id="route-over-pools-with-different-models",
+    ),  # fmt: skip
     pytest.param(["--set", "modelRepository.source=nfs"], "modelRepository.source", id="unknown-model-source"),
     pytest.param(["--set", "modelRepository.s3.bucket=Not_A_Bucket"], "modelRepository.s3.bucket", id="bad-bucket"),
     pytest.param(["--set", "probes.liveness.successThreshold=2"], "probes.liveness", id="liveness-success-threshold"),
@@ -77,7 +100,16 @@ def test_bad_values_fail_with_a_clear_message(helm, args, message):
 def test_good_override_still_renders(helm):
     """The rejections above are about the values, not about --set itself."""
     proc = run_helm(
-        helm, *template_args("--set", "pools.cpu.replicas=3", "--set", "pools.cpu.env.SWITCHYARD_LOG_LEVEL=debug")
+        helm,
+        *template_args(
+            "--set",
+            "pools.cpu.replicas=3",
+            # The server lower-cases log levels, so the schema takes any case.
+            "--set",
+            "pools.cpu.env.SWITCHYARD_LOG_LEVEL=DEBUG",
+            "--set",
+            "server.logLevel=Warning",
+        ),  # fmt: skip
     )
     assert proc.returncode == 0, proc.stderr
     assert "replicas: 3" in proc.stdout

@@ -63,6 +63,13 @@ switchyard.io/pool: {{ .pool }}
 {{- printf "%s:%s" $repo $tag -}}
 {{- end -}}
 
+{{/* The image holding the default models in /models (docker target "bundled" of Dockerfile.cpu). */}}
+{{- define "switchyard.modelsImage" -}}
+{{- $b := .Values.modelRepository.bundled -}}
+{{- $repo := $b.repository | default .Values.image.repository -}}
+{{- printf "%s:%s" $repo ($b.tag | default (printf "%s-cpu-models" (.Values.image.tag | default .Chart.AppVersion))) -}}
+{{- end -}}
+
 {{/*
 Accelerator resource of a pool as "name=count", or "" for none.
 Call with (dict "name" $poolName "pool" $poolValues).
@@ -87,8 +94,17 @@ Call with (dict "name" $poolName "pool" $poolValues).
 {{- define "switchyard.serviceDnsNames" -}}
 {{- $ns := .Release.Namespace -}}
 {{- $domain := .Values.tls.certManager.clusterDomain -}}
-{{- $services := list (include "switchyard.fullname" .) -}}
-{{- if .Values.service.headless.enabled }}{{ $services = append $services (printf "%s-headless" (include "switchyard.fullname" .)) }}{{ end -}}
+{{- $fullname := include "switchyard.fullname" . -}}
+{{- /* The main name stays even without a spanning Service: Prometheus checks it (metrics.tls). */}}
+{{- $services := list $fullname -}}
+{{- if .Values.service.headless.enabled }}{{ $services = append $services (printf "%s-headless" $fullname) }}{{ end -}}
+{{- $pools := include "switchyard.enabledPools" . | fromJsonArray -}}
+{{- if gt (len $pools) 1 -}}
+{{- range $pools }}
+{{- $services = append $services (printf "%s-%s" $fullname .) -}}
+{{- if $.Values.service.headless.enabled }}{{ $services = append $services (printf "%s-%s-headless" $fullname .) }}{{ end -}}
+{{- end -}}
+{{- end -}}
 {{- range $services }}
 {{ . }}
 {{ . }}.{{ $ns }}
@@ -126,7 +142,20 @@ Call with (dict "name" $poolName "pool" $poolValues).
 {{- if and (eq .Values.cache.type "pvc") (not .Values.cache.pvc.existingClaim) (not .Values.cache.pvc.create) -}}
 {{- fail "cache.type is \"pvc\": set cache.pvc.existingClaim, or cache.pvc.create=true" -}}
 {{- end -}}
+{{- if and .Values.grpcRoute.enabled (ne (include "switchyard.poolsAgree" .) "true") -}}
+{{- fail "grpcRoute.enabled: the enabled pools load different `models`, so no Service spans them; give every pool the same models, or enable one pool per release" -}}
+{{- end -}}
 {{- if and .Values.grpcRoute.enabled (not .Values.grpcRoute.parentRefs) -}}
 {{- fail "grpcRoute.enabled: set grpcRoute.parentRefs to the Gateway(s) to attach to" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A storage quantity ("10Gi", "512Mi", "1Ti") in MiB; binary suffixes only. */}}
+{{- define "switchyard.mebibytes" -}}
+{{- $q := toString . -}}
+{{- if hasSuffix "Ti" $q -}}{{ mul (trimSuffix "Ti" $q | int64) 1048576 }}
+{{- else if hasSuffix "Gi" $q -}}{{ mul (trimSuffix "Gi" $q | int64) 1024 }}
+{{- else if hasSuffix "Mi" $q -}}{{ trimSuffix "Mi" $q | int64 }}
+{{- else -}}{{ fail (printf "size %q: use a whole number of Mi, Gi or Ti" $q) }}
 {{- end -}}
 {{- end -}}
