@@ -1,25 +1,80 @@
-"""The channel every client opens: one target (or several, spread with round_robin), the
-message size limit, TLS and a bearer token (clients/security.py), a Predict stub, and closing
-as a context manager."""
+"""The channel every client opens: one target (or several, spread with health-aware
+round_robin), the connection settings (clients/connection.py), TLS and a bearer token
+(clients/security.py), a Predict stub, the per-call defaults, and closing as a context manager.
+
+The asyncio channel is opened lazily in the event loop that first uses it: grpc.aio channels
+belong to one loop, so a client built outside a loop (or reused after asyncio.run ended) would
+otherwise fail in the loop that uses it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from clients.request import DEFAULT_MAX_MESSAGE, channel_options, normalise_target
+import grpc
+
+from clients.connection import DEFAULT_RETRY, RetryPolicy, connection_options, resolve_target
+from clients.request import DEFAULT_MAX_MESSAGE
 from clients.security import TlsConfig, open_aio_channel, open_channel
 from protos.switchyard.v1 import predict_pb2_grpc
 
 __all__ = ["AsyncPredictChannel", "PredictChannel"]
 
+Metadata = Mapping[str, str] | Sequence[tuple[str, str]]
 
-class PredictChannel:
-    """Blocking channel owner: `with Client(target, tls=TlsConfig(ca="ca.pem"), token=...) as client: ...`.
 
+class _Settings:
+    """What both channel kinds take; `call(...)` gives one call's keyword arguments."""
+
+    def __init__(
+        self,
+        target: str | Iterable[str],
+        *,
+        max_message_bytes: int,
+        tls: TlsConfig | bool | None,
+        token: str | None,
+        options: Iterable[tuple[str, Any]],
+        retry: RetryPolicy | None,
+        wait_for_ready: bool | None,
+        keepalive: float | None,
+        compression: grpc.Compression | None,
+        timeout: float | None,
+    ) -> None:
+        self._address, round_robin = resolve_target(target)
+        self._options = connection_options(
+            max_message_bytes, round_robin=round_robin, retry=retry, keepalive=keepalive, extra=options
+        )
+        self._tls = tls
+        self._token = token
+        self._wait_for_ready = wait_for_ready
+        self._compression = compression
+        self._timeout = timeout
+
+    def _call_options(self, timeout: float | None, metadata: Metadata | None) -> dict[str, Any]:
+        pairs = tuple(metadata.items()) if isinstance(metadata, Mapping) else tuple(metadata or ())
+        return {
+            "timeout": self._timeout if timeout is None else timeout,
+            "metadata": pairs or None,
+            "wait_for_ready": self._wait_for_ready,
+            "compression": self._compression,
+        }
+
+
+_DOC = """
     tls: a TlsConfig, True (TLS trusting the system's roots) or None (plaintext).
     token: sent as `authorization: Bearer <token>` with every call.
-    """
+    options: extra grpc channel arguments, e.g. [("grpc.primary_user_agent", "me")]; they win.
+    retry: grpc's retries of the idempotent unary calls on UNAVAILABLE (RetryPolicy); None: off.
+    wait_for_ready: calls wait for a connection (up to their timeout) instead of failing fast.
+    keepalive: seconds between HTTP/2 pings on an idle connection (finds dead peers behind NATs).
+    compression: e.g. grpc.Compression.Gzip for every call.
+    timeout: the default deadline (seconds) of every call; a call's own timeout= wins.
+"""
 
+
+class PredictChannel(_Settings):
     def __init__(
         self,
         target: str | Iterable[str] = "127.0.0.1:8001",
@@ -27,10 +82,26 @@ class PredictChannel:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
         tls: TlsConfig | bool | None = None,
         token: str | None = None,
+        options: Iterable[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        wait_for_ready: bool | None = None,
+        keepalive: float | None = None,
+        compression: grpc.Compression | None = None,
+        timeout: float | None = None,
     ) -> None:
-        address, round_robin = normalise_target(target)
-        options = channel_options(max_message_bytes, round_robin)
-        self._channel = open_channel(address, options, tls=tls, token=token)
+        super().__init__(
+            target,
+            max_message_bytes=max_message_bytes,
+            tls=tls,
+            token=token,
+            options=options,
+            retry=retry,
+            wait_for_ready=wait_for_ready,
+            keepalive=keepalive,
+            compression=compression,
+            timeout=timeout,
+        )
+        self._channel = open_channel(self._address, self._options, tls=tls, token=token)
         self._stub = predict_pb2_grpc.PredictStub(self._channel)
 
     def __enter__(self):
@@ -43,9 +114,7 @@ class PredictChannel:
         self._channel.close()
 
 
-class AsyncPredictChannel:
-    """asyncio channel owner: `async with Client(target, tls=..., token=...) as client: ...`."""
-
+class AsyncPredictChannel(_Settings):
     def __init__(
         self,
         target: str | Iterable[str] = "127.0.0.1:8001",
@@ -53,11 +122,40 @@ class AsyncPredictChannel:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
         tls: TlsConfig | bool | None = None,
         token: str | None = None,
+        options: Iterable[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        wait_for_ready: bool | None = None,
+        keepalive: float | None = None,
+        compression: grpc.Compression | None = None,
+        timeout: float | None = None,
     ) -> None:
-        address, round_robin = normalise_target(target)
-        options = channel_options(max_message_bytes, round_robin)
-        self._channel = open_aio_channel(address, options, tls=tls, token=token)
-        self._stub = predict_pb2_grpc.PredictStub(self._channel)
+        super().__init__(
+            target,
+            max_message_bytes=max_message_bytes,
+            tls=tls,
+            token=token,
+            options=options,
+            retry=retry,
+            wait_for_ready=wait_for_ready,
+            keepalive=keepalive,
+            compression=compression,
+            timeout=timeout,
+        )
+        self._channel: grpc.aio.Channel | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stub_of_loop: predict_pb2_grpc.PredictStub | None = None
+
+    @property
+    def _stub(self) -> predict_pb2_grpc.PredictStub:
+        loop = asyncio.get_running_loop()
+        if self._stub_of_loop is None or self._loop is not loop:
+            if self._loop is not None and self._loop is not loop and self._loop.is_running():
+                raise RuntimeError("this async client is in use in another event loop; make one client per loop")
+            # The loop it was opened in has ended; its channel went with it.
+            self._channel = open_aio_channel(self._address, self._options, tls=self._tls, token=self._token)
+            self._loop = loop
+            self._stub_of_loop = predict_pb2_grpc.PredictStub(self._channel)
+        return self._stub_of_loop
 
     async def __aenter__(self):
         return self
@@ -66,4 +164,10 @@ class AsyncPredictChannel:
         await self.close()
 
     async def close(self) -> None:
-        await self._channel.close()
+        channel, self._channel, self._stub_of_loop, self._loop = self._channel, None, None, None
+        if channel is not None:
+            await channel.close()
+
+
+PredictChannel.__doc__ = "Blocking channel owner: `with Client(target, ...) as client: ...`.\n" + _DOC
+AsyncPredictChannel.__doc__ = "asyncio channel owner: `async with Client(target, ...) as client: ...`.\n" + _DOC

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -10,33 +11,31 @@ from protos import codec
 from protos.datatypes import datatype_of
 from protos.switchyard.v1 import predict_pb2 as pb
 
-__all__ = ["build_request", "decode_outputs", "stream_request", "stream_result", "channel_options", "normalise_target"]
+__all__ = [
+    "Outputs",
+    "RequestFeed",
+    "build_request",
+    "channel_options",
+    "decode_outputs",
+    "stream_request",
+    "stream_result",
+]
 
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 
 
-def channel_options(
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE, round_robin: bool = False
-) -> list[tuple[str, object]]:
-    options: list[tuple[str, object]] = [
+def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE) -> list[tuple[str, object]]:
+    """Only the message size limits (for callers that open their own channel)."""
+    return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
     ]
-    if round_robin:
-        options.append(("grpc.lb_policy_name", "round_robin"))
-    return options
 
 
-def normalise_target(target: str | Iterable[str]) -> tuple[str, bool]:
-    """A host:port, a dns:/// name, or several host:port addresses (spread with round_robin)."""
-    if isinstance(target, str):
-        if "," not in target:
-            return target, target.startswith("dns:")
-        target = [t.strip() for t in target.split(",") if t.strip()]
-    addresses = list(target)
-    if len(addresses) == 1:
-        return addresses[0], False
-    return "ipv4:" + ",".join(addresses), True
+class Outputs(dict):
+    """A reply's output tensors by name; `request_id` is the id the request carried."""
+
+    request_id: str = ""
 
 
 def build_request(
@@ -68,8 +67,9 @@ def build_request(
     return request
 
 
-def decode_outputs(response: pb.PredictResponse) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
+def decode_outputs(response: pb.PredictResponse) -> Outputs:
+    out = Outputs()
+    out.request_id = response.id
     for tensor in response.outputs:
         if tensor.raw_contents or not codec.has_typed_contents(tensor.contents):
             out[tensor.name] = codec.decode_raw(tensor.name, tensor.datatype, tensor.shape, tensor.raw_contents)
@@ -92,3 +92,51 @@ def stream_result(reply: pb.PredictStreamResponse):
     if reply.HasField("error"):
         return PredictError.from_in_band(reply.error, reply.response.id)
     return decode_outputs(reply.response)
+
+
+class RequestFeed:
+    """The caller's request iterator as grpc consumes it, keeping an exception it raises.
+
+    grpc would swallow that exception (cancelling the call, reported as CANCELLED or UNKNOWN);
+    the feed cancels the call itself and the client re-raises the caller's own exception.
+    """
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.call: Any = None
+
+    def bind(self, call: Any) -> Any:
+        """The call the feed feeds; grpc may have pulled (and failed) before it existed."""
+        self.call = call
+        if self.error is not None:
+            call.cancel()
+        return call
+
+    def _failed(self, exc: BaseException) -> None:
+        self.error = exc
+        if self.call is not None:
+            self.call.cancel()
+
+    def sync(self, requests: Iterable[Any], convert: Callable[[Any], Any]) -> Iterator[Any]:
+        try:
+            for request in requests:
+                yield convert(request)
+        except Exception as exc:
+            self._failed(exc)
+
+    async def aio(
+        self, requests: AsyncIterable[Any] | Iterable[Any], convert: Callable[[Any], Any]
+    ) -> AsyncIterator[Any]:
+        try:
+            if isinstance(requests, AsyncIterable):
+                async for request in requests:
+                    yield convert(request)
+            else:
+                for request in requests:
+                    yield convert(request)
+        except Exception as exc:
+            self._failed(exc)
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error

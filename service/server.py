@@ -51,16 +51,25 @@ OIP_SERVICE = grpc_service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService
 
 
 def channel_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """The gRPC server's channel arguments: message limits, port sharing, keepalive, connection age."""
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         # Only worker processes of one `serve --workers N` share a port on purpose.
         ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+        # Clients' keepalive pings (they find dead peers behind NATs and load balancers) are
+        # welcome at sane intervals; grpc's defaults answered a 20 s ping with GOAWAY too_many_pings.
+        ("grpc.http2.min_ping_interval_without_data_ms", int(settings.keepalive_min_ping_interval * 1000)),
+        ("grpc.http2.max_ping_strikes", settings.keepalive_max_ping_strikes),
+        ("grpc.keepalive_permit_without_calls", 1 if settings.keepalive_permit_without_calls else 0),
     ]
     if settings.max_connection_age:
-        # Long-lived clients reconnect now and then, so new replicas get their share.
+        # Long-lived clients reconnect now and then, so new replicas get their share. The age
+        # only stops new calls on the connection (GOAWAY); running ones, streams above all, keep
+        # going for the grace, which by default (0) is unbounded: ageing never cuts a working stream.
         options.append(("grpc.max_connection_age_ms", int(settings.max_connection_age * 1000)))
-        options.append(("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace * 1000)))
+        if settings.max_connection_age_grace:
+            options.append(("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace * 1000)))
     return options
 
 
@@ -226,7 +235,9 @@ class SwitchyardServer:
             self.watcher.start()
 
     async def stop(self, grace: float | None = None) -> None:
-        """Flip health to NOT_SERVING, answer new calls UNAVAILABLE, let in-flight ones finish within grace."""
+        """Drain: health NOT_SERVING, GOAWAY on every connection (grpc refuses new calls, clients
+        reconnect elsewhere), open streams wind down, in-flight calls finish; return as soon as
+        nothing is in flight, or when the grace is over (the rest is cancelled)."""
         if self._stopped.is_set():
             return
         grace = self.settings.grace_period if grace is None else grace
@@ -234,9 +245,13 @@ class SwitchyardServer:
         await self.health.shutdown()
         if self.watcher is not None:
             await self.watcher.stop()
+        self.gate.begin()
+        # grpc's stop(grace) closes the listener and sends GOAWAY at once, and returns early
+        # when the last call ends.
+        stopping = asyncio.ensure_future(self._server.stop(grace))
         if not await self.gate.drain(grace):
             log.warning("grace period over with %d call(s) still running; cancelling them", self.gate.active)
-        await self._server.stop(0)
+        await stopping
         if self._health_server is not None:
             await self._health_server.stop(0)
         await self.repository.close(timeout=0)

@@ -26,7 +26,16 @@ class ServerSettings(BaseSettings):
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     grace_period: float = Field(default=10.0, ge=0, description="seconds in-flight requests get after SIGTERM")
     max_connection_age: float = Field(default=0.0, ge=0, description="seconds; 0 = unlimited")
-    max_connection_age_grace: float = Field(default=0.0, ge=0)
+    max_connection_age_grace: float = Field(
+        default=0.0, ge=0, description="seconds an aged connection's calls get to finish; 0 = as long as they run"
+    )
+    keepalive_min_ping_interval: float = Field(
+        default=10.0, ge=0, description="seconds; client pings more often than this count as strikes"
+    )
+    keepalive_max_ping_strikes: int = Field(
+        default=2, ge=0, description="too-frequent pings tolerated before GOAWAY; 0 = never"
+    )
+    keepalive_permit_without_calls: bool = Field(default=True, description="accept pings on idle connections")
     backend: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = "auto"
     device: str = "auto"
     strict: bool = False

@@ -1,12 +1,33 @@
-"""Graceful shutdown: refuse new calls with UNAVAILABLE while the in-flight ones finish."""
+"""Graceful shutdown bookkeeping: which calls are in flight, and a signal streams watch.
+
+Refusing new calls is grpc's job: `server.stop(grace)` sends GOAWAY on every connection, so
+clients open new calls elsewhere (or reconnect), while the calls already running finish. What
+grpc cannot do is end an open stream cleanly: a stream that is still reading would run until
+the grace is over and be cancelled mid-way. So streams watch `stopping` (via `current_stop()`),
+stop reading, answer what they already read and end with UNAVAILABLE "server draining: reconnect".
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from protos.errors import ModelUnavailableError
+
+DRAINING_MESSAGE = "server draining: reconnect"
+
+_stop: ContextVar[asyncio.Event | None] = ContextVar("switchyard_drain_stop", default=None)
+
+
+def current_stop() -> asyncio.Event | None:
+    """The drain signal of the call running in this context (None outside a tracked call)."""
+    return _stop.get()
+
+
+def draining_error() -> ModelUnavailableError:
+    return ModelUnavailableError(DRAINING_MESSAGE)
 
 
 class DrainGate:
@@ -16,31 +37,38 @@ class DrainGate:
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self.draining = False
+        self.stopping = asyncio.Event()
+
+    @property
+    def draining(self) -> bool:
+        return self.stopping.is_set()
 
     @property
     def active(self) -> int:
         return self._active
 
-    def check(self) -> None:
-        if self.draining:
-            raise ModelUnavailableError("the server is shutting down; retry on another replica")
-
     @asynccontextmanager
     async def track(self) -> AsyncIterator[None]:
-        self.check()
+        # No refusal here: a call that reached a servicer was accepted before grpc's GOAWAY, and
+        # answering it UNAVAILABLE would only make the client retry what this replica can still do.
         self._active += 1
         self._idle.clear()
+        token = _stop.set(self.stopping)
         try:
             yield
         finally:
+            _stop.reset(token)
             self._active -= 1
             if not self._active:
                 self._idle.set()
 
+    def begin(self) -> None:
+        """Tell open streams to stop reading and wind down."""
+        self.stopping.set()
+
     async def drain(self, timeout: float) -> bool:
-        """Refuse new calls from now on; True if the active ones finished within timeout."""
-        self.draining = True
+        """begin(), then True if the active calls finished within timeout."""
+        self.begin()
         if not self._active:
             return True
         try:

@@ -3,6 +3,9 @@ in request order (or as they finish). Shared by PredictStream and ModelStreamInf
 
 At most `window` requests of one stream are in the server at once; past that the reader
 stops pulling and gRPC flow control holds the client back.
+
+When the server drains (service/rpc/drain.py) the reader stops pulling: every request already
+read is answered, then the stream ends with UNAVAILABLE "server draining: reconnect".
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
+
+from service.rpc.drain import current_stop, draining_error
 
 Request = TypeVar("Request")
 Reply = TypeVar("Reply")
@@ -31,6 +36,7 @@ async def concurrent_replies(
     """
     pending: asyncio.Queue = asyncio.Queue(maxsize=window)
     iterator = requests.__aiter__()
+    stop = current_stop()
     try:
         first = await iterator.__anext__()
     except StopAsyncIteration:
@@ -40,7 +46,13 @@ async def concurrent_replies(
     async def read() -> None:
         await pending.put(asyncio.ensure_future(handle(first)))
         try:
-            async for request in iterator:
+            while True:
+                try:
+                    request = await _next_unless(iterator, stop)
+                except StopAsyncIteration:
+                    break
+                if request is _STOPPED:
+                    raise draining_error()
                 await pending.put(asyncio.ensure_future(handle(request)))
         except Exception as exc:
             # The request stream broke: its error takes the next reply's place, so the replies
@@ -62,6 +74,27 @@ async def concurrent_replies(
             task = pending.get_nowait()
             if task is not None:
                 task.cancel()
+
+
+_STOPPED = object()
+
+
+async def _next_unless(iterator: AsyncIterator, stop: asyncio.Event | None):
+    """The next request, or _STOPPED once `stop` is set (the read in progress is abandoned)."""
+    if stop is None:
+        return await iterator.__anext__()
+    if stop.is_set():
+        return _STOPPED
+    reading = asyncio.ensure_future(iterator.__anext__())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if reading.done():
+        return reading.result()
+    reading.cancel()
+    return _STOPPED
 
 
 async def _in_order(pending: asyncio.Queue) -> AsyncIterator:

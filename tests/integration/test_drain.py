@@ -1,0 +1,123 @@
+"""SIGTERM on one of several `switchyard serve` replicas: the clients move away without a failed
+call, and a stream open on the draining replica gets every message it sent answered."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from clients import PredictError, SwitchyardClient
+from clients.request import build_request
+from tests.conftest import start_serve_process, write_model
+from tests.fixtures.models import add_model
+
+ONES = {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}
+
+
+@pytest.fixture(scope="module")
+def add_repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("drain_repo")
+    write_model(repo, "add", add_model(), "backend: onnxruntime\n")
+    return repo
+
+
+def serve(repo):
+    # A long grace: the replica must exit because nothing is in flight, not because time is up.
+    return start_serve_process(sys.executable, repo, "--grace-period", "120")
+
+
+def stop(proc) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+
+
+def wait_not_serving(address: str) -> None:
+    with grpc.insecure_channel(address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=60)
+        try:
+            for reply in watch:
+                if reply.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    return
+        except grpc.RpcError:
+            return  # the replica is already gone
+        finally:
+            watch.cancel()
+
+
+def test_round_robin_loses_no_call_when_a_replica_drains(add_repo):
+    procs = [serve(add_repo) for _ in range(3)]
+    try:
+        addresses = [address for _, address in procs]
+        done = threading.Event()
+        failures: list[BaseException] = []
+        served = [0]
+
+        with SwitchyardClient(addresses, timeout=30) as client:
+
+            def load() -> None:
+                while not done.is_set():
+                    try:
+                        out = client.predict("add", ONES)
+                        assert out["sum"][0, 0] == 2
+                        served[0] += 1
+                    except BaseException as exc:  # every failure is the test's finding
+                        failures.append(exc)
+
+            with ThreadPoolExecutor(4) as pool:
+                workers = [pool.submit(load) for _ in range(4)]
+                while served[0] < 50:  # steady load on all three
+                    assert not failures, failures
+                victim, _ = procs[0]
+                victim.send_signal(signal.SIGTERM)
+                assert victim.wait(timeout=60) == 0  # exits once idle, long before its 120 s grace
+                after = served[0]
+                while served[0] < after + 50:  # the two others carry on
+                    assert not failures, failures
+                done.set()
+                for worker in workers:
+                    worker.result()
+        assert failures == []
+    finally:
+        for proc, _ in procs:
+            stop(proc)
+
+
+def test_open_stream_on_a_draining_replica_gets_every_read_message_answered(add_repo):
+    proc, address = serve(add_repo)
+    sent: queue.Queue = queue.Queue()
+    try:
+        with SwitchyardClient(address, retry=None) as client:
+
+            def requests():
+                while (index := sent.get()) is not None:
+                    yield build_request("add", ONES, request_id=str(index))
+
+            replies = client.predict_stream(requests())
+            for index in range(5):
+                sent.put(index)
+            answered = [next(replies).request_id for _ in range(5)]
+            assert answered == [str(i) for i in range(5)]
+
+            proc.send_signal(signal.SIGTERM)
+            wait_not_serving(address)
+            with pytest.raises(PredictError) as ended:
+                for reply in replies:
+                    answered.append(reply.request_id)
+            sent.put(None)
+        assert ended.value.code == grpc.StatusCode.UNAVAILABLE
+        assert "draining" in ended.value.details and "reconnect" in ended.value.details
+        assert answered[:5] == ["0", "1", "2", "3", "4"]
+        assert proc.wait(timeout=60) == 0  # the stream ended, so the replica did not wait out its grace
+    finally:
+        sent.put(None)
+        stop(proc)
