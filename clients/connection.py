@@ -2,8 +2,8 @@
 health-aware round_robin, keepalive and reconnect backoff, as grpc channel options.
 
 Retries are grpc's own (a service config retryPolicy): only the idempotent unary calls retry,
-only on UNAVAILABLE (or CANCELLED by a replica that began draining), with bounded exponential backoff. Streams never retry: a half-sent stream
-cannot be replayed safely by the channel.
+only on UNAVAILABLE (or CANCELLED by a replica that began draining), with bounded exponential
+backoff. Streams never retry: a half-sent stream cannot be replayed safely by the channel.
 """
 
 from __future__ import annotations
