@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 from backends.options import OnnxRuntimeOptions
+from backends.probe.cpu import cgroup_cpu_quota
+from backends.probe.sysroot import SysRoot
 
 
-def intra_op_threads_for(instances: int) -> int:
-    """Threads per instance so that instances x threads fits the usable cores (at least 1)."""
+def intra_op_threads_for(instances: int, sys: SysRoot | None = None) -> int:
+    """Threads per instance so that instances x threads fits the usable cores (at least 1).
+
+    Usable = the affinity mask, capped by the cgroup CPU quota: a container sees every core of
+    its node, and a Kubernetes CPU limit (limits.cpu) shows up only as that quota.
+    """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cgroup_cpu_quota(sys or SysRoot())
+    if quota is not None:
+        cores = min(cores, max(1, math.floor(quota)))
     return max(1, cores // max(1, instances))
 
 

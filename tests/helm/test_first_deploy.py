@@ -179,3 +179,9 @@ def test_kserve_serving_runtime_speaks_grpc_v2_on_the_grpc_port(render_set):
     assert container["ports"] == [{"name": "h2c", "containerPort": int(env["SWITCHYARD_PORT"]), "protocol": "TCP"}]
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert not render_set("cpu-only").of_kind("ServingRuntime")
+
+
+def test_cpu_pool_sets_the_cpu_limit_the_server_sizes_threads_by(render_set):
+    # backends/onnxruntime_options.py caps intra-op threads at the cgroup quota this creates.
+    resources = render_set("cpu-only").deployments()["cpu"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["limits"]["cpu"] == "2" and resources["requests"]["cpu"] == "1"
