@@ -99,6 +99,8 @@ def model_config(entry: ModelEntry, version: ModelVersion) -> mc.ModelConfig:
         out.parameters["switchyard.selection_trail"].string_value = json.dumps(
             version.loaded.trail.to_dict()["entries"]
         )
+        out.parameters["switchyard.precision"].string_value = version.loaded.precision
+        out.parameters["switchyard.precision_steps"].string_value = json.dumps(version.loaded.trail.precision)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from backends.probe import probe
 from protos.errors import BackendLoadError
+from protos.inference import grpc_service_pb2 as oip
+from protos.inference import grpc_service_pb2_grpc
 from service.repository.config import load_model_config
 from service.repository.loader import ModelLoader
 from tests.integration.conftest import make_settings, start_server
@@ -136,3 +139,8 @@ async def test_get_model_reports_the_effective_precision_and_its_figures(tmp_pat
         assert version.precision == "int8"
         assert version.precision_steps[0].startswith("int8: serves [cosine 0.99")
         assert version.precision_steps[-1] == "effective int8"
+        oip_stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(running.channel)
+        config = (await oip_stub.ModelConfig(oip.ModelConfigRequest(name="tiny_cnn"))).config
+        assert config.parameters["switchyard.precision"].string_value == "int8"
+        steps = json.loads(config.parameters["switchyard.precision_steps"].string_value)
+        assert steps[0].startswith("int8: serves [cosine")
