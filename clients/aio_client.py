@@ -19,9 +19,9 @@ StreamItem = pb.PredictRequest | pb.PredictStreamRequest
 
 
 async def stream_failure(call, error: grpc.RpcError) -> PredictError:
-    """The error a stream call really ended with. When the server ends a stream while grpc.aio
-    is still writing, the write fails as INTERNAL "Internal error from Core"; the call's own
-    status (awaited) is the server's answer, e.g. UNAVAILABLE from a draining replica."""
+    """The error a stream call ended with; for INTERNAL, the call's own status is awaited in
+    case it holds the server's answer (grpc.aio may report a stream the server ended while
+    requests were still being written as INTERNAL "Internal error from Core")."""
     if error.code() == grpc.StatusCode.INTERNAL:
         try:
             code, details = await call.code(), await call.details()

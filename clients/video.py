@@ -17,6 +17,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 import grpc
 
+from clients.aio_client import stream_failure
 from clients.channel import AsyncPredictChannel, PredictChannel
 from clients.errors import PredictError
 from clients.video_messages import (
@@ -61,12 +62,12 @@ class AsyncVideoClient(AsyncPredictChannel):
                 for request in frame_requests(frames, times):
                     yield request
 
-        call = self._stub.StreamVideo(requests(), timeout=timeout)
+        call = self._stub.StreamVideo(requests(), **self._call_options(timeout, None))
         try:
             async for response in call:
                 yield decode_response(response, times)
         except grpc.RpcError as error:
-            raise PredictError.from_rpc_error(error) from None
+            raise await stream_failure(call, error) from None
         finally:
             call.cancel()
 
@@ -84,7 +85,7 @@ class VideoClient(PredictChannel):
             yield vpb.StreamVideoRequest(config=config)
             yield from frame_requests(frames, times)
 
-        call = self._stub.StreamVideo(requests(), timeout=timeout)
+        call = self._stub.StreamVideo(requests(), **self._call_options(timeout, None))
         try:
             for response in call:
                 yield decode_response(response, times)
