@@ -1,19 +1,23 @@
 """Client connection behaviour against real loopback servers: address lists of host names and
 IPv6, targets checked up front, wait_for_ready across a restart on the same port, keepalive
-pings the server accepts, and the channel options each knob sets."""
+pings the server accepts, connection ageing that leaves working streams alone, and the
+channel options each knob sets."""
 
 from __future__ import annotations
 
 import json
+import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
 import pytest
 
-from clients import SwitchyardClient
+from clients import PredictError, SwitchyardClient
 from clients.connection import RetryPolicy, connection_options, resolve_target
+from clients.request import build_request
 from service.server import channel_options
 from service.settings import ServerSettings
 from tests.clients.fake_predict import FakePredict
@@ -104,3 +108,41 @@ def test_keepalive_pings_every_second_are_accepted_with_a_short_minimum():
 def test_keepalive_pings_more_often_than_the_server_permits_get_goaway():
     # The control: the same pings against a server that wants them 10x rarer are struck out.
     assert _goaway_within(ServerSettings(keepalive_min_ping_interval=10, keepalive_max_ping_strikes=1), 30)
+
+
+def _stream_outlives_connection_age(server_settings: ServerSettings, seconds: float) -> int:
+    """Replies of one lock-step PredictStream kept busy for `seconds` on an ageing connection."""
+    server = FakePredict(options=channel_options(server_settings))
+    sent: queue.Queue = queue.Queue()
+
+    def lock_step():
+        while (index := sent.get()) is not None:
+            yield build_request("add", ONES, request_id=str(index))
+
+    answered = 0
+    try:
+        with SwitchyardClient(f"127.0.0.1:{server.port}") as client:
+            replies = client.predict_stream(lock_step(), timeout=60)
+            end = time.monotonic() + seconds
+            try:
+                while time.monotonic() < end:
+                    sent.put(answered)
+                    assert next(replies).request_id == str(answered)
+                    answered += 1
+            finally:
+                sent.put(None)
+            assert list(replies) == []  # and it ends cleanly
+        return answered
+    finally:
+        sent.put(None)
+        server.stop()
+
+
+def test_connection_ageing_never_cuts_a_working_stream():
+    assert _stream_outlives_connection_age(ServerSettings(max_connection_age=0.5), 2.5) > 0
+
+
+def test_connection_ageing_with_a_grace_cuts_streams_past_it():
+    # The control: an explicit grace is the stream's limit too.
+    with pytest.raises(PredictError):
+        _stream_outlives_connection_age(ServerSettings(max_connection_age=0.5, max_connection_age_grace=0.5), 10)
