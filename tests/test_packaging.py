@@ -53,6 +53,7 @@ MODULES = {
     "cuda-python": "cuda",
     "onnx": "onnx",
     "datasketches": "datasketches",
+    "redis": "redis",
 }
 # The generator's version is written into protos/*_pb2*.py and `protos.generate --check`
 # compares byte for byte, so the dev extra pins exactly this one.
