@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import io
 import logging
 import threading
 import time
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import PIL.Image
 
 from backends.base import Backend, Device, ModelSignature, TensorSpec
 from backends.loading import DecisionTrail, load_with_fallback
@@ -39,6 +37,7 @@ from service.scheduling.isolation import MIB, IsolatedBackend, IsolationPolicy
 from service.scheduling.runner import ModelRunner
 from service.settings import ServerSettings
 from service.vision.config import image_input_check
+from service.vision.decode import decode_image
 from service.vision.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -167,9 +166,8 @@ class ModelLoader:
         preprocessor = Preprocessor(config.preprocess)
 
         def run(data: bytes) -> np.ndarray:
-            with PIL.Image.open(io.BytesIO(data)) as image:
-                rgb = np.asarray(image.convert("RGB"))
-            return preprocessor(rgb)[0]
+            # The serving decoder (JPEG/PNG, header checked against the pixel limit), not a second stack.
+            return preprocessor(decode_image(data, label="calibration image"))[0]
 
         return run
 
