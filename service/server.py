@@ -43,6 +43,7 @@ from service.security.startup import ServerSecurity
 from service.settings import ServerSettings
 from service.video.session import VideoStreams
 from service.video.stats import VideoStats
+from service.vision.limits import MediaLimits
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,8 @@ class SwitchyardServer:
         )
         self.gate = DrainGate()
         self.intake = intake_of(settings)
-        self.video = VideoStreams(self.repository, VideoStats())
+        limits = MediaLimits(settings.max_image_pixels, settings.max_stream_pending_bytes)
+        self.video = VideoStreams(self.repository, VideoStats(), limits)
         password = settings.cache_redis_password.get_secret_value() if settings.cache_redis_password else None
         self.cache = response_cache(
             settings.cache_bytes, settings.cache_redis, password, settings.cache_lookup_timeout_ms

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protos.limits import DEFAULT_MAX_BYTES_ELEMENTS, DEFAULT_MAX_TENSOR_ELEMENTS, DEFAULT_MAX_TENSOR_RANK
 from service.rpc.budget import DEFAULT_MAX_INFLIGHT_BYTES
+from service.vision.limits import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_STREAM_PENDING_BYTES
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 
@@ -60,6 +61,11 @@ class ServerSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     # Set by the supervisor for its worker processes.
     reuse_port: bool = False
+    # Largest picture (width x height) an image or video frame may declare, checked on its
+    # header before decoding; and the bytes of decoded frames and unread replies one video
+    # stream may hold (service/vision/limits.py says why these defaults; docs/security.md).
+    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, ge=1)
+    max_stream_pending_bytes: int = Field(default=DEFAULT_MAX_STREAM_PENDING_BYTES, ge=1)
     # What one tensor may declare, checked before anything is allocated for it, and the bytes
     # all requests in flight may hold (protos/limits.py and service/rpc/budget.py say why these
     # defaults; docs/security.md lists what a client sees).

@@ -39,6 +39,12 @@ def serve(
     ] = None,
     grace_period: Annotated[float | None, typer.Option(help="seconds in-flight requests get after SIGTERM")] = None,
     max_message_bytes: Annotated[int | None, typer.Option(help="largest request/response message")] = None,
+    max_image_pixels: Annotated[
+        int | None, typer.Option(help="largest picture an image or video frame may declare (width x height)")
+    ] = None,
+    max_stream_pending_bytes: Annotated[
+        int | None, typer.Option(help="decoded frames and unread replies one video stream may hold")
+    ] = None,
     max_inflight_bytes: Annotated[
         int | None, typer.Option(help="bytes all requests in flight may hold (their tensors as received and decoded)")
     ] = None,

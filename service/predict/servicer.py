@@ -48,7 +48,15 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         """`into`: the message to fill (a stream reply's `response`), so outputs are not copied into it."""
         version = self._repository.get(request.model, request.version)
         if is_image_request(version, request):
-            return await predict_image(self._repository, version, request, deadline, into, answers=self._answers)
+            return await predict_image(
+                self._repository,
+                version,
+                request,
+                deadline,
+                into,
+                self.video.limits.max_image_pixels,
+                answers=self._answers,
+            )
         with self._intake.lease() as lease:  # the tensors' bytes count against the budget until the reply
             try:
                 infer_request, raw = await decode_request_within(request, deadline, self._intake, lease)
