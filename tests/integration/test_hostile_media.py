@@ -270,3 +270,28 @@ async def test_reply_tensors_the_client_does_not_read_stop_the_reader(small_boun
     await writer
     assert [r.index for r in replies] == list(range(40))
     assert all(r.WhichOneof("outcome") == "result" and r.result.tensors for r in replies)
+
+
+def test_the_pixel_limit_is_a_setting_the_server_process_honours(tmp_path) -> None:
+    """SWITCHYARD_MAX_IMAGE_PIXELS reaches unary image Predict and StreamVideo in a real process."""
+    model = require_text_detection()
+    (tmp_path / MODEL / "1").mkdir(parents=True)
+    shutil.copyfile(DEFAULT_REPOSITORY / MODEL / "config.yaml", tmp_path / MODEL / "config.yaml")
+    os.symlink(model, tmp_path / MODEL / "1" / "model.onnx")
+    proc, address = start_serve_process(sys.executable, tmp_path, "--max-image-pixels", "10000")
+    try:
+        picture = encode_jpeg(scene(0)[0])  # 640x480: fine by default, over a 10,000-pixel limit
+        with grpc.insecure_channel(address) as channel:
+            stub = predict_pb2_grpc.PredictStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Predict(image_request(picture), timeout=TIMEOUT)
+            assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "10000" in caught.value.details() and "640x480" in caught.value.details()
+            config = vpb.StreamConfig(model=MODEL, encoding=C.ENCODING_JPEG)
+            frames = [vpb.StreamVideoRequest(config=config), vpb.StreamVideoRequest(frame=vpb.VideoFrame(data=picture))]
+            (reply,) = list(stub.StreamVideo(iter(frames), timeout=TIMEOUT))
+            assert reply.HasField("error") and "10000" in reply.error.message
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        proc.stdout.close()
