@@ -54,6 +54,7 @@ MODULES = {
     "onnx": "onnx",
     "datasketches": "datasketches",
     "redis": "redis",
+    "nncf": "nncf",
 }
 # The generator's version is written into protos/*_pb2*.py and `protos.generate --check`
 # compares byte for byte, so the dev extra pins exactly this one.

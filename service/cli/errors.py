@@ -75,6 +75,8 @@ EXTRA_OF_MODULE = {
     "grpc_health": "server",
     "grpc_reflection": "server",
     "datasketches": "server",
+    "redis": "server",
+    "opentelemetry": "server",
     "onnxruntime": "cpu",
     "openvino": "cpu",
 }
