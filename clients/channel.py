@@ -30,17 +30,17 @@ class _Settings:
 
     def __init__(
         self,
-        target: str | Iterable[str],
+        target: str | Iterable[str] = "127.0.0.1:8001",
         *,
-        max_message_bytes: int,
-        tls: TlsConfig | bool | None,
-        token: str | None,
-        options: Iterable[tuple[str, Any]],
-        retry: RetryPolicy | None,
-        wait_for_ready: bool | None,
-        keepalive: float | None,
-        compression: grpc.Compression | None,
-        timeout: float | None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+        tls: TlsConfig | bool | None = None,
+        token: str | None = None,
+        options: Iterable[tuple[str, Any]] = (),
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        wait_for_ready: bool | None = None,
+        keepalive: float | None = None,
+        compression: grpc.Compression | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._address, round_robin = resolve_target(target)
         self._options = connection_options(
@@ -51,6 +51,10 @@ class _Settings:
         self._wait_for_ready = wait_for_ready
         self._compression = compression
         self._timeout = timeout
+        self._open()
+
+    def _open(self) -> None:
+        raise NotImplementedError
 
     def _call_options(self, timeout: float | None, metadata: Metadata | None) -> dict[str, Any]:
         pairs = tuple(metadata.items()) if isinstance(metadata, Mapping) else tuple(metadata or ())
@@ -75,33 +79,8 @@ _DOC = """
 
 
 class PredictChannel(_Settings):
-    def __init__(
-        self,
-        target: str | Iterable[str] = "127.0.0.1:8001",
-        *,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE,
-        tls: TlsConfig | bool | None = None,
-        token: str | None = None,
-        options: Iterable[tuple[str, Any]] = (),
-        retry: RetryPolicy | None = DEFAULT_RETRY,
-        wait_for_ready: bool | None = None,
-        keepalive: float | None = None,
-        compression: grpc.Compression | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        super().__init__(
-            target,
-            max_message_bytes=max_message_bytes,
-            tls=tls,
-            token=token,
-            options=options,
-            retry=retry,
-            wait_for_ready=wait_for_ready,
-            keepalive=keepalive,
-            compression=compression,
-            timeout=timeout,
-        )
-        self._channel = open_channel(self._address, self._options, tls=tls, token=token)
+    def _open(self) -> None:
+        self._channel = open_channel(self._address, self._options, tls=self._tls, token=self._token)
         self._stub = predict_pb2_grpc.PredictStub(self._channel)
 
     def __enter__(self):
@@ -115,32 +94,7 @@ class PredictChannel(_Settings):
 
 
 class AsyncPredictChannel(_Settings):
-    def __init__(
-        self,
-        target: str | Iterable[str] = "127.0.0.1:8001",
-        *,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE,
-        tls: TlsConfig | bool | None = None,
-        token: str | None = None,
-        options: Iterable[tuple[str, Any]] = (),
-        retry: RetryPolicy | None = DEFAULT_RETRY,
-        wait_for_ready: bool | None = None,
-        keepalive: float | None = None,
-        compression: grpc.Compression | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        super().__init__(
-            target,
-            max_message_bytes=max_message_bytes,
-            tls=tls,
-            token=token,
-            options=options,
-            retry=retry,
-            wait_for_ready=wait_for_ready,
-            keepalive=keepalive,
-            compression=compression,
-            timeout=timeout,
-        )
+    def _open(self) -> None:
         self._channel: grpc.aio.Channel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stub_of_loop: predict_pb2_grpc.PredictStub | None = None
