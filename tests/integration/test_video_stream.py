@@ -146,9 +146,10 @@ async def test_overrides_and_raw_tensors(video) -> None:
     ],
 )
 async def test_a_bad_stream_config_ends_the_rpc_with_a_status(video, options, code, words) -> None:
-    frames, _ = encoded("jpeg", 1)
+    # The config alone: a frame still being written when the server ends the call can fail on
+    # the client's side first, as INTERNAL (grpc.aio, grpc/grpc#36066), hiding the status.
     with pytest.raises(PredictError) as caught:
-        [r async for r in video.stream(frames, **options)]
+        [r async for r in video.stream([], **options)]
     assert caught.value.code is code and words in caught.value.details
 
 
