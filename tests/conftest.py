@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -67,6 +70,19 @@ def model_repo(tmp_path_factory) -> Path:
         (repo / "text_detection_ov" / "config.yaml").write_text("backend: openvino\nopenvino: {precision_hint: f32}\n")
         os.symlink(TEXT_DETECTION, ov / "model.onnx")
     return repo
+
+
+@contextlib.contextmanager
+def serving(python: str, repo: Path, *extra: str, **kwargs) -> Iterator[tuple[subprocess.Popen, str]]:
+    """start_serve_process as a context: yields (process, address), stops the server on the way out."""
+    proc, address = start_serve_process(python, repo, *extra, **kwargs)
+    try:
+        yield proc, address
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=60)
+        proc.stdout.close()
 
 
 def start_serve_process(python: str, repo: Path, *extra: str, env: dict[str, str] | None = None, stderr=None):

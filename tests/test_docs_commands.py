@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import DEFAULT_REPOSITORY, ROOT, require_text_detection, start_serve_process
+from tests.conftest import DEFAULT_REPOSITORY, ROOT, require_text_detection, serving
 
 # (document, the `## ` sections harvested; None = all of it)
 DOCUMENTS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
@@ -220,13 +220,8 @@ def test_harvest_finds_the_client_commands_and_every_exclusion_is_used(capsys):
 @pytest.fixture(scope="module")
 def server_address():
     require_text_detection()
-    proc, address = start_serve_process(sys.executable, DEFAULT_REPOSITORY)
-    try:
+    with serving(sys.executable, DEFAULT_REPOSITORY) as (_, address):
         yield address
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        proc.stdout.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 from onnx import TensorProto
 from packaging.requirements import Requirement
 
-from tests.conftest import ROOT, start_serve_process, write_model
+from tests.conftest import ROOT, serving, write_model
 from tests.fixtures import models
 
 BASE = {"grpcio", "protobuf", "numpy", "typer", "rich"}
@@ -246,13 +246,8 @@ def server(tmp_path_factory):
     repo = tmp_path_factory.mktemp("repository")
     write_model(repo, "add", models.add_model(), "backend: onnxruntime\n")
     write_model(repo, "identity", models.identity_model(TensorProto.FLOAT), "backend: onnxruntime\n")
-    proc, address = start_serve_process(sys.executable, repo)
-    try:
+    with serving(sys.executable, repo) as (_, address):
         yield address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc.stdout.close()
 
 
 def test_client_commands_run_without_the_server_extras(server, tmp_path):

@@ -25,7 +25,7 @@ from service.predict.servicer import PredictServicer
 from service.rpc.drain import DrainGate
 from service.video.session import VideoStreams
 from service.vision.limits import MediaLimits
-from tests.conftest import DEFAULT_REPOSITORY, require_text_detection, start_serve_process
+from tests.conftest import DEFAULT_REPOSITORY, require_text_detection, serving
 from tests.fixtures.memory import peak_growth
 from tests.fixtures.vision.bombs import h264_with_sps, jpeg_bomb, png_bomb
 from tests.fixtures.vision.scenes import encode_jpeg
@@ -38,21 +38,21 @@ C = vpb.StreamConfig
 TIMEOUT = 60  # generous: the machine is shared; answers come in well under a second
 
 
+def text_detector_repository(repo, model):
+    """A repository holding the default text detector's config and (a link to) its model."""
+    (repo / MODEL / "1").mkdir(parents=True)
+    shutil.copyfile(DEFAULT_REPOSITORY / MODEL / "config.yaml", repo / MODEL / "config.yaml")
+    os.symlink(model, repo / MODEL / "1" / "model.onnx")
+    return repo
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`switchyard serve` in its own process with the text detector; yields (pid, address)."""
     model = require_text_detection()
-    repo = tmp_path_factory.mktemp("hostile")
-    (repo / MODEL / "1").mkdir(parents=True)
-    shutil.copyfile(DEFAULT_REPOSITORY / MODEL / "config.yaml", repo / MODEL / "config.yaml")
-    os.symlink(model, repo / MODEL / "1" / "model.onnx")
-    proc, address = start_serve_process(sys.executable, repo)
-    try:
+    repo = text_detector_repository(tmp_path_factory.mktemp("hostile"), model)
+    with serving(sys.executable, repo) as (proc, address):
         yield proc.pid, address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        proc.stdout.close()
 
 
 @pytest.fixture
@@ -275,11 +275,10 @@ async def test_reply_tensors_the_client_does_not_read_stop_the_reader(small_boun
 def test_the_pixel_limit_is_a_setting_the_server_process_honours(tmp_path) -> None:
     """SWITCHYARD_MAX_IMAGE_PIXELS reaches unary image Predict and StreamVideo in a real process."""
     model = require_text_detection()
-    (tmp_path / MODEL / "1").mkdir(parents=True)
-    shutil.copyfile(DEFAULT_REPOSITORY / MODEL / "config.yaml", tmp_path / MODEL / "config.yaml")
-    os.symlink(model, tmp_path / MODEL / "1" / "model.onnx")
-    proc, address = start_serve_process(sys.executable, tmp_path, "--max-image-pixels", "10000")
-    try:
+    with serving(sys.executable, text_detector_repository(tmp_path, model), "--max-image-pixels", "10000") as (
+        _,
+        address,
+    ):
         picture = encode_jpeg(scene(0)[0])  # 640x480: fine by default, over a 10,000-pixel limit
         with grpc.insecure_channel(address) as channel:
             stub = predict_pb2_grpc.PredictStub(channel)
@@ -291,7 +290,3 @@ def test_the_pixel_limit_is_a_setting_the_server_process_honours(tmp_path) -> No
             frames = [vpb.StreamVideoRequest(config=config), vpb.StreamVideoRequest(frame=vpb.VideoFrame(data=picture))]
             (reply,) = list(stub.StreamVideo(iter(frames), timeout=TIMEOUT))
             assert reply.HasField("error") and "10000" in reply.error.message
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        proc.stdout.close()

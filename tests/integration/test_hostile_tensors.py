@@ -23,7 +23,7 @@ from protos.inference import grpc_service_pb2 as oip
 from protos.inference import grpc_service_pb2_grpc as oip_grpc
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
-from tests.conftest import start_serve_process, write_model
+from tests.conftest import serving, write_model
 from tests.fixtures.memory import peak_growth, rss_mib
 from tests.fixtures.models import add_model, identity_model, slow_model
 
@@ -47,13 +47,8 @@ def repo(tmp_path_factory):
 
 
 def _serve(repo, *flags):
-    proc, address = start_serve_process(sys.executable, repo, *flags)
-    try:
+    with serving(sys.executable, repo, *flags) as (proc, address):
         yield proc.pid, address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +97,7 @@ async def refused(channel, protocol: str, model: str, *tensors: pb.Tensor) -> gr
     return caught.value
 
 
-async def serving(channel) -> bool:
+async def health_is_serving(channel) -> bool:
     reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT)
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
@@ -164,7 +159,7 @@ async def test_big_invalid_requests_give_their_memory_back_and_health_answers(se
     call = channel.unary_unary("/switchyard.v1.Predict/Predict")  # bytes as they are: one serialisation
     before = rss_mib(server[0])
     calls = [asyncio.ensure_future(call(body, timeout=TIMEOUT)) for _ in range(8)]
-    assert await serving(channel)  # answered while the big ones are in the server
+    assert await health_is_serving(channel)  # answered while the big ones are in the server
     outcomes = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(o, grpc.aio.AioRpcError) for o in outcomes), outcomes
     assert {o.code() for o in outcomes} == {grpc.StatusCode.INVALID_ARGUMENT}
@@ -219,7 +214,7 @@ async def test_concurrent_requests_past_the_budget_are_refused_while_health_answ
         asyncio.ensure_future(stub.Predict(predict_request("slow", raw_tensor("x", x)), timeout=TIMEOUT))
         for _ in range(7)
     ]
-    assert await serving(budget_channel)
+    assert await health_is_serving(budget_channel)
     outcomes = await asyncio.gather(*calls, return_exceptions=True)
     refusals = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
     assert len(refusals) < len(outcomes), outcomes  # some ran

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, start_serve_process, write_model
+from tests.conftest import ROOT, serving, write_model
 from tests.fixtures.models import add_model, tiny_cnn
 
 
@@ -39,13 +39,8 @@ def repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="package")
 def address(repo) -> Iterator[str]:
     """A real `switchyard serve` on 127.0.0.1:0, ready once it has written its port."""
-    proc, address = start_serve_process(sys.executable, repo)
-    try:
+    with serving(sys.executable, repo) as (_, address):
         yield address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc.stdout.close()
 
 
 @pytest.fixture(scope="package")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_serve_process, write_model
+from tests.conftest import serving, write_model
 from tests.fixtures.models import tiny_cnn
 from tests.service.cli.conftest import switchyard
 
@@ -18,13 +18,8 @@ from tests.service.cli.conftest import switchyard
 def admin(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     repo = tmp_path_factory.mktemp("admin_repository")
     write_model(repo, "tiny_cnn", tiny_cnn(), "backend: onnxruntime\n")
-    proc, address = start_serve_process(sys.executable, repo, "--allow-repository-admin")
-    try:
+    with serving(sys.executable, repo, "--allow-repository-admin") as (_, address):
         yield address, repo
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc.stdout.close()
 
 
 def index(address: str) -> dict[str, str]:
