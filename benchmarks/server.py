@@ -15,12 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_server(
-    repository: Path, port_file: Path, cpu: str | None = None, timeout: float = 120, extra: Sequence[str] = ()
-) -> tuple[subprocess.Popen, int]:
-    """(the server process, its port); `cpu` pins it with taskset (e.g. "0"); `extra`: more serve flags."""
-    command = [
-        sys.executable,
+def serve_command(python: str, repository: Path, port_file: Path | str, *extra: str) -> list[str]:
+    """`switchyard serve` on 127.0.0.1, a free port written to `port_file` once models are loaded."""
+    return [
+        python,
         "-m",
         "service",
         "serve",
@@ -34,10 +32,15 @@ def start_server(
         str(repository),
         "--port-file",
         str(port_file),
-        "--log-level",
-        "warning",
         *extra,
     ]
+
+
+def start_server(
+    repository: Path, port_file: Path, cpu: str | None = None, timeout: float = 120, extra: Sequence[str] = ()
+) -> tuple[subprocess.Popen, int]:
+    """(the server process, its port); `cpu` pins it with taskset (e.g. "0"); `extra`: more serve flags."""
+    command = serve_command(sys.executable, repository, port_file, "--log-level", "warning", *extra)
     if cpu is not None:
         command = ["taskset", "-c", cpu, *command]
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)

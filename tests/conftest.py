@@ -13,6 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto
 
+from benchmarks.server import serve_command
 from tests.fixtures import models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,23 +99,7 @@ def start_serve_process(python: str, repo: Path, *extra: str, env: dict[str, str
 
     log = stderr if stderr is not None else tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "service",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--metrics-port",
-            "-1",
-            "--model-repository",
-            str(repo),
-            "--port-file",
-            "/dev/stdout",
-            *extra,
-        ],
+        serve_command(python, repo, "/dev/stdout", *extra),
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
