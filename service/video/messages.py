@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -140,14 +140,7 @@ def result_response(
     result = vpb.FrameResult(
         width=width,
         height=height,
-        timings=vpb.FrameTimings(
-            queue_ms=timings.queue_ms,
-            decode_ms=timings.decode_ms,
-            preprocess_ms=timings.preprocess_ms,
-            infer_ms=timings.infer_ms,
-            postprocess_ms=timings.postprocess_ms,
-            total_ms=timings.total_ms,
-        ),
+        timings=vpb.FrameTimings(**asdict(timings)),  # the same six fields, by name
     )
     for item in results:  # tens per frame at most
         if isinstance(item, Detection):
