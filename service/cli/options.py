@@ -115,13 +115,16 @@ def _connection(
     return Connection(target, config, token or None)
 
 
+def _keyword(name: str, default: Any, annotation: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
 CONNECTION_OPTIONS = [
-    inspect.Parameter("target", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_TARGET, annotation=Target),
-    inspect.Parameter(
+    _keyword("target", DEFAULT_TARGET, Target),
+    _keyword(
         "tls",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[
+        False,
+        Annotated[
             bool,
             typer.Option(
                 "--tls",
@@ -130,29 +133,25 @@ CONNECTION_OPTIONS = [
             ),
         ],
     ),
-    inspect.Parameter(
+    _keyword(
         "tls_ca",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=_pem_file("--tls-ca", "PEM file of the CA that signed the server's certificate"),
+        None,
+        _pem_file("--tls-ca", "PEM file of the CA that signed the server's certificate"),
     ),
-    inspect.Parameter(
+    _keyword(
         "tls_cert",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=_pem_file("--tls-cert", "PEM client certificate, for a server that asks for one (mTLS)"),
+        None,
+        _pem_file("--tls-cert", "PEM client certificate, for a server that asks for one (mTLS)"),
     ),
-    inspect.Parameter(
+    _keyword(
         "tls_key",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=_pem_file("--tls-key", "PEM key of --tls-cert"),
+        None,
+        _pem_file("--tls-key", "PEM key of --tls-cert"),
     ),
-    inspect.Parameter(
+    _keyword(
         "tls_server_name",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
+        None,
+        Annotated[
             str | None,
             typer.Option(
                 "--tls-server-name",
@@ -162,11 +161,10 @@ CONNECTION_OPTIONS = [
             ),
         ],
     ),
-    inspect.Parameter(
+    _keyword(
         "token",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
+        None,
+        Annotated[
             str | None,
             typer.Option(
                 "--token",
