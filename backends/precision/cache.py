@@ -11,10 +11,8 @@ from pathlib import Path
 
 
 def artifact_key(artifact: Path, calibration_digest: str, precision: str, runtime_version: str) -> str:
-    h = hashlib.sha256()
     with artifact.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+        h = hashlib.file_digest(f, "sha256")
     h.update(f"|{calibration_digest}|{precision}|{runtime_version}".encode())
     return h.hexdigest()[:32]
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from protos import codec
+
 # Parameters that decide when or how a request runs, never what it returns.
 SCHEDULING_PARAMETERS = frozenset({"priority", "timeout", "unordered", "sequence_id", "binary_data_output"})
 DIGEST_BYTES = 32
@@ -34,24 +36,14 @@ def model_digest(folder: Path, config_json: bytes) -> bytes:
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     for path in files:
         _field(h, path.relative_to(folder).as_posix().encode())
-        file_hash = hashlib.blake2b(digest_size=DIGEST_BYTES)
         with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                file_hash.update(chunk)
-        _field(h, file_hash.digest())
+            _field(h, hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=DIGEST_BYTES)).digest())
     return h.digest()
 
 
 def array_payload(array: np.ndarray) -> bytes:
-    """Raw bytes of a numeric array; BYTES (object) elements each length-prefixed."""
-    if array.dtype.kind == "O":
-        parts = []
-        for item in array.reshape(-1):
-            data = item if isinstance(item, bytes) else str(item).encode()
-            parts.append(struct.pack("<I", len(data)))
-            parts.append(data)
-        return b"".join(parts)
-    return np.ascontiguousarray(array).tobytes()
+    """Raw bytes of an array as the wire carries them (BYTES elements length-prefixed)."""
+    return codec.encode_raw(array)
 
 
 def request_key(

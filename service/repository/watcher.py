@@ -21,8 +21,6 @@ from service.repository.repository import ModelRepository
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
-
 
 @dataclass(frozen=True)
 class _Stamp:
@@ -66,11 +64,9 @@ class Fingerprints:
         known = self._stamps.get(path)
         if known is not None and (known.size, known.mtime_ns) == (info.st_size, info.st_mtime_ns):
             return known
-        digest = hashlib.sha256()
         with path.open("rb") as file:
-            while chunk := file.read(_CHUNK):
-                digest.update(chunk)
-        return _Stamp(info.st_size, info.st_mtime_ns, digest.hexdigest())
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
+        return _Stamp(info.st_size, info.st_mtime_ns, digest)
 
 
 def _files(folder: Path) -> list[Path]:
