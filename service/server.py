@@ -209,7 +209,7 @@ class SwitchyardServer:
                 self.health.servicer, self.settings.host, self.settings.health_port, self.settings.reuse_port
             )
             log.info("serving grpc.health.v1 (plaintext) on %s:%d", self.settings.host, self.health_port)
-        if self.settings.metrics_port >= 0:  # metrics (issue 5); -1 = off
+        if self.settings.metrics_port >= 0:  # -1 = off
             self.metrics.serve(
                 self.settings.host,
                 self.settings.metrics_port,
@@ -261,7 +261,7 @@ class SwitchyardServer:
         if self.cache is not None:
             await self.cache.close()
         self.drift.close()
-        self.metrics.close()  # metrics (issue 5)
+        self.metrics.close()
         if self._traced:
             TRACING.close()  # exports what is still queued
         self._stopped.set()

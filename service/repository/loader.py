@@ -203,7 +203,7 @@ class ModelLoader:
             backend.watch(hop)
 
     def make_runner(self, name: str, version: int, config: ModelConfig, loaded: LoadedModel) -> ModelRunner:
-        # Scheduling (issue 5): every runner queues through a DynamicBatcher; it combines
+        # Scheduling: every runner queues through a DynamicBatcher; it combines
         # requests only when config.yaml sets dynamic_batching and max_batch_size > 0.
         return ModelRunner(
             name,
