@@ -30,7 +30,7 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
     if entry.reason:
         info.versions.add(version="", state=pb.ModelVersionInfo.STATE_UNAVAILABLE, reason=entry.reason)
     signature = None
-    success = failure = executions = in_flight = 0
+    success = failure = executions = in_flight = hits = misses = 0
     latency_sum = queue_sum = 0.0
     for number in sorted(entry.versions):
         version = entry.versions[number]
@@ -67,6 +67,8 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
             in_flight += version.runner.in_flight
             latency_sum += stats.cumulative_total_ns
             queue_sum += stats.cumulative_queue_ns
+            hits += stats.cache_hit_count
+            misses += stats.cache_miss_count
     if signature is not None:
         info.inputs.extend(pb.TensorInfo(name=t.name, datatype=t.datatype, shape=t.shape) for t in signature.inputs)
         info.outputs.extend(pb.TensorInfo(name=t.name, datatype=t.datatype, shape=t.shape) for t in signature.outputs)
@@ -78,6 +80,9 @@ def model_info(entry: ModelEntry) -> pb.ModelInfo:
             mean_latency_ms=latency_sum / success / 1e6 if success else 0.0,
             mean_queue_ms=queue_sum / success / 1e6 if success else 0.0,
             in_flight=in_flight,
+            cache_hits=hits,
+            cache_misses=misses,
+            cache_hit_ratio=hits / (hits + misses) if hits + misses else 0.0,
         )
     )
     return info

@@ -80,6 +80,10 @@ async def test_a_repeat_is_answered_from_the_local_tier_by_either_protocol(cache
         infer = statistics.model_stats[0].inference_stats
         assert (infer.cache_hit.count, infer.cache_miss.count) == (2, 1)
         assert infer.cache_hit.ns > 0
+        figures = (await running.client.get_model("add")).statistics
+        assert (figures.cache_hits, figures.cache_misses) == (2, 1)
+        assert figures.cache_hit_ratio == pytest.approx(2 / 3)
+        assert figures.execution_count == 1  # the hits never reached the model
         scrape = generate_latest(running.server.metrics.registry).decode()
         assert 'switchyard_cache_hits_total{model="add",tier="local"} 2.0' in scrape
         assert 'switchyard_cache_misses_total{model="add"} 1.0' in scrape
@@ -92,6 +96,8 @@ async def test_models_that_did_not_opt_in_and_failed_requests_are_not_cached(cac
             await running.client.predict("add_plain", inputs())
         assert stats(running, "add_plain").inference_count == 2
         assert stats(running, "add_plain").cache_miss_count == 0
+        figures = (await running.client.get_model("add_plain")).statistics
+        assert (figures.cache_hits, figures.cache_misses, figures.cache_hit_ratio) == (0, 0, 0.0)
         bad = {"a": np.ones((1, 5), np.float32), "b": np.ones((1, 5), np.float32)}
         for _ in range(2):
             with pytest.raises(Exception, match="shape"):

@@ -235,20 +235,26 @@ class ModelInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[ModelVersionInfo, _Mapping]]] = ..., inputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorInfo, _Mapping]]] = ..., max_batch_size: _Optional[int] = ..., statistics: _Optional[_Union[ModelStatistics, _Mapping]] = ..., last_reload_error: _Optional[str] = ...) -> None: ...
 
 class ModelStatistics(_message.Message):
-    __slots__ = ("success_count", "failure_count", "execution_count", "mean_latency_ms", "mean_queue_ms", "in_flight")
+    __slots__ = ("success_count", "failure_count", "execution_count", "mean_latency_ms", "mean_queue_ms", "in_flight", "cache_hits", "cache_misses", "cache_hit_ratio")
     SUCCESS_COUNT_FIELD_NUMBER: _ClassVar[int]
     FAILURE_COUNT_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_COUNT_FIELD_NUMBER: _ClassVar[int]
     MEAN_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     MEAN_QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_RATIO_FIELD_NUMBER: _ClassVar[int]
     success_count: int
     failure_count: int
     execution_count: int
     mean_latency_ms: float
     mean_queue_ms: float
     in_flight: int
-    def __init__(self, success_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., execution_count: _Optional[int] = ..., mean_latency_ms: _Optional[float] = ..., mean_queue_ms: _Optional[float] = ..., in_flight: _Optional[int] = ...) -> None: ...
+    cache_hits: int
+    cache_misses: int
+    cache_hit_ratio: float
+    def __init__(self, success_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., execution_count: _Optional[int] = ..., mean_latency_ms: _Optional[float] = ..., mean_queue_ms: _Optional[float] = ..., in_flight: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., cache_hit_ratio: _Optional[float] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()
