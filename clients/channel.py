@@ -18,6 +18,7 @@ import grpc
 from clients.connection import DEFAULT_RETRY, RetryPolicy, connection_options, resolve_target
 from clients.request import DEFAULT_MAX_MESSAGE
 from clients.security import TlsConfig, open_aio_channel, open_channel
+from clients.tracing import with_trace_context
 from protos.switchyard.v1 import predict_pb2_grpc
 
 __all__ = ["AsyncPredictChannel", "PredictChannel"]
@@ -57,7 +58,7 @@ class _Settings:
         raise NotImplementedError
 
     def _call_options(self, timeout: float | None, metadata: Metadata | None) -> dict[str, Any]:
-        pairs = tuple(metadata.items()) if isinstance(metadata, Mapping) else tuple(metadata or ())
+        pairs = with_trace_context(tuple(metadata.items()) if isinstance(metadata, Mapping) else tuple(metadata or ()))
         return {
             "timeout": self._timeout if timeout is None else timeout,
             "metadata": pairs or None,
