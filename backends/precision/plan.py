@@ -1,9 +1,12 @@
 """Decide the precision a model serves at: build and gate INT8, else fall back, one step per attempt.
 
-    decision = plan_int8_onnx(model_file, samples, cache_dir, thresholds)
+    result = plan_int8(model_file, samples, cache_dir, thresholds, ONNXRUNTIME_INT8)
 
-A step records what was tried, the measured gate figures and why it did or did not serve;
-the loader puts the steps into the model's decision trail.
+A recipe says how one runtime quantizes and runs a model (ONNX Runtime static QDQ, OpenVINO
+NNCF); the plan builds the INT8 artifact once per key (cached), runs FP32 and INT8 on the
+same runtime over the calibration samples and applies the gate. A step records what was
+tried, the measured figures and why it did or did not serve; the loader puts the steps into
+the model's decision trail.
 """
 
 from __future__ import annotations
@@ -14,10 +17,35 @@ from pathlib import Path
 
 from backends.precision.cache import artifact_key, cached_artifact
 from backends.precision.calibration import Sample, digest
-from backends.precision.gate import GateFigures, GateThresholds, failure, measure
-from backends.precision.quantize_onnx import quantize_onnx, run_onnx, runtime_version
+from backends.precision.gate import GateFigures, GateThresholds, Outputs, failure, measure
+from backends.precision.quantize_onnx import quantize_onnx, run_onnx
+from backends.precision.quantize_onnx import runtime_version as onnxruntime_version
 
 Quantizer = Callable[[Path, Path, Sequence[Sample]], None]
+Runner = Callable[[Path, Sequence[Sample]], list[dict]]
+Comparer = Callable[[Sequence[Outputs], Sequence[Outputs]], GateFigures]
+
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How one runtime builds an INT8 model from a source model and runs both for the gate."""
+
+    runtime: str  # the backend that serves the artifact: "onnxruntime", "openvino"
+    cache_folder: str  # below the precision cache: artifacts of different runtimes never mix
+    quantize: Quantizer
+    run: Runner
+    runtime_version: Callable[[], str]
+    artifact_name: Callable[[Path], str]  # the artifact's file name, from the source's
+
+    def with_quantizer(self, quantizer: Quantizer) -> Int8Recipe:
+        return Int8Recipe(
+            self.runtime, self.cache_folder, quantizer, self.run, self.runtime_version, self.artifact_name
+        )
+
+
+ONNXRUNTIME_INT8 = Int8Recipe(
+    "onnxruntime", "int8-onnx", quantize_onnx, run_onnx, onnxruntime_version, lambda source: source.name
+)
 
 
 @dataclass(frozen=True)
@@ -40,19 +68,27 @@ class Int8Result:
     built: bool  # False: taken from the cache
 
 
-def plan_int8_onnx(
+def plan_int8(
     model_file: Path,
     samples: Sequence[Sample],
     cache_dir: Path,
     thresholds: GateThresholds,
-    quantizer: Quantizer = quantize_onnx,
+    recipe: Int8Recipe = ONNXRUNTIME_INT8,
+    compare: Comparer = measure,
 ) -> Int8Result:
     """Quantize (or reuse the cached INT8 model), then gate it against FP32 on the calibration set."""
-    key = artifact_key(model_file, digest(samples), "int8", runtime_version())
-    artifact, built = cached_artifact(cache_dir, key, model_file.name, lambda out: quantizer(model_file, out, samples))
-    figures = measure(run_onnx(model_file, samples), run_onnx(artifact, samples))
+    key = artifact_key(model_file, digest(samples), "int8", recipe.runtime_version())
+    artifact, built = cached_artifact(
+        cache_dir / recipe.cache_folder,
+        key,
+        recipe.artifact_name(model_file),
+        lambda out: recipe.quantize(model_file, out, samples),
+    )
+    figures = compare(recipe.run(model_file, samples), recipe.run(artifact, samples))
     problem = failure(figures, thresholds)
-    if problem:
-        return Int8Result(PrecisionStep("int8", False, f"gate failed: {problem}", figures), None, built)
     how = "built" if built else "reused the cached artifact"
-    return Int8Result(PrecisionStep("int8", True, f"gate passed; {how}", figures), artifact, built)
+    if problem:
+        return Int8Result(
+            PrecisionStep("int8", False, f"{recipe.runtime} gate failed: {problem}", figures), None, built
+        )
+    return Int8Result(PrecisionStep("int8", True, f"{recipe.runtime} gate passed; {how}", figures), artifact, built)

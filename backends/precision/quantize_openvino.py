@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from backends.precision.calibration import Sample
+from backends.precision.plan import Int8Recipe
 
 
 def runtime_version() -> str:
@@ -25,3 +28,27 @@ def quantize_openvino(source: Path, target: Path, samples: Sequence[Sample]) -> 
     dataset = nncf.Dataset(list(samples))
     quantized = nncf.quantize(model, dataset, subset_size=len(samples))
     openvino.save_model(quantized, str(target))
+
+
+def run_openvino(model: Path, samples: Sequence[Sample], threads: int = 1) -> list[dict[str, np.ndarray]]:
+    """Outputs of `model` for each sample on the CPU, f32 outside the quantized ops.
+
+    The reference and the candidate both run here, so the gate compares INT8 with exact FP32
+    on the same runtime rather than with OpenVINO's silent BF16 on AMX CPUs.
+    """
+    import openvino
+
+    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": str(threads)}
+    compiled = openvino.Core().compile_model(str(model), "CPU", config)
+    request = compiled.create_infer_request()
+    names = [o.get_any_name() for o in compiled.outputs]
+    results = []
+    for sample in samples:
+        request.infer(dict(sample))
+        results.append({name: request.get_output_tensor(i).data.copy() for i, name in enumerate(names)})
+    return results
+
+
+OPENVINO_INT8 = Int8Recipe(
+    "openvino", "int8-openvino", quantize_openvino, run_openvino, runtime_version, lambda source: "model.xml"
+)

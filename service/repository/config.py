@@ -138,6 +138,9 @@ class PrecisionGateConfig(_Strict):
     min_cosine: float = Field(default=0.99, ge=-1.0, le=1.0)
     max_abs_error: float | None = Field(default=None, ge=0.0)
     min_top1_agreement: float | None = Field(default=None, ge=0.0, le=1.0)
+    # db_text detectors: share of post-processed boxes that FP32 and the reduced model both find
+    # (F1 at IoU 0.5); unset, such a model is gated on boxes at 0.9 and on cosine only if set.
+    min_box_agreement: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class ModelConfig(_Strict):

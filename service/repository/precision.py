@@ -1,26 +1,34 @@
 """The precision a model version serves at, decided before the backend selection.
 
-int8 is built (ONNX Runtime static quantization over the model's calibration/ folder),
-cached, and gated against FP32; when it fails, the next precision of the policy is tried
-(bf16 on AMX/AVX512_BF16 CPUs, fp16 on GPUs) and fp32 last. In strict mode a rejected first
-choice leaves the model UNAVAILABLE instead. Every attempt, with its measured figures, goes
-into the decision trail.
+int8 is built by the runtime that serves it (ONNX Runtime static quantization, or NNCF for
+a model on OpenVINO) over the model's calibration/ folder, cached, and gated against FP32 on
+that runtime (db_text detectors on their post-processed boxes); when it fails, the next
+precision of the policy is tried (bf16 on AMX/AVX512_BF16 CPUs, fp16 on GPUs) and fp32 last.
+In strict mode a rejected first choice leaves the model UNAVAILABLE instead. Every attempt,
+with its measured figures, goes into the decision trail.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from backends.precision.calibration import CalibrationError, ImagePreprocess, load_calibration
-from backends.precision.gate import GateThresholds
-from backends.precision.plan import PrecisionStep, Quantizer, plan_int8_onnx
-from backends.precision.quantize_onnx import onnx_input_names, quantize_onnx
+from backends.precision.gate import GateFigures, GateThresholds, Outputs, box_agreement, measure
+from backends.precision.plan import ONNXRUNTIME_INT8, Comparer, Int8Recipe, PrecisionStep, Quantizer, plan_int8
+from backends.precision.quantize_onnx import onnx_input_names
 from backends.probe import HardwareReport
 from backends.selection import precision_order
 from protos.errors import BackendLoadError
 from service.repository.config import ModelConfig
+from service.vision.config import DbTextConfig
+from service.vision.postprocess import db_boxes
 
 CALIBRATION_FOLDER = "calibration"
 
@@ -45,7 +53,7 @@ def decide_precision(
     report: HardwareReport,
     cache_dir: Path,
     preprocess: ImagePreprocess | None = None,
-    quantizer: Quantizer = quantize_onnx,
+    quantizer: Quantizer | None = None,
 ) -> PrecisionDecision:
     """Build and gate int8 when the policy puts it first; the rest of the order is left to the selection."""
     order = precision_order(config.precision, report)
@@ -64,29 +72,100 @@ def build_int8(
     version_dir: Path,
     cache_dir: Path,
     preprocess: ImagePreprocess | None = None,
-    quantizer: Quantizer = quantize_onnx,
+    quantizer: Quantizer | None = None,
 ) -> tuple[PrecisionStep, Path | None]:
-    """Build (or reuse) and gate the INT8 model of one version: (the step, its folder if it passed)."""
-    model_file = version_dir / "model.onnx"
-    if config.backend not in ("auto", "onnxruntime"):
-        return PrecisionStep("int8", False, f"int8 is built with onnxruntime; backend {config.backend} requested"), None
-    if not model_file.is_file():
-        return PrecisionStep("int8", False, "int8 is built from model.onnx; none in this version"), None
+    """Build (or reuse) and gate the INT8 model of one version: (the step, its folder if it passed).
+
+    The runtime that will serve it builds it: NNCF for a model on OpenVINO, ONNX Runtime's
+    static quantization otherwise. `quantizer` replaces the recipe's (tests count builds).
+    """
+    recipe = int8_recipe(config.backend)
+    if recipe is None:
+        return PrecisionStep("int8", False, f"no int8 builder for backend {config.backend}"), None
+    if quantizer is not None:
+        recipe = recipe.with_quantizer(quantizer)
+    model_file = _source_model(version_dir, recipe.runtime)
+    if model_file is None:
+        wanted = "model.onnx or model.xml" if recipe.runtime == "openvino" else "model.onnx"
+        return PrecisionStep("int8", False, f"int8 is built from {wanted}; none in this version"), None
     folder = _calibration_folder(version_dir)
     try:
-        samples = load_calibration(folder, onnx_input_names(model_file), preprocess)
+        samples = load_calibration(folder, _input_names(model_file), preprocess)
     except CalibrationError as exc:
         return PrecisionStep("int8", False, str(exc)), None
-    gate = config.precision_gate
-    thresholds = GateThresholds(gate.min_cosine, gate.max_abs_error, gate.min_top1_agreement)
+    thresholds, compare = gate_for(config)
     try:
-        result = plan_int8_onnx(model_file, samples, cache_dir / "int8-onnx", thresholds, quantizer)
+        result = plan_int8(model_file, samples, cache_dir, thresholds, recipe, compare)
     except Exception:
         # A quantizer failure falls back like a failed gate; the details (paths, the runtime's
         # exception) go to the server log, not to clients.
         log.exception("int8 quantization of %s failed", version_dir.name)
         return PrecisionStep("int8", False, "quantization failed (details in the server log)"), None
+    log.info("int8 for %s: %s", version_dir.name, result.step.line())
     return result.step, result.artifact.parent if result.artifact else None
+
+
+def int8_recipe(backend: str) -> Int8Recipe | None:
+    if backend in ("auto", "onnxruntime"):
+        return ONNXRUNTIME_INT8
+    if backend == "openvino":
+        from backends.precision.quantize_openvino import OPENVINO_INT8
+
+        return OPENVINO_INT8
+    return None
+
+
+DEFAULT_MIN_BOX_AGREEMENT = 0.9
+
+
+def gate_for(config: ModelConfig) -> tuple[GateThresholds, Comparer]:
+    """The thresholds and the comparison for this model.
+
+    A db_text detector's probability map moves more under INT8 than its boxes do, so such a
+    model is judged on the boxes its postprocess finds (cosine only when set explicitly).
+    """
+    gate = config.precision_gate
+    post = config.preprocess and config.postprocess
+    if not isinstance(post, DbTextConfig):
+        thresholds = GateThresholds(
+            gate.min_cosine, gate.max_abs_error, gate.min_top1_agreement, gate.min_box_agreement
+        )
+        return thresholds, measure
+    thresholds = GateThresholds(
+        gate.min_cosine if "min_cosine" in gate.model_fields_set else None,
+        gate.max_abs_error,
+        gate.min_top1_agreement,
+        DEFAULT_MIN_BOX_AGREEMENT if gate.min_box_agreement is None else gate.min_box_agreement,
+    )
+    return thresholds, functools.partial(_measure_with_boxes, post)
+
+
+def _measure_with_boxes(post: DbTextConfig, reference: Sequence[Outputs], candidate: Sequence[Outputs]) -> GateFigures:
+    figures = measure(reference, candidate)
+    agreement = box_agreement(
+        [_db_text_boxes(post, o) for o in reference], [_db_text_boxes(post, o) for o in candidate]
+    )
+    return dataclasses.replace(figures, box_agreement=agreement)
+
+
+def _db_text_boxes(post: DbTextConfig, outputs: Outputs) -> np.ndarray:
+    """The detector's boxes (x1, y1, x2, y2 in map pixels) for one sample, as the postprocess finds them."""
+    prob = outputs[post.output_name] if post.output_name else next(iter(outputs.values()))
+    quads, _ = db_boxes(np.asarray(prob, np.float32).reshape(prob.shape[-2:]), post)
+    return np.concatenate([quads.min(axis=1), quads.max(axis=1)], axis=1) if len(quads) else np.zeros((0, 4))
+
+
+def _source_model(version_dir: Path, runtime: str) -> Path | None:
+    names = ("model.onnx", "model.xml") if runtime == "openvino" else ("model.onnx",)
+    return next((version_dir / n for n in names if (version_dir / n).is_file()), None)
+
+
+def _input_names(model_file: Path) -> list[str]:
+    if model_file.suffix == ".onnx":
+        return onnx_input_names(model_file)
+    import openvino
+
+    return [p.get_any_name() for p in openvino.Core().read_model(str(model_file)).inputs]
 
 
 def precision_cache_dir(cache_dir: Path | None) -> Path:

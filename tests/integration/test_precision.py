@@ -128,7 +128,7 @@ def test_quantize_command_builds_what_the_server_then_reuses(tmp_path: Path) -> 
     (model / "config.yaml").write_text(IMPOSSIBLE)
     rejected = switchyard("quantize", str(model), "--cache-dir", str(cache))
     assert rejected.returncode == 1
-    assert "int8 not built: gate failed: cosine" in rejected.stderr and "Traceback" not in rejected.stderr
+    assert "int8 not built: onnxruntime gate failed: cosine" in rejected.stderr and "Traceback" not in rejected.stderr
 
 
 async def test_get_model_reports_the_effective_precision_and_its_figures(tmp_path: Path) -> None:

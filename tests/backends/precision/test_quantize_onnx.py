@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from backends.precision.gate import GateThresholds
-from backends.precision.plan import plan_int8_onnx
+from backends.precision.plan import ONNXRUNTIME_INT8, plan_int8
 from backends.precision.quantize_onnx import quantize_onnx, run_onnx
 
 
@@ -18,7 +18,9 @@ def test_int8_tiny_cnn_agrees_with_fp32_and_is_cached(tiny_cnn: Path, calibratio
         calls.append(source)
         quantize_onnx(source, target, samples)
 
-    first = plan_int8_onnx(tiny_cnn, calibration_samples, tmp_path, GateThresholds(min_cosine=0.99), counting)
+    recipe = ONNXRUNTIME_INT8.with_quantizer(counting)
+
+    first = plan_int8(tiny_cnn, calibration_samples, tmp_path, GateThresholds(min_cosine=0.99), recipe)
     assert first.step.ok and first.artifact is not None and first.built, first.step.line()
     assert first.step.figures is not None and first.step.figures.cosine >= 0.99
     # Really INT8: the quantized graph carries QuantizeLinear/DequantizeLinear nodes.
@@ -33,12 +35,12 @@ def test_int8_tiny_cnn_agrees_with_fp32_and_is_cached(tiny_cnn: Path, calibratio
         x, y = a["logits"].ravel(), b["logits"].ravel()
         assert float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y))) >= 0.99
 
-    second = plan_int8_onnx(tiny_cnn, calibration_samples, tmp_path, GateThresholds(min_cosine=0.99), counting)
+    second = plan_int8(tiny_cnn, calibration_samples, tmp_path, GateThresholds(min_cosine=0.99), recipe)
     assert len(calls) == 1 and not second.built and second.artifact == first.artifact
 
 
 def test_impossible_gate_rejects_int8_with_the_figure(tiny_cnn: Path, calibration_samples, tmp_path: Path) -> None:
-    result = plan_int8_onnx(tiny_cnn, calibration_samples, tmp_path, GateThresholds(min_cosine=1.0, max_abs_error=0.0))
+    result = plan_int8(tiny_cnn, calibration_samples, tmp_path, GateThresholds(min_cosine=1.0, max_abs_error=0.0))
     assert not result.step.ok and result.artifact is None
     assert "gate failed" in result.step.reason and "max_abs_error" in result.step.reason
     assert result.step.figures is not None and result.step.figures.max_abs_error > 0

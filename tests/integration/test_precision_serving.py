@@ -1,0 +1,78 @@
+"""INT8 served by real servers: OpenVINO's NNCF model, and one cache shared by two server processes."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clients import SwitchyardClient
+from tests.conftest import serving
+from tests.integration.conftest import make_settings, start_server
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_CNN = ROOT / "model_repository" / "tiny_cnn" / "1" / "model.onnx"
+
+
+def _images(count: int, seed: int) -> np.ndarray:
+    # Smooth image-like inputs: activation ranges like real data, unlike white noise.
+    base = np.random.default_rng(seed).random((count, 3, 8, 8), dtype=np.float32)
+    return np.repeat(np.repeat(base, 8, axis=2), 8, axis=3)
+
+
+def _repo(root: Path, config: str) -> Path:
+    if not TINY_CNN.is_file():
+        pytest.skip("model_repository/tiny_cnn missing: run scripts/fetch_models.py")
+    model = root / "repo" / "tiny_cnn"
+    (model / "1").mkdir(parents=True)
+    shutil.copy(TINY_CNN, model / "1" / "model.onnx")
+    (model / "calibration").mkdir()
+    np.savez(model / "calibration" / "batch.npz", input=_images(16, 7))
+    (model / "config.yaml").write_text(config)
+    return model.parent
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+async def test_openvino_serves_the_nncf_int8_model(tmp_path: Path) -> None:
+    import openvino
+
+    repo = _repo(tmp_path, "backend: openvino\nprecision: int8\nmax_batch_size: 4\n")
+    cache = tmp_path / "cache"
+    fresh = _images(4, 99)
+    async for running in start_server(make_settings(repo, cache_dir=cache)):
+        (version,) = (await running.client.get_model("tiny_cnn")).versions
+        assert (version.backend, version.precision) == ("openvino", "int8")
+        assert version.precision_steps[0].startswith("int8: serves [cosine 0.99")
+        assert "openvino gate passed; built" in version.precision_steps[0]
+        served = (await running.client.predict("tiny_cnn", {"input": fresh}))["logits"]
+    (ir,) = (cache / "precision" / "int8-openvino").rglob("model.xml")
+    assert (ir.parent / "model.bin").is_file()
+    ops = {op.get_type_name() for op in openvino.Core().read_model(str(ir)).get_ops()}
+    assert "FakeQuantize" in ops  # NNCF's INT8 marks: the server loaded a quantized IR
+    exact = openvino.Core().compile_model(str(TINY_CNN), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    reference = exact({"input": fresh})["logits"]
+    assert not np.array_equal(served, reference)  # really a different (INT8) model
+    assert _cosine(served, reference) >= 0.99  # and within the gate on inputs it never saw
+
+
+def test_a_second_server_process_reuses_the_cached_int8_model(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "backend: onnxruntime\nprecision: int8\nmax_batch_size: 4\n")
+    flags = ("--cache-dir", str(tmp_path / "cache"))
+    steps, artifacts = [], []
+    for _ in range(2):
+        with serving(sys.executable, repo, *flags) as (_, address), SwitchyardClient(address) as client:
+            (version,) = client.get_model("tiny_cnn").versions
+            assert version.precision == "int8"
+            steps.append(version.precision_steps[0])
+        artifacts.append({p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("model.onnx")})
+    assert "gate passed; built" in steps[0]
+    assert "gate passed; reused the cached artifact" in steps[1]
+    # The second process measured the same model with the same figures: nothing was rebuilt.
+    assert steps[0].partition(" (")[0] == steps[1].partition(" (")[0]
+    assert len(artifacts[0]) == 1 and artifacts[1] == artifacts[0]
