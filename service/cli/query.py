@@ -34,7 +34,7 @@ def models(
         print(json.dumps([model_json(info) for info in infos]))
         return
     table = Table()
-    for column in ("model", "version", "state", "backend", "device", "inputs", "outputs", "reason"):
+    for column in ("model", "version", "state", "backend", "device", "warmup s", "inputs", "outputs", "reason"):
         table.add_column(column)
     for info in infos:
         described = model_json(info)
@@ -42,8 +42,14 @@ def models(
             ", ".join(f"{t['name']}:{t['datatype']}{t['shape']}" for t in described[side])
             for side in ("inputs", "outputs")
         )
+        # A refused reload: the versions listed still serve; why the new ones did not is told on each row.
+        refused = f"reload refused: {info.last_reload_error}" if info.last_reload_error else ""
         for v in described["versions"]:
-            table.add_row(info.name, v["version"], v["state"], v["backend"], v["device"], sig_in, sig_out, v["reason"])
+            warmup = f"{v['warmup_seconds']:.2f}" if v["warmup_seconds"] else ""
+            reason = "; ".join(filter(None, (v["reason"], refused)))
+            table.add_row(
+                info.name, v["version"], v["state"], v["backend"], v["device"], warmup, sig_in, sig_out, reason
+            )
     Console().print(table)
 
 
@@ -66,10 +72,14 @@ def model_json(info: Any) -> dict:
                 "backend": v.backend,
                 "device": v.device,
                 "load_seconds": round(v.load_seconds, 3),
+                # 0 when the model's config lists no warmup.
+                "warmup_seconds": round(v.warmup_seconds, 3),
                 "reason": v.reason,
             }
             for v in info.versions
         ],
+        # Set when the latest reload was refused and the versions above kept serving.
+        "last_reload_error": info.last_reload_error,
     }
 
 

@@ -262,16 +262,7 @@ def _log_summary(server) -> None:
 
     log = logging.getLogger("switchyard.summary")
     for row in summary_rows(server.repository.entries()):
-        fields: dict[str, object] = {
-            "model": row.model,
-            "version": row.version,
-            "state": row.state,
-            "backend": row.backend,
-            "device": row.device,
-            "load_seconds": row.load_seconds,
-            "detail": row.cells()[-1],
-        }
-        log.info("model %s version %s %s", row.model, row.version, row.state, extra={"fields": fields})
+        log.info("model %s version %s %s", row.model, row.version, row.state, extra={"fields": row.record()})
 
 
 def _print_summary(server, host: str) -> None:

@@ -6,6 +6,7 @@ first load is done) always agree.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ class SummaryRow:
     load_seconds: float | None = None
     detail: str = ""
     warmup_seconds: float | None = None  # None: the config lists no warmup
+    # Why the model's latest reload was refused (its rows still serve the versions before it).
+    last_reload_error: str = ""
 
     def cells(self) -> tuple[str, ...]:
         """The row as table cells, in COLUMNS order; the detail only up to its first " | " (the cause).
@@ -35,10 +38,35 @@ class SummaryRow:
         seconds = "" if self.load_seconds is None else f"{self.load_seconds:.2f}"
         warmup = "" if self.warmup_seconds is None else f"{self.warmup_seconds:.2f}"
         cause = self.detail.partition(" | ")[0]
+        if self.last_reload_error:
+            cause = "; ".join(filter(None, (cause, f"reload refused: {self.last_reload_error}")))
         return (self.model, self.version, self.state, self.backend, self.device, seconds, warmup, cause)
+
+    def record(self) -> dict[str, object]:
+        """The row as one JSON log record's fields (json log mode); last_reload_error only when set."""
+        fields: dict[str, object] = {
+            "model": self.model,
+            "version": self.version,
+            "state": self.state,
+            "backend": self.backend,
+            "device": self.device,
+            "load_seconds": self.load_seconds,
+            "warmup_seconds": self.warmup_seconds,
+            "detail": self.detail.partition(" | ")[0],
+        }
+        if self.last_reload_error:
+            fields["last_reload_error"] = self.last_reload_error
+        return fields
 
 
 def model_rows(entry: ModelEntry) -> list[SummaryRow]:
+    rows = _version_rows(entry)
+    if entry.last_reload_error:
+        rows = [dataclasses.replace(row, last_reload_error=entry.last_reload_error) for row in rows]
+    return rows
+
+
+def _version_rows(entry: ModelEntry) -> list[SummaryRow]:
     if entry.reason:
         return [SummaryRow(entry.name, "-", ModelState.UNAVAILABLE.value, detail=entry.reason)]
     rows = []

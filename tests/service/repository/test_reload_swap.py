@@ -54,7 +54,9 @@ async def test_a_version_is_ready_after_its_warmup_ran_through_the_runner(root: 
     assert version.warmup_seconds is not None and version.warmup_seconds > 0
     stats = version.ready_runner.stats
     assert stats.success_count == 5 and stats.inference_count == 3 + 8
-    assert float(summary_rows([entry])[0].cells()[6]) == pytest.approx(version.warmup_seconds, abs=0.01)
+    [row] = summary_rows([entry])
+    assert float(row.cells()[6]) == pytest.approx(version.warmup_seconds, abs=0.01)
+    assert row.record()["warmup_seconds"] == version.warmup_seconds and "last_reload_error" not in row.record()
     assert samples(repository, "switchyard_model_warmup_duration_seconds") == [version.warmup_seconds]
 
 
@@ -89,6 +91,10 @@ async def test_a_failed_reload_keeps_the_old_version_serving(root: Path, make_re
     assert samples(repository, "switchyard_model_reload_failures_total") == [1]
     outputs = await repository.get("tiny_cnn").ready_runner.infer(InferRequest({"input": IMAGE}))
     assert outputs["logits"].shape == (1, 10)
+    # The summary (table and json records) says the row still serves and why the reload was refused.
+    [row] = summary_rows([before])
+    assert row.state == "READY" and row.cells()[-1] == f"reload refused: {before.last_reload_error}"
+    assert row.record()["last_reload_error"] == before.last_reload_error
 
 
 async def test_a_reload_swaps_in_the_new_version_and_old_lookups_follow_it(root: Path, make_repository) -> None:
