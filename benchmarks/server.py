@@ -28,6 +28,9 @@ def serve_command(python: str, repository: Path, port_file: Path | str, *extra: 
         "0",
         "--metrics-port",
         "-1",
+        # Off unless asked for (a later --http-port wins): the default 8000 is one port for every server here.
+        "--http-port",
+        "-1",
         "--model-repository",
         str(repository),
         "--port-file",
@@ -37,13 +40,19 @@ def serve_command(python: str, repository: Path, port_file: Path | str, *extra: 
 
 
 def start_server(
-    repository: Path, port_file: Path, cpu: str | None = None, timeout: float = 120, extra: Sequence[str] = ()
+    repository: Path,
+    port_file: Path,
+    cpu: str | None = None,
+    timeout: float = 120,
+    extra: Sequence[str] = (),
+    cwd: Path = ROOT,
 ) -> tuple[subprocess.Popen, int]:
-    """(the server process, its port); `cpu` pins it with taskset (e.g. "0"); `extra`: more serve flags."""
+    """(the server process, its port); `cpu` pins it with taskset (e.g. "0"); `extra`: more serve flags;
+    `cwd`: the source tree whose `python -m service` runs (another checkout, to compare)."""
     command = serve_command(sys.executable, repository, port_file, "--log-level", "warning", *extra)
     if cpu is not None:
         command = ["taskset", "-c", cpu, *command]
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=cwd, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while not port_file.exists() or not port_file.read_text().strip():
         if process.poll() is not None or time.monotonic() > deadline:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare the outside clients of the Open Inference Protocol tests (tests/service/oip/):
-#   .venv-triton                      tritonclient[grpc] with its own protobuf<7 (the main venv
+#   .venv-triton                      tritonclient[grpc,http] with its own protobuf<7 (the main venv
 #                                     needs protobuf>=7, and tritonclient's `inference.*` protos
 #                                     cannot share a process with ours anyway), numpy, and
 #                                     nvidia-cuda-runtime-cu12 for perf_analyzer's libcudart.so.12
@@ -28,7 +28,7 @@ log() { printf '[setup_triton_env] %s\n' "$*" >&2; }
 
 check_venv() {
     "$VENV/bin/python" - <<'PY' 2>/dev/null
-import google.protobuf, numpy, tritonclient.grpc, tritonclient.grpc.aio  # noqa: F401
+import google.protobuf, numpy, tritonclient.grpc, tritonclient.grpc.aio, tritonclient.http  # noqa: F401
 major = int(google.protobuf.__version__.split(".")[0])
 assert major < 7, google.protobuf.__version__
 PY
@@ -40,7 +40,7 @@ else
     log "creating $VENV"
     "$PYTHON" -m venv "$VENV"
     timeout 600 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PIP_TIMEOUT[@]}" \
-        "tritonclient[grpc]==$TRITONCLIENT_VERSION" "protobuf<7" "numpy>=1.26" \
+        "tritonclient[grpc,http]==$TRITONCLIENT_VERSION" "protobuf<7" "numpy>=1.26" \
         "nvidia-cuda-runtime-cu12==$CUDART_VERSION"
     check_venv || { log "tritonclient does not import in $VENV"; exit 1; }
 fi

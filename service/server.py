@@ -23,7 +23,7 @@ from service.drift.monitor import DriftMonitor
 from service.health import HealthReporter, server_ready, start_health_server
 from service.metrics import Metrics
 from service.observability.access_log import AccessLog
-from service.observability.collector import ObservabilityCollector, UnknownModels
+from service.observability.collector import ObservabilityCollector, ProtocolRequests, UnknownModels
 from service.observability.interceptor import ObservabilityInterceptor
 from service.observability.stages import StageStats
 from service.observability.tracing import TRACING
@@ -34,6 +34,8 @@ from service.repository.loader import ModelLoader
 from service.repository.repository import ModelRepository, ModelState
 from service.repository.summary import tally
 from service.repository.watcher import RepositoryWatcher
+from service.rest.assemble import start_rest_server
+from service.rest.server import RestServer
 from service.rpc.budget import InflightBudget, RequestIntake
 from service.rpc.decoding import add_service
 from service.rpc.drain import DrainGate
@@ -109,10 +111,9 @@ class SwitchyardServer:
             settings.otel_endpoint, settings.otel_protocol, settings.trace_rate, settings.trace_slow_ms, __version__
         )
         # Stage histograms and unknown-model counts: filled by the interceptor's calls, read by /metrics.
-        self.stages, self.unknown_models = StageStats(), UnknownModels()
-        observe = ObservabilityInterceptor(
-            AccessLog(settings.trace_slow_ms, settings.access_log), self.stages, self.unknown_models
-        )
+        self.stages, self.unknown_models, self.protocol_requests = StageStats(), UnknownModels(), ProtocolRequests()
+        self.access_log = AccessLog(settings.trace_slow_ms, settings.access_log)
+        observe = ObservabilityInterceptor(self.access_log, self.stages, self.unknown_models, self.protocol_requests)
         self._server = grpc.aio.server(
             options=channel_options(settings), interceptors=[observe, *self.security.interceptors()]
         )
@@ -128,7 +129,9 @@ class SwitchyardServer:
         # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
         # and the video streams' counters.
         self.metrics = Metrics(self.repository, registry, self.video.stats)
-        self.metrics.registry.register(ObservabilityCollector(self.stages, self.unknown_models, __version__))
+        self.metrics.registry.register(
+            ObservabilityCollector(self.stages, self.unknown_models, __version__, self.protocol_requests)
+        )
         if self.cache is not None:
             self.metrics.registry.register(CacheCollector(self.cache))
         if self.security.authenticator is not None:
@@ -152,6 +155,8 @@ class SwitchyardServer:
         reflection.enable_server_reflection(self.service_names, self._server)
         self.port = 0
         self.health_port = 0
+        self.http_port = 0
+        self.rest: RestServer | None = None
         self._health_server: grpc.aio.Server | None = None
         self._stopped = asyncio.Event()
 
@@ -175,10 +180,10 @@ class SwitchyardServer:
         add_service, not grpc's generated add_*_to_server: a body that does not decode gets
         INVALID_ARGUMENT (service/rpc/decoding.py); the two inference streams answer it in band.
         """
-        predict = PredictServicer(
+        predict = self.predict = PredictServicer(
             self.repository, hardware, self.gate, video=self.video, intake=self.intake, answers=self.answers
         )
-        oip = OipServicer(
+        oip = self.oip = OipServicer(
             self.repository,
             allow_repository_admin=self.settings.allow_repository_admin,
             gate=self.gate,
@@ -209,6 +214,11 @@ class SwitchyardServer:
                 self.health.servicer, self.settings.host, self.settings.health_port, self.settings.reuse_port
             )
             log.info("serving grpc.health.v1 (plaintext) on %s:%d", self.settings.host, self.health_port)
+        if self.settings.http_port >= 0:  # -1 = off
+            self.rest = await start_rest_server(self)
+            self.http_port = self.rest.port
+            tls = " (TLS)" if self.rest.tls else ""
+            log.info("serving KServe v2 REST%s on %s:%d", tls, self.settings.host, self.http_port)
         if self.settings.metrics_port >= 0:  # -1 = off
             self.metrics.serve(
                 self.settings.host,
@@ -251,9 +261,13 @@ class SwitchyardServer:
         # grpc's stop(grace) closes the listener and sends GOAWAY at once, and returns early
         # when the last call ends.
         stopping = asyncio.ensure_future(self._server.stop(grace))
+        # The HTTP port stops listening too; its requests are in the same drain gate.
+        rest_stopping = asyncio.ensure_future(self.rest.stop(grace)) if self.rest is not None else None
         if not await self.gate.drain(grace):
             log.warning("grace period over with %d call(s) still running; cancelling them", self.gate.active)
         await stopping
+        if rest_stopping is not None:
+            await rest_stopping
         if self._health_server is not None:
             await self._health_server.stop(0)
         await self.repository.close(timeout=0)

@@ -21,6 +21,8 @@ class ServerSettings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8001, ge=0, le=65535)
     metrics_port: int = Field(default=8002, ge=-1, le=65535, description="-1 disables the metrics endpoint")
+    # KServe v2 REST (service/rest/, docs/protocols.md): same models, limits, auth and TLS as the gRPC port.
+    http_port: int = Field(default=8000, ge=-1, le=65535, description="KServe v2 REST port; -1 = off")
     model_repository: Path = DEFAULT_REPOSITORY
     # Only these models are loaded (empty = every model in the repository).
     models: list[str] = Field(default_factory=list)

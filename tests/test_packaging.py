@@ -54,6 +54,9 @@ MODULES = {
     "onnx": "onnx",
     "datasketches": "datasketches",
     "redis": "redis",
+    "starlette": "starlette",
+    "uvicorn": "uvicorn",
+    "httptools": "httptools",
     "nncf": "nncf",
 }
 # The generator's version is written into protos/*_pb2*.py and `protos.generate --check`

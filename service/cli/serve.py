@@ -30,6 +30,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to bind")] = None,
     port: Annotated[int | None, typer.Option(help="gRPC port, 0 = any free port")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Prometheus port, -1 = off")] = None,
+    http_port: Annotated[int | None, typer.Option(help="KServe v2 REST port (default 8000), -1 = off")] = None,
     model_repository: Annotated[Path | None, typer.Option(help="model repository folder")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", help="load only these models (repeatable)")] = None,
     backend: Annotated[str | None, typer.Option(help="auto | onnxruntime | openvino | tensorrt")] = None,
@@ -175,6 +176,8 @@ def check_before_loading(settings: ServerSettings) -> None:
         check_port_free(settings.host, settings.port, "--port")
         if settings.metrics_port > 0:
             check_port_free(settings.host, settings.metrics_port, "--metrics-port")
+        if settings.http_port > 0:
+            check_port_free(settings.host, settings.http_port, "--http-port")
         if settings.health_port > 0:
             check_port_free(settings.host, settings.health_port, "--health-port")
     from service.security.startup import SecurityError, ServerSecurity

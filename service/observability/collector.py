@@ -29,10 +29,22 @@ class UnknownModels:
     """
 
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {"switchyard": 0, "oip": 0}  # both exported from the start, at 0
+        self.counts: dict[str, int] = {"switchyard": 0, "oip": 0, "rest": 0}  # all exported from the start, at 0
 
     def count(self, protocol: str) -> None:
         self.counts[protocol] = self.counts.get(protocol, 0) + 1
+
+
+class ProtocolRequests:
+    """Requests answered, per protocol (switchyard, oip, rest) and status code name: how each
+    protocol is used, counted where each ends its calls (the gRPC interceptor, the REST layer)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def count(self, protocol: str, code: str) -> None:
+        key = (protocol, code)
+        self.counts[key] = self.counts.get(key, 0) + 1
 
 
 def build_labels(version: str) -> dict[str, str]:
@@ -47,9 +59,12 @@ def build_labels(version: str) -> dict[str, str]:
 
 
 class ObservabilityCollector:
-    def __init__(self, stages: StageStats, unknown: UnknownModels, version: str) -> None:
+    def __init__(
+        self, stages: StageStats, unknown: UnknownModels, version: str, requests: ProtocolRequests | None = None
+    ) -> None:
         self._stages = stages
         self._unknown = unknown
+        self._requests = requests or ProtocolRequests()
         self._build = build_labels(version)  # read once: installed versions do not change under a running server
 
     def describe(self) -> list[Metric]:
@@ -76,4 +91,11 @@ class ObservabilityCollector:
         )
         for protocol, count in sorted(self._unknown.counts.items()):
             unknown.add_metric([protocol], count)
-        yield from (build, stages, unknown)
+        requests = CounterMetricFamily(
+            "switchyard_protocol_requests",
+            "Calls answered, by protocol (switchyard, oip, rest) and gRPC status code name.",
+            labels=["protocol", "code"],
+        )
+        for (protocol, code), count in sorted(dict(self._requests.counts).items()):
+            requests.add_metric([protocol, code], count)
+        yield from (build, stages, unknown, requests)

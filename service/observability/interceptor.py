@@ -25,7 +25,7 @@ from service.observability.stages import StageStats
 from service.observability.tracing import TRACING
 
 if TYPE_CHECKING:
-    from service.observability.collector import UnknownModels
+    from service.observability.collector import ProtocolRequests, UnknownModels
 
 _KINDS = {
     (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
@@ -40,11 +40,16 @@ PROTOCOLS = {"switchyard.v1.Predict": "switchyard", "inference.GRPCInferenceServ
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     def __init__(
-        self, access_log: AccessLog, stages: StageStats | None = None, unknown: UnknownModels | None = None
+        self,
+        access_log: AccessLog,
+        stages: StageStats | None = None,
+        unknown: UnknownModels | None = None,
+        requests: ProtocolRequests | None = None,
     ) -> None:
         self._access_log = access_log
         self._stages = stages
         self._unknown = unknown
+        self._requests = requests
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -79,7 +84,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                     call.raised(exc)
                     raise
                 finally:
-                    call.end(context, self._access_log, self._unknown)
+                    call.end(context, self._access_log, self._unknown, self._requests)
 
         elif inspect.iscoroutinefunction(behavior):
 
@@ -91,7 +96,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                     call.raised(exc)
                     raise
                 finally:
-                    call.end(context, self._access_log, self._unknown)
+                    call.end(context, self._access_log, self._unknown, self._requests)
 
         else:
             return handler  # synchronous handlers (none are served) run on grpc's own threads
@@ -148,7 +153,13 @@ class _Call:
     def raised(self, exc: BaseException) -> None:
         self.error = exc
 
-    def end(self, context: grpc.aio.ServicerContext, access_log: AccessLog, unknown: UnknownModels | None) -> None:
+    def end(
+        self,
+        context: grpc.aio.ServicerContext,
+        access_log: AccessLog,
+        unknown: UnknownModels | None,
+        requests: ProtocolRequests | None = None,
+    ) -> None:
         seconds = time.perf_counter() - self.started
         code = context.code() or grpc.StatusCode.OK
         if not isinstance(code, grpc.StatusCode):
@@ -159,6 +170,8 @@ class _Call:
             code = grpc.StatusCode.CANCELLED if cancelled else grpc.StatusCode.UNKNOWN
         if code is grpc.StatusCode.NOT_FOUND and self.model and self.protocol and unknown is not None:
             unknown.count(self.protocol)
+        if requests is not None and self.protocol:
+            requests.count(self.protocol, code.name)
         if access_log.wants(code, seconds):
             access_log.write(self.method, code, seconds, context.details())
         if self.span is not None:

@@ -28,6 +28,8 @@ def make_settings(model_repo, **overrides) -> ServerSettings:
         host="127.0.0.1",
         port=0,
         metrics_port=-1,
+        # The REST port is off unless a test asks for it (http_port=0): 8000 is shared by everyone.
+        http_port=-1,
         model_repository=model_repo,
         max_message_bytes=8 * 1024 * 1024,
         grace_period=5,

@@ -30,7 +30,9 @@ def test_models_are_checked_against_the_repository(tmp_path) -> None:
     (tmp_path / "add").mkdir()
     (tmp_path / "add" / "config.yaml").write_text("backend: onnxruntime\n")
     (tmp_path / "notes").mkdir()  # no config.yaml: not a model
-    check_before_loading(ServerSettings(model_repository=tmp_path, models=["add"], port=0, metrics_port=-1))
+    check_before_loading(
+        ServerSettings(model_repository=tmp_path, models=["add"], port=0, metrics_port=-1, http_port=-1)
+    )
     with pytest.raises(CliError, match=r"no model 'notes', 'other' in .* \(it has add\)"):
         check_before_loading(ServerSettings(model_repository=tmp_path, models=["notes", "other"], port=0))
 

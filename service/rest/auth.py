@@ -1,0 +1,47 @@
+"""The auth layer over HTTP: the gRPC port's Authenticator, groups and counts, per request.
+
+Each route stands for an RPC of inference.GRPCInferenceService and needs that RPC's group
+(service/security/groups.py); `Authorization: Bearer <token>` is the gRPC metadata of the
+same name. The health routes are open, as grpc.health.v1 Check is: probes carry no
+credentials. Client certificates are verified by TLS (--tls-client-ca), but an identity is
+taken from a token or the anonymous groups only: the HTTP server does not hand the peer
+certificate to the application.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from service.rest.errors import RestError
+from service.security.audit import AuthStats
+from service.security.auth import Authenticator, Outcome
+from service.security.groups import OIP, group_of
+from service.security.identity import set_current_identity
+
+log = logging.getLogger("service.security.interceptor")
+
+
+class RestAuth:
+    def __init__(self, authenticator: Authenticator | None, stats: AuthStats) -> None:
+        self._authenticator = authenticator
+        self._stats = stats
+
+    def admit(self, route: str, rpc: str | None, headers: Mapping[str, str]) -> None:
+        """Let the request through (its identity set for the log) or raise 401/403."""
+        if self._authenticator is None or rpc is None:
+            return
+        group = group_of(f"/{OIP}/{rpc}")
+        header = headers.get("authorization")
+        metadata = [("authorization", header)] if header is not None else []
+        decision = self._authenticator.decide(route, group, metadata, dict)
+        name = decision.identity.name if decision.identity else ""
+        self._stats.count(name, group.value if group else "none", decision.outcome.value)
+        if decision.outcome is Outcome.ALLOWED:
+            set_current_identity(decision.identity)
+            return
+        level = logging.INFO if decision.outcome is Outcome.DENIED else logging.DEBUG
+        log.log(level, "%s %s (identity %r): %s", decision.outcome.value, route, name, decision.message)
+        if decision.outcome is Outcome.UNAUTHENTICATED:
+            raise RestError(401, decision.message, headers={"www-authenticate": 'Bearer realm="switchyard"'})
+        raise RestError(403, decision.message)

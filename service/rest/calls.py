@@ -1,0 +1,65 @@
+"""Calling a gRPC servicer method from HTTP: the servicer's own code, decorators and all.
+
+A servicer method takes a request message and a ServicerContext, and ends a failed call by
+setting the context's code and details (service/rpc/errors.py). `ServicerCall` stands in for
+that context, so an HTTP request runs exactly what the gRPC method runs: its checks, its
+drain gate, its error mapping. It has no deadline: KServe's HTTP form carries none (Triton's
+`timeout` parameter still tightens one, as over gRPC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+
+from service.rest.errors import HTTP_STATUS
+
+
+class ServicerCall:
+    """The parts of grpc.aio.ServicerContext the servicers and the observability layer use."""
+
+    __slots__ = ("_code", "_details", "_metadata")
+
+    def __init__(self, metadata: Sequence[tuple[str, str]] = ()) -> None:
+        self._code: grpc.StatusCode | None = None
+        self._details = ""
+        self._metadata = tuple(metadata)
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def time_remaining(self) -> float | None:
+        return None
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+
+class CallFailed(Exception):
+    """The servicer ended the call with a status that is not OK."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = HTTP_STATUS.get(code, 500)
+
+
+async def call(method: Callable[[Any, Any], Awaitable[Any]], request: Any, context: ServicerCall) -> Any:
+    """The method's reply; CallFailed with the status it set otherwise."""
+    reply = await method(request, context)
+    code = context.code()
+    if code is not None and code is not grpc.StatusCode.OK:
+        raise CallFailed(code, context.details())
+    return reply

@@ -1,0 +1,108 @@
+"""One HTTP request as the observability layer sees a gRPC call: its request context (log lines
+name model, version, request id and caller), its server span, its request-log line, and its
+count in switchyard_protocol_requests{protocol="rest"}.
+
+The same StageStats, AccessLog, UnknownModels and ProtocolRequests as the gRPC interceptor
+(service/observability/interceptor.py); the span follows OpenTelemetry's HTTP conventions and
+continues a client's `traceparent` header.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from service.observability.access_log import AccessLog
+from service.observability.collector import ProtocolRequests, UnknownModels
+from service.observability.logging import RequestContext, set_current_request
+from service.observability.stages import StageStats
+from service.observability.tracing import TRACING
+
+PROTOCOL = "rest"
+
+
+@dataclass(frozen=True)
+class Observers:
+    access_log: AccessLog
+    stages: StageStats | None = None
+    unknown: UnknownModels | None = None
+    requests: ProtocolRequests | None = None
+
+
+class RestCall:
+    """An HTTP request in progress; `end` once its status is known."""
+
+    __slots__ = ("route", "model", "started", "span", "token")
+
+    def __init__(
+        self,
+        method: str,
+        route: str,
+        path: str,
+        model: str,
+        version: str,
+        headers: Mapping[str, str],
+        observers: Observers,
+    ) -> None:
+        self.route = f"{method} {route}"
+        self.model = model
+        self.started = time.perf_counter()
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        set_current_request(RequestContext(self.route, request_id, model, version, observers.stages))
+        self.span: Any = None
+        self.token: Any = None
+        if TRACING.tracer is not None:
+            self._start_span(method, route, path, model, version, request_id, headers)
+
+    def _start_span(
+        self, method: str, route: str, path: str, model: str, version: str, request_id: str, headers: Mapping[str, str]
+    ) -> None:
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+        from opentelemetry.propagate import extract
+
+        attributes = {
+            "http.request.method": method,
+            "http.route": route,
+            "url.path": path,
+            "switchyard.protocol": PROTOCOL,
+            "switchyard.request_id": request_id,
+        }
+        if model:
+            attributes["switchyard.model"] = model
+        if version:
+            attributes["switchyard.model_version"] = version
+        parent = extract(dict(headers))
+        self.span = TRACING.tracer.start_span(
+            self.route, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
+        )
+        self.token = otel_context.attach(trace.set_span_in_context(self.span, parent))
+
+    def end(self, status: int, code: grpc.StatusCode, message: str, observers: Observers) -> None:
+        seconds = time.perf_counter() - self.started
+        if code is grpc.StatusCode.NOT_FOUND and self.model and observers.unknown is not None:
+            observers.unknown.count(PROTOCOL)
+        if observers.requests is not None:
+            observers.requests.count(PROTOCOL, code.name)
+        if observers.access_log.wants(code, seconds):
+            observers.access_log.write(self.route, code, seconds, message)
+        if self.span is not None:
+            self._end_span(status, code, message)
+
+    def _end_span(self, status: int, code: grpc.StatusCode, message: str) -> None:
+        from opentelemetry import context as otel_context
+        from opentelemetry.trace import Status, StatusCode
+
+        self.span.set_attribute("http.response.status_code", status)
+        if code is not grpc.StatusCode.OK:
+            self.span.set_status(Status(StatusCode.ERROR, f"{status}: {message}"[:300]))
+        self.span.end()
+        try:
+            otel_context.detach(self.token)
+        except ValueError:
+            pass  # ended in another context (a cancelled request): nothing to restore

@@ -1,0 +1,154 @@
+"""The KServe v2 routes (and Triton's extensions): each one request -> one servicer call -> one reply.
+
+Every handler turns the HTTP request into the servicer's request message, calls the servicer
+method the gRPC port serves (service/rest/calls.py), and writes its reply as JSON. `RPC` names
+the method each route stands for: its auth group and its place in the docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from protos.inference import grpc_service_pb2 as pb
+from protos.switchyard.v1 import predict_pb2
+from service.oip.servicer import OipServicer
+from service.predict.image import IMAGE_INPUT
+from service.predict.servicer import PredictServicer
+from service.repository.repository import ModelRepository
+from service.rest.binary import HEADER_LENGTH, BinaryParts, split_body
+from service.rest.body import read_body
+from service.rest.calls import ServicerCall, call
+from service.rest.documents import document
+from service.rest.errors import RestError, error_response, json_response
+from service.rest.replies import infer_reply, predict_reply
+from service.rest.requests import infer_request, parse_json, set_parameters
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+
+Handler = Callable[[Request, ServicerCall], Awaitable[Response]]
+
+
+@dataclass
+class Services:
+    """What the routes call: the gRPC port's own servicers and repository, and the body limit."""
+
+    oip: OipServicer
+    predict: PredictServicer
+    repository: ModelRepository
+    max_body_bytes: int
+
+
+def _model(request: Request) -> tuple[str, str]:
+    return request.path_params.get("model", ""), request.path_params.get("version", "")
+
+
+async def _json_body(request: Request, services: Services) -> dict:
+    """An optional JSON object body (repository routes)."""
+    body = await read_body(request, services.max_body_bytes)
+    if not body.strip():
+        return {}
+    found = parse_json(body)
+    if not isinstance(found, dict):
+        raise RestError(400, "request body must be a JSON object")
+    return found
+
+
+def handlers(services: Services) -> dict[str, Handler]:
+    oip = services.oip
+
+    async def live(request: Request, context: ServicerCall) -> Response:
+        reply = await call(oip.ServerLive, pb.ServerLiveRequest(), context)
+        return json_response({"live": reply.live})
+
+    async def ready(request: Request, context: ServicerCall) -> Response:
+        reply = await call(oip.ServerReady, pb.ServerReadyRequest(), context)
+        return json_response({"ready": reply.ready}) if reply.ready else error_response(503, "server is not ready")
+
+    async def server_metadata(request: Request, context: ServicerCall) -> Response:
+        return json_response(document(await call(oip.ServerMetadata, pb.ServerMetadataRequest(), context)))
+
+    async def model_metadata(request: Request, context: ServicerCall) -> Response:
+        name, version = _model(request)
+        reply = await call(oip.ModelMetadata, pb.ModelMetadataRequest(name=name, version=version), context)
+        return json_response(document(reply))
+
+    async def model_ready(request: Request, context: ServicerCall) -> Response:
+        name, version = _model(request)
+        reply = await call(oip.ModelReady, pb.ModelReadyRequest(name=name, version=version), context)
+        if reply.ready:
+            return json_response({"name": name, "ready": True})
+        return error_response(503, f"model '{name}' is not ready")
+
+    async def model_config(request: Request, context: ServicerCall) -> Response:
+        name, version = _model(request)
+        reply = await call(oip.ModelConfig, pb.ModelConfigRequest(name=name, version=version), context)
+        return json_response(document(reply.config))
+
+    async def model_stats(request: Request, context: ServicerCall) -> Response:
+        name, version = _model(request)
+        reply = await call(oip.ModelStatistics, pb.ModelStatisticsRequest(name=name, version=version), context)
+        return json_response(document(reply))
+
+    async def infer(request: Request, context: ServicerCall) -> Response:
+        name, version = _model(request)
+        body = await read_body(request, services.max_body_bytes)
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media in IMAGE_TYPES:
+            return await _image(services, name, version, body, context)
+        json_part, binary_part = split_body(body, request.headers.get(HEADER_LENGTH))
+        message, layout = infer_request(parse_json(json_part), BinaryParts(binary_part), name, version)
+        del body, json_part, binary_part  # the message holds the tensors now
+        reply = await call(oip.ModelInfer, message, context)
+        content, headers = infer_reply(reply, layout)
+        return Response(content, headers=headers)
+
+    async def repository_index(request: Request, context: ServicerCall) -> Response:
+        options = await _json_body(request, services)
+        message = pb.RepositoryIndexRequest(ready=bool(options.get("ready", False)))
+        reply = await call(oip.RepositoryIndex, message, context)
+        return json_response([document(model) for model in reply.models])
+
+    async def load(request: Request, context: ServicerCall) -> Response:
+        options = await _json_body(request, services)
+        message = pb.RepositoryModelLoadRequest(model_name=_model(request)[0])
+        set_parameters(message.parameters, options.get("parameters", {}), "parameters")
+        await call(oip.RepositoryModelLoad, message, context)
+        return json_response({})
+
+    async def unload(request: Request, context: ServicerCall) -> Response:
+        options = await _json_body(request, services)
+        message = pb.RepositoryModelUnloadRequest(model_name=_model(request)[0])
+        set_parameters(message.parameters, options.get("parameters", {}), "parameters")
+        await call(oip.RepositoryModelUnload, message, context)
+        return json_response({})
+
+    return {
+        "live": live,
+        "ready": ready,
+        "server_metadata": server_metadata,
+        "model_metadata": model_metadata,
+        "model_ready": model_ready,
+        "model_config": model_config,
+        "model_stats": model_stats,
+        "infer": infer,
+        "repository_index": repository_index,
+        "load": load,
+        "unload": unload,
+    }
+
+
+async def _image(services: Services, name: str, version: str, body: bytes, context: ServicerCall) -> Response:
+    """A JPEG or PNG body for a model that declares preprocess: Predict's image path, answered as JSON."""
+    model = services.repository.get(name, version)  # unknown model: 404 before anything else
+    if model.config is None or model.config.preprocess is None:
+        raise RestError(
+            415, f"model '{name}' declares no preprocess in its config.yaml: send JSON tensors, not an image"
+        )
+    message = predict_pb2.PredictRequest(model=name, version=version, raw_output=True)
+    message.inputs.add(name=IMAGE_INPUT, datatype="BYTES", shape=[1]).contents.bytes_contents.append(body)
+    reply = await call(services.predict.Predict, message, context)
+    return json_response(predict_reply(reply))
