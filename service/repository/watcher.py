@@ -69,12 +69,17 @@ class Fingerprints:
         return _Stamp(info.st_size, info.st_mtime_ns, digest)
 
 
+# A file being downloaded by a sync tool (rclone writes NAME.XXXX.partial, then renames it):
+# not part of the model until it has its final name, so it neither triggers nor joins a reload.
+_IN_PROGRESS = ".partial"
+
+
 def _files(folder: Path) -> list[Path]:
     """config.yaml and every file below the version folders (symlinked artifacts followed)."""
     found = [folder / CONFIG]
     for version in sorted(folder.iterdir()):
         if version.is_dir() and version.name.isdigit():
-            found += sorted(p for p in version.rglob("*") if p.is_file())
+            found += sorted(p for p in version.rglob("*") if p.is_file() and not p.name.endswith(_IN_PROGRESS))
     return found
 
 

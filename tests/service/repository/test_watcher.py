@@ -51,3 +51,14 @@ async def test_a_poll_loads_new_models_skips_unconfigured_folders_and_unloads_re
     shutil.rmtree(tmp_path / "second")
     assert await watcher.poll() == ["second"]
     assert repository.names() == ["tiny_cnn"]
+
+
+def test_a_file_still_being_synced_is_not_part_of_the_model(tmp_path: Path) -> None:
+    write_model(tmp_path, "tiny_cnn", models.tiny_cnn(), "")
+    prints = Fingerprints()
+    first = prints.snapshot(tmp_path).models["tiny_cnn"]
+    partial = tmp_path / "tiny_cnn" / "1" / "model.onnx.a1b2c3d4.partial"
+    partial.write_bytes(b"the first half of a new artifact")
+    assert prints.snapshot(tmp_path).models["tiny_cnn"] == first
+    partial.replace(tmp_path / "tiny_cnn" / "1" / "model.onnx")  # the sync tool renames it when complete
+    assert prints.snapshot(tmp_path).models["tiny_cnn"] != first
