@@ -9,16 +9,25 @@ iterable. gRPC reads it only as fast as the server accepts frames (flow control)
 generator reading a camera never runs ahead of the server by more than a few frames.
 Every frame gets exactly one FrameResult: `.ok` with detections, `.error`, or `.dropped`.
 `VideoClient` is the blocking twin with the same arguments.
+
+A stream that ends UNAVAILABLE — a server draining ("server draining: reconnect") or a lost
+connection — is reopened on the same channel (another address of it, when it has several)
+and continues where it stopped: frames sent but not answered are sent again, answered ones
+never are, and the caller sees one reply per frame, in order (clients/video_resume.py).
+`resume=` bounds the attempts without a reply in between (a RetryPolicy; None: never resume).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 import grpc
 
 from clients.aio_client import stream_failure
 from clients.channel import AsyncPredictChannel, PredictChannel
+from clients.connection import RetryPolicy
 from clients.errors import PredictError
 from clients.video_messages import (
     Classification,
@@ -27,10 +36,9 @@ from clients.video_messages import (
     FrameResult,
     SendTimes,
     decode_response,
-    frame_requests,
     stream_config,
 )
-from protos.switchyard.v1 import video_pb2 as vpb
+from clients.video_resume import DEFAULT_RESUME, FrameLedger, resumable, resume_delay
 
 __all__ = ["AsyncVideoClient", "Classification", "Detection", "Frame", "FrameResult", "VideoClient", "stream_config"]
 
@@ -44,52 +52,87 @@ class AsyncVideoClient(AsyncPredictChannel):
         *,
         model: str,
         timeout: float | None = None,
+        resume: RetryPolicy | None = DEFAULT_RESUME,
         **options,
     ) -> AsyncIterator[FrameResult]:
         """Results in frame order. Options as `stream_config` (encoding, drop_policy, ...).
 
-        Leaving the loop early cancels the stream, which frees its server-side decoder.
+        Leaving the loop early cancels the stream, which frees its server-side decoder. An
+        exception raised by `frames` is raised here as itself.
         """
-        config = stream_config(model, **options)
         times = SendTimes()
-
-        async def requests() -> AsyncIterator[vpb.StreamVideoRequest]:
-            yield vpb.StreamVideoRequest(config=config)
-            if isinstance(frames, AsyncIterable):
-                async for frame in frames:
-                    yield times.request(frame)
-            else:
-                for request in frame_requests(frames, times):
-                    yield request
-
-        call = self._stub.StreamVideo(requests(), **self._call_options(timeout, None))
-        try:
-            async for response in call:
-                yield decode_response(response, times)
-        except grpc.RpcError as error:
-            raise await stream_failure(call, error) from None
-        finally:
-            call.cancel()
+        ledger = FrameLedger(stream_config(model, **options), frames, times)
+        call_options = self._call_options(timeout, None)
+        deadline = _deadline(call_options["timeout"])
+        failures = 0
+        while True:
+            call = self._stub.StreamVideo(ledger.aio_requests(), **_within(call_options, deadline))
+            ledger.bind(call)
+            try:
+                async for response in call:
+                    if ledger.answered(response):
+                        failures = 0
+                        yield decode_response(response, times)
+                ledger.reraise()
+                return
+            except grpc.RpcError as error:
+                ledger.reraise()
+                failure = await stream_failure(call, error)
+            except asyncio.CancelledError:
+                ledger.reraise()
+                raise
+            finally:
+                call.cancel()
+            failures += 1
+            if resume is None or not resumable(failure, resume) or failures >= resume.max_attempts:
+                raise failure
+            await asyncio.sleep(resume_delay(resume, failures))
 
 
 class VideoClient(PredictChannel):
     """Blocking: `for result in VideoClient(target).stream(frames, model=...)`."""
 
     def stream(
-        self, frames: Iterable[Frame | bytes], *, model: str, timeout: float | None = None, **options
+        self,
+        frames: Iterable[Frame | bytes],
+        *,
+        model: str,
+        timeout: float | None = None,
+        resume: RetryPolicy | None = DEFAULT_RESUME,
+        **options,
     ) -> Iterator[FrameResult]:
-        config = stream_config(model, **options)
         times = SendTimes()
+        ledger = FrameLedger(stream_config(model, **options), frames, times)
+        call_options = self._call_options(timeout, None)
+        deadline = _deadline(call_options["timeout"])
+        failures = 0
+        while True:
+            call = self._stub.StreamVideo(ledger.sync_requests(), **_within(call_options, deadline))
+            ledger.bind(call)
+            try:
+                for response in call:
+                    if ledger.answered(response):
+                        failures = 0
+                        yield decode_response(response, times)
+                ledger.reraise()
+                return
+            except grpc.RpcError as error:
+                ledger.reraise()
+                failure = PredictError.from_rpc_error(error)
+            finally:
+                call.cancel()
+            failures += 1
+            if resume is None or not resumable(failure, resume) or failures >= resume.max_attempts:
+                raise failure
+            time.sleep(resume_delay(resume, failures))
 
-        def requests() -> Iterator[vpb.StreamVideoRequest]:
-            yield vpb.StreamVideoRequest(config=config)
-            yield from frame_requests(frames, times)
 
-        call = self._stub.StreamVideo(requests(), **self._call_options(timeout, None))
-        try:
-            for response in call:
-                yield decode_response(response, times)
-        except grpc.RpcError as error:
-            raise PredictError.from_rpc_error(error) from None
-        finally:
-            call.cancel()
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _within(call_options: dict, deadline: float | None) -> dict:
+    """One call's options: a resumed stream keeps the first call's deadline, not a new one."""
+    if deadline is None:
+        return call_options
+    return {**call_options, "timeout": max(deadline - time.monotonic(), 0.0)}

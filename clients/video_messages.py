@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -147,11 +147,6 @@ class SendTimes:
     def latency_ms(self, index: int) -> float | None:
         sent = self._sent.pop(index, None)
         return None if sent is None else (time.perf_counter() - sent) * 1e3
-
-
-def frame_requests(frames: Iterable[Frame | bytes], times: SendTimes) -> Iterable[vpb.StreamVideoRequest]:
-    for frame in frames:
-        yield times.request(frame)
 
 
 def decode_response(response: vpb.StreamVideoResponse, times: SendTimes) -> FrameResult:

@@ -6,6 +6,7 @@ stops pulling and gRPC flow control holds the client back.
 
 When the server drains (service/rpc/drain.py) the reader stops pulling: every request already
 read is answered, then the stream ends with UNAVAILABLE "server draining: reconnect".
+`next_unless_stopped` is that stop-aware read; StreamVideo's session reads its frames with it too.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ async def concurrent_replies(
         try:
             while True:
                 try:
-                    request = await _next_unless(iterator, stop)
+                    request = await next_unless_stopped(iterator, stop)
                 except StopAsyncIteration:
                     break
-                if request is _STOPPED:
+                if request is STOPPED:
                     raise draining_error()
                 await pending.put(asyncio.ensure_future(handle(request)))
         except Exception as exc:
@@ -76,15 +77,18 @@ async def concurrent_replies(
                 task.cancel()
 
 
-_STOPPED = object()
+STOPPED = object()
 
 
-async def _next_unless(iterator: AsyncIterator, stop: asyncio.Event | None):
-    """The next request, or _STOPPED once `stop` is set (the read in progress is abandoned)."""
+async def next_unless_stopped(iterator: AsyncIterator, stop: asyncio.Event | None):
+    """The next request, or STOPPED once `stop` is set (the read in progress is abandoned).
+
+    Raises StopAsyncIteration at the end of the requests, like `__anext__`.
+    """
     if stop is None:
         return await iterator.__anext__()
     if stop.is_set():
-        return _STOPPED
+        return STOPPED
     reading = asyncio.ensure_future(iterator.__anext__())
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -94,7 +98,7 @@ async def _next_unless(iterator: AsyncIterator, stop: asyncio.Event | None):
     if reading.done():
         return reading.result()
     reading.cancel()
-    return _STOPPED
+    return STOPPED
 
 
 async def _in_order(pending: asyncio.Queue) -> AsyncIterator:

@@ -13,6 +13,9 @@ tensors of finished replies the client has not read yet (past it the reader stop
 flow control holds the sender). Decoding, pre- and postprocessing run in worker threads
 (OpenCV, libjpeg-turbo and FFmpeg release the GIL), so they overlap the model and never
 stall the event loop.
+When the server drains, the reader stops taking frames (service/rpc/streams.py's stop-aware
+read): every frame already read is answered, held-back H.264 pictures included, then the
+stream ends with UNAVAILABLE "server draining: reconnect".
 Ending, cancelling or disconnecting runs the session's `finally`: tasks are cancelled,
 the queue is emptied and the decoder is closed at once.
 """
@@ -28,11 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
+from protos.h264 import parameter_sets_only
 from protos.switchyard.v1 import video_pb2 as vpb
 from service.observability.frames import FrameSpan
 from service.observability.stages import stage_record
 from service.observability.tracing import TRACING
 from service.repository.repository import ModelRepository
+from service.rpc.drain import current_stop, draining_error
+from service.rpc.streams import STOPPED, next_unless_stopped
 from service.scheduling.runner import InferRequest, ModelRunner
 from service.video.messages import (
     StreamOptions,
@@ -44,7 +50,7 @@ from service.video.messages import (
 )
 from service.video.queue import DropQueue
 from service.video.stats import VideoStats
-from service.vision.decode import FrameDecoder, h264_nal_types, make_decoder
+from service.vision.decode import FrameDecoder, make_decoder
 from service.vision.limits import MediaLimits
 from service.vision.pipeline import VisionPipeline, pipeline_for
 
@@ -135,12 +141,24 @@ class VideoSession:
     # ------------------------------------------------------------------ reader
 
     async def _read(self, requests: AsyncIterator[vpb.StreamVideoRequest]) -> None:
+        iterator = requests.__aiter__()
+        stop = current_stop()
         try:
-            async for message in requests:
+            while True:
+                try:
+                    message = await next_unless_stopped(iterator, stop)
+                except StopAsyncIteration:
+                    await self._finish()
+                    break
+                if message is STOPPED:
+                    # The server drains: no new frames; every frame read is answered (in order),
+                    # then the stream ends UNAVAILABLE "server draining: reconnect", so the client
+                    # resends the rest elsewhere.
+                    await self._finish(draining_error())
+                    break
                 if message.WhichOneof("kind") != "frame":
                     raise InvalidInputError("a video stream sends one StreamConfig first, then only frames")
                 await self._admit(message.frame)
-            await self._finish()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -161,7 +179,7 @@ class VideoSession:
         await self._outstanding.acquire()
         item = _Frame(frame.index, frame.pts, self._clock(), asyncio.get_running_loop().create_future())
         self._slots.put_nowait(item.slot)
-        if self.options.encoding == "h264" and _parameter_sets_only(frame.data):
+        if self.options.encoding == "h264" and parameter_sets_only(frame.data):
             try:
                 await asyncio.to_thread(decoder.decode, frame.data)  # held for the next picture
             except SwitchyardError as exc:  # e.g. an SPS over the pixel limit: answered, never decoded
@@ -181,8 +199,11 @@ class VideoSession:
         item.decode_ms = (self._clock() - item.received) * 1e3
         await self._enqueue(decoded)
 
-    async def _finish(self) -> None:
-        """End of input: drain pictures the decoder held back; account for the rest."""
+    async def _finish(self, ending: BaseException | None = None) -> None:
+        """End of input: drain pictures the decoder held back; account for the rest.
+
+        `ending`: the status the stream ends with once every frame is answered (None: OK).
+        """
         decoder = self._open_decoder()
         try:
             decoded = await asyncio.to_thread(decoder.flush)
@@ -193,7 +214,7 @@ class VideoSession:
         await self._enqueue(decoded)
         for tag, item in list(self._by_tag.items()):  # lost inside the decoder (damaged references)
             self._fail_tag(tag, InvalidInputError(f"frame {item.index} produced no picture by the end of the stream"))
-        self._slots.put_nowait(None)
+        self._slots.put_nowait(ending)
 
     def _open_decoder(self) -> FrameDecoder:
         # replies() closes the decoder only after cancelling the reader, so a reader never sees None.
@@ -307,11 +328,6 @@ def _outcome(response: vpb.StreamVideoResponse | None) -> tuple[str, str]:
 
 def _tensor_bytes(response: vpb.StreamVideoResponse) -> int:
     return sum(len(t.raw_contents) for t in response.result.tensors) if response.HasField("result") else 0
-
-
-def _parameter_sets_only(data: bytes) -> bool:
-    types = h264_nal_types(data)
-    return bool(types) and not any(1 <= t <= 5 for t in types)
 
 
 class VideoStreams:

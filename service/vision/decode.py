@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from protos.errors import InvalidInputError
+from protos.h264 import nal_types as h264_nal_types
 from service.vision.headers import h264_sps_size, h264_sps_units, jpeg_size, png_size
 from service.vision.limits import DEFAULT_MAX_IMAGE_PIXELS, check_pixels
 
@@ -254,16 +255,6 @@ class H264Decoder:
             self._pending = out
             raise InvalidInputError(f"h264 frame {corrupt} is corrupt (truncated or damaged access unit)")
         return out
-
-
-def h264_nal_types(data: bytes) -> list[int]:
-    """NAL unit types in an Annex B buffer (5 = IDR slice, 1 = non-IDR, 7/8 = SPS/PPS)."""
-    types = []
-    pos = data.find(b"\x00\x00\x01")
-    while pos >= 0 and pos + 3 < len(data):
-        types.append(data[pos + 3] & 0x1F)
-        pos = data.find(b"\x00\x00\x01", pos + 3)
-    return types
 
 
 def make_decoder(
