@@ -7,7 +7,7 @@ import pytest
 
 from backends.precision.cache import artifact_key, cached_artifact
 from backends.precision.calibration import CalibrationError, batches, digest, load_calibration
-from backends.precision.gate import GateThresholds, failure, measure
+from backends.precision.gate import GateFigures, GateThresholds, box_agreement, failure, measure
 
 
 def test_gate_figures_and_failure_names_the_measured_figure() -> None:
@@ -65,3 +65,17 @@ def test_cache_builds_once_per_key(tmp_path: Path) -> None:
     assert first == again and first.read_bytes() == b"int8"
     assert artifact_key(model, "calib", "int8", "ort-2") != key
     assert artifact_key(model, "other", "int8", "ort-1") != key
+
+
+def test_box_agreement_matches_boxes_one_to_one() -> None:
+    words = np.array([[0, 0, 10, 10], [20, 0, 40, 10]], np.float32)
+    assert box_agreement([words], [words + 1]) == 1.0  # IoU 0.68: the same words
+    assert box_agreement([words], [words[:1]]) == pytest.approx(2 / 3)  # one word missed
+    assert box_agreement([words], [np.concatenate([words, [[50, 50, 60, 60]]])]) == pytest.approx(0.8)  # one invented
+    # Two candidates over one word: only one may claim it.
+    assert box_agreement([words[:1]], [np.repeat(words[:1], 2, axis=0)]) == pytest.approx(2 / 3)
+    assert box_agreement([np.zeros((0, 4))], [np.zeros((0, 4))]) == 1.0
+    figures = GateFigures(0.9, 0.5, 1.0, box_agreement=0.5)
+    assert failure(figures, GateThresholds(min_cosine=None, min_box_agreement=0.9)) == "box agreement 0.500 < 0.9"
+    unmeasured = failure(GateFigures(1.0, 0.0, 1.0), GateThresholds(min_box_agreement=0.9))
+    assert unmeasured is not None and "no box agreement measured" in unmeasured
