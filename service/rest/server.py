@@ -107,7 +107,8 @@ class RestServer:
         if self._task is None:
             self._socket.close()
             return
-        self._server.config.timeout_graceful_shutdown = math.ceil(max(grace, 0))
+        # At least a second: uvicorn needs a moment to close idle keep-alive connections.
+        self._server.config.timeout_graceful_shutdown = max(math.ceil(grace), 1)
         self._server.should_exit = True
         try:
             await asyncio.wait_for(asyncio.shield(self._task), grace + 5)
