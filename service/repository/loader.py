@@ -127,6 +127,11 @@ class ModelLoader:
         return LoadedModel(backend, chosen.backend, chosen.device, signature, seconds, trail, precision)
 
     @property
+    def sysroot(self) -> Path:
+        """Where the system is read from (the probe's and the memory headroom's /)."""
+        return self._settings.probe_sysroot
+
+    @property
     def precision_cache_dir(self) -> Path:
         return precision_cache_dir(self._settings.cache_dir)
 
@@ -213,6 +218,7 @@ class ModelLoader:
             max_batch_size=config.max_batch_size,
             instances=config.instances,
             device=str(loaded.device),
+            inline_below_s=self._settings.inline_compute_us / 1e6,
             batching=policy_from_config(config.max_batch_size, config.dynamic_batching),
             input_check=image_input_check(name, config.preprocess, [t.name for t in loaded.signature.inputs])
             if config.preprocess is not None

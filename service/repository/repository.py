@@ -17,6 +17,7 @@ from protos.text import clipped
 from service.repository.config import load_model_config
 from service.repository.entries import ModelEntry, ModelState, ModelVersion
 from service.repository.folders import CONFIG, Folders, is_model_folder, missing_config_reason, scan
+from service.repository.headroom import headroom
 from service.repository.loader import ModelLoader
 from service.repository.names import check_model_name, check_version
 from service.repository.summary import line_level, model_line
@@ -158,15 +159,13 @@ class ModelRepository:
 
     async def _swap(self, old: ModelEntry, new: ModelEntry) -> ModelEntry:
         """Build `new` beside `old`; switch to it only when every version it selects is READY."""
+        short = await asyncio.to_thread(self._shortfall, old, new)
+        if short:
+            return self._refuse(old, short)
         await self._build(new)
         if new.failure:
             await self._close(new)
-            old.last_reload_error = clipped(new.failure, 2000)
-            self.reload_failures[old.name] = self.reload_failures.get(old.name, 0) + 1
-            serving = ", ".join(str(n) for n, v in sorted(old.versions.items()) if v.state is ModelState.READY)
-            log.error("model %s: reload failed, version(s) %s keep serving: %s", old.name, serving, new.failure)
-            self._notify(old)
-            return old
+            return self._refuse(old, new.failure)
         newest = max(new.versions.values(), key=lambda v: v.version)
         for number, version in old.versions.items():
             version.successor = new.versions.get(number, newest)
@@ -176,6 +175,30 @@ class ModelRepository:
         log.log(line_level(new), "%s (swapped in)", model_line(new))
         await self._close(old, self.drain_seconds)
         return new
+
+    def _refuse(self, old: ModelEntry, why: str) -> ModelEntry:
+        """A reload that did not happen: the serving entry stays, saying why (GetModel, metric, one log line)."""
+        old.last_reload_error = clipped(why, 2000)
+        self.reload_failures[old.name] = self.reload_failures.get(old.name, 0) + 1
+        serving = ", ".join(str(n) for n, v in sorted(old.versions.items()) if v.state is ModelState.READY)
+        log.error("model %s: reload failed, version(s) %s keep serving: %s", old.name, serving, why)
+        self._notify(old)
+        return old
+
+    def _shortfall(self, old: ModelEntry, new: ModelEntry) -> str:
+        """Why the device lacks the memory to load `new` beside `old`; empty when it has it or does not say."""
+        try:
+            config = load_model_config(new.path / CONFIG, f"{new.name}/{CONFIG}")
+        except SwitchyardError:
+            return ""  # the build says what is wrong with it
+        available = [int(p.name) for p in new.path.iterdir() if p.is_dir() and p.name.isdigit()]
+        numbers = config.version_policy.select(available)
+        for version in old.versions.values():
+            if version.state is ModelState.READY and version.loaded is not None:
+                device = version.loaded.device
+                room = headroom(new.path, numbers, device, self._loader.sysroot)
+                return room.reason(device) if room is not None and not room.enough else ""
+        return ""
 
     async def _build(self, entry: ModelEntry) -> None:
         """Read the entry's config.yaml and load and warm its versions; failures stay in the entry."""
