@@ -56,7 +56,11 @@ class TensorRTOptions(_Options):
     dim_range: tuple[int, int, int] | None = None  # (min, opt, max) for non-batch dynamic dims
     workspace_bytes: int | None = Field(default=None, ge=0, description="builder memory pool limit")
     engine_cache_dir: str | None = None  # built engines, keyed by model + TensorRT + GPU + settings
-    int8_calibration_cache: str | None = None  # required for precision int8 (no calibration data here)
+    # precision int8: an existing calibration table is replayed; without one, TensorRT calibrates
+    # on int8_calibration_data (a folder of .npy/.npz; default: the model's calibration/ folder)
+    # and writes the table to int8_calibration_cache (default: beside the engine cache).
+    int8_calibration_cache: str | None = None
+    int8_calibration_data: str | None = None
     builder_optimization_level: int | None = Field(default=None, ge=0, le=5)
 
 

@@ -12,6 +12,7 @@ profiles (tensorrt_cache).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Mapping
@@ -23,11 +24,16 @@ import numpy as np
 from backends.base import Device, ModelSignature, TensorSpec
 from backends.options import TensorRTOptions
 from backends.tensorrt.cache import EngineCache, engine_cache_key, file_sha256
+from backends.tensorrt.calibrator import entropy_calibrator
 from backends.tensorrt.dtypes import datatype_of_trt, numpy_of_trt
+from backends.tensorrt.int8 import apply_precision, plan_calibration
 from backends.tensorrt.profiles import derive_profiles
 from protos.errors import BackendError, BackendLoadError, BackendNotInstalledError, InvalidInputError
 
 log = logging.getLogger("switchyard.tensorrt")
+
+# Device buffers of calibration batches live only while an INT8 engine is built.
+CALIBRATION_PREFIX = "\0calibration:"
 
 
 def import_tensorrt() -> Any:
@@ -94,7 +100,7 @@ class TensorRTBackend:
         if suffix in (".plan", ".engine"):
             data, extra["engine_source"] = artifact.read_bytes(), "prebuilt"
         elif suffix == ".onnx":
-            data, key, source = self._engine_from_onnx(trt, logger, artifact, options, gpu_name, capability)
+            data, key, source = self._engine_from_onnx(trt, cuda, logger, artifact, options, gpu_name, capability)
             extra |= {"engine_source": source, "engine_cache_key": key}
         else:
             raise BackendLoadError(f"tensorrt reads model.plan, model.engine or model.onnx, not {artifact.name}")
@@ -127,7 +133,14 @@ class TensorRTBackend:
         )
 
     def _engine_from_onnx(
-        self, trt: Any, logger: Any, artifact: Path, options: TensorRTOptions, gpu_name: str, capability: str
+        self,
+        trt: Any,
+        cuda: _Cuda,
+        logger: Any,
+        artifact: Path,
+        options: TensorRTOptions,
+        gpu_name: str,
+        capability: str,
     ) -> tuple[bytes, str, str]:
         builder = trt.Builder(logger)
         flags = 0
@@ -143,17 +156,13 @@ class TensorRTBackend:
             for i in range(network.num_inputs)
         ]
         profiles = derive_profiles(shapes, options)
-        calibration = Path(options.int8_calibration_cache) if options.int8_calibration_cache else None
+        model_sha = file_sha256(artifact)
         key_extra = {"workspace": str(options.workspace_bytes), "level": str(options.builder_optimization_level)}
+        calibration = None
         if options.precision == "int8":
-            if calibration is None or not calibration.is_file():
-                raise BackendLoadError(
-                    "precision int8 needs int8_calibration_cache: an existing calibration cache file"
-                )
-            key_extra["calibration"] = file_sha256(calibration)
-        key = engine_cache_key(
-            file_sha256(artifact), trt.__version__, gpu_name, capability, options.precision, profiles, key_extra
-        )
+            calibration = plan_calibration(artifact, options, [name for name, _ in shapes], model_sha)
+            key_extra["calibration"] = calibration.identity
+        key = engine_cache_key(model_sha, trt.__version__, gpu_name, capability, options.precision, profiles, key_extra)
         cache = EngineCache(options.engine_cache_dir) if options.engine_cache_dir else None
         if cache is not None and (cached := cache.load(key)) is not None:
             log.info("tensorrt engine for %s from cache %s", artifact, cache.path(key))
@@ -164,19 +173,22 @@ class TensorRTBackend:
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_bytes)
         if options.builder_optimization_level is not None:
             config.builder_optimization_level = options.builder_optimization_level
-        flag = {"fp16": "FP16", "bf16": "BF16", "int8": "INT8"}.get(options.precision)
-        if flag is not None:
-            if not hasattr(trt.BuilderFlag, flag):
-                raise BackendLoadError(f"tensorrt {trt.__version__} has no {flag} builder flag")
-            config.set_flag(getattr(trt.BuilderFlag, flag))
-        if options.precision == "int8":
-            config.int8_calibrator = _cache_calibrator(trt, calibration.read_bytes())  # type: ignore[union-attr]
+        calibrator = None
+        if calibration is not None:
+            calibrator = entropy_calibrator(
+                trt, calibration.feed, calibration.cache, functools.partial(self._to_device, cuda)
+            )
+            log.info("tensorrt int8 for %s from %s", artifact.name, calibration.source)
+        apply_precision(trt, builder, config, options.precision, calibrator, calibration)
         profile = builder.create_optimization_profile()
         for name, p in profiles.items():
             profile.set_shape(name, p.min, p.opt, p.max)
         config.add_optimization_profile(profile)
         log.info("building tensorrt engine for %s (%s, profiles %s)", artifact, options.precision, profiles)
-        serialized = builder.build_serialized_network(network, config)
+        try:
+            serialized = builder.build_serialized_network(network, config)
+        finally:
+            self._free_buffers(cuda, prefix=CALIBRATION_PREFIX)
         if serialized is None:
             raise BackendLoadError(f"tensorrt failed to build an engine for {artifact.name} (see the log)")
         data = bytes(serialized)
@@ -245,6 +257,19 @@ class TensorRTBackend:
         del hosts
         return results
 
+    def _to_device(self, cuda: _Cuda, name: str, array: np.ndarray) -> int:
+        """A calibration batch copied into its own device buffer; TensorRT reads the pointer."""
+        pointer = self._buffer(cuda, CALIBRATION_PREFIX + name, array.nbytes)
+        cuda(
+            cuda.rt.cudaMemcpy(pointer, array.ctypes.data, array.nbytes, cuda.rt.cudaMemcpyKind.cudaMemcpyHostToDevice)
+        )
+        return pointer
+
+    def _free_buffers(self, cuda: _Cuda, prefix: str) -> None:
+        for name in [n for n in self._buffers if n.startswith(prefix)]:
+            pointer, _ = self._buffers.pop(name)
+            cuda.rt.cudaFree(pointer)
+
     def _buffer(self, cuda: _Cuda, name: str, nbytes: int) -> int:
         """A device buffer of at least nbytes for this tensor, grown (never shrunk) on demand."""
         pointer, size = self._buffers.get(name, (0, 0))
@@ -266,25 +291,3 @@ class TensorRTBackend:
                     cuda.rt.cudaStreamDestroy(self._stream)
             self._buffers.clear()
             self._context = self._engine = self._stream = self._cuda = None
-
-
-def _cache_calibrator(trt: Any, cache: bytes) -> Any:
-    """An INT8 calibrator that only replays a calibration cache (no calibration data is read)."""
-
-    class CacheCalibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self) -> None:
-            super().__init__()
-
-        def get_batch_size(self) -> int:
-            return 1
-
-        def get_batch(self, names: Any) -> None:
-            return None
-
-        def read_calibration_cache(self) -> bytes:
-            return cache
-
-        def write_calibration_cache(self, data: Any) -> None:
-            return None
-
-    return CacheCalibrator()

@@ -36,6 +36,10 @@ class CalibrationFeed:
     def __len__(self) -> int:
         return len(self._batches)
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each input's batch shape (every batch has the same)."""
+        return {name: tuple(array.shape) for name, array in self._batches[0].items()}
+
     def next_batch(self, names: Sequence[str]) -> dict[str, np.ndarray] | None:
         if self._next >= len(self._batches):
             return None
@@ -45,12 +49,18 @@ class CalibrationFeed:
 
 
 class CalibrationCacheFile:
-    """TensorRT's calibration table on disk: read when present (no recalibration), written atomically."""
+    """TensorRT's calibration table on disk: read when present (no recalibration), written atomically.
 
-    def __init__(self, path: Path) -> None:
+    Without a path (no cache folder configured) the table lives for this build only.
+    """
+
+    def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._memory: bytes | None = None
 
     def read(self) -> bytes | None:
+        if self.path is None:
+            return self._memory
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -58,6 +68,9 @@ class CalibrationCacheFile:
         return data or None
 
     def write(self, data: bytes) -> None:
+        if self.path is None:
+            self._memory = data
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", dir=self.path.parent)
         with os.fdopen(fd, "wb") as f:
@@ -65,15 +78,21 @@ class CalibrationCacheFile:
         os.replace(tmp, self.path)
 
 
-def entropy_calibrator(trt: Any, feed: CalibrationFeed, cache: CalibrationCacheFile, to_device: ToDevice) -> Any:
-    """A trt.IInt8EntropyCalibrator2 reading `feed` and keeping its table in `cache`."""
+def entropy_calibrator(trt: Any, feed: CalibrationFeed | None, cache: CalibrationCacheFile, to_device: ToDevice) -> Any:
+    """A trt.IInt8EntropyCalibrator2 reading `feed` and keeping its table in `cache`.
+
+    feed None: the cache already holds the table, which TensorRT reads instead of calibrating.
+    """
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            super().__init__()  # TensorRT's Python subclasses must initialise the C++ base
+
         def get_batch_size(self) -> int:
-            return feed.batch_size
+            return feed.batch_size if feed is not None else 1
 
         def get_batch(self, names: list[str]) -> list[int] | None:
-            batch = feed.next_batch(names)
+            batch = feed.next_batch(names) if feed is not None else None
             return None if batch is None else [to_device(name, batch[name]) for name in names]
 
         def read_calibration_cache(self) -> bytes | None:

@@ -59,6 +59,11 @@ def decide_precision(
     order = precision_order(config.precision, report)
     if order[0] != "int8":
         return PrecisionDecision(config.precision, order)
+    if config.backend == "tensorrt":
+        # TensorRT calibrates while it builds the engine (backends/tensorrt/int8.py) and keeps
+        # the table beside its engine cache; a route that cannot build INT8 falls back below.
+        step = PrecisionStep("int8", True, "tensorrt calibrates at engine build; no FP32 gate on this route")
+        return PrecisionDecision(config.precision, order, (step,))
     step, artifact_dir = build_int8(config, version_dir, cache_dir, preprocess, quantizer)
     if step.ok:
         return PrecisionDecision(config.precision, ("int8",), (step,), artifact_dir)
@@ -93,6 +98,9 @@ def build_int8(
         samples = load_calibration(folder, _input_names(model_file), preprocess)
     except CalibrationError as exc:
         return PrecisionStep("int8", False, str(exc)), None
+    except Exception:  # an unreadable model: the backend's own load reports it in its words
+        log.exception("int8: could not read the inputs of %s", version_dir.name)
+        return PrecisionStep("int8", False, "could not read the model's inputs; details in the server log"), None
     thresholds, compare = gate_for(config)
     try:
         result = plan_int8(model_file, samples, cache_dir, thresholds, recipe, compare)

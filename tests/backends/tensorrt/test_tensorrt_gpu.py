@@ -84,3 +84,32 @@ def test_build_cache_reload_and_compare_with_ort(cnn, tmp_path, precision, toler
     assert third.load(plan, TensorRTOptions(), GPU).extra["engine_source"] == "prebuilt"
     np.testing.assert_allclose(third.infer({"x": x[:1]})["y"], expected[:1], atol=tolerance, rtol=tolerance)
     third.unload()
+
+
+def test_int8_calibrates_on_the_samples_writes_the_table_and_replays_it(cnn, tmp_path):
+    from backends.tensorrt.backend import TensorRTBackend
+
+    rng = np.random.default_rng(1)
+    data = tmp_path / "calibration"
+    data.mkdir()
+    np.save(data / "samples.npy", rng.standard_normal((16, 3, 64, 64)).astype(np.float32))
+    table = tmp_path / "int8.calibration"
+    options = TensorRTOptions(
+        precision="int8",
+        max_batch_size=4,
+        engine_cache_dir=str(tmp_path / "engines"),
+        int8_calibration_data=str(data),
+        int8_calibration_cache=str(table),
+    )
+    x = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
+    first = TensorRTBackend()
+    assert first.load(cnn, options, GPU).extra["engine_source"] == "built"
+    assert table.is_file() and table.stat().st_size > 0  # the calibrator wrote TensorRT's table
+    y, expected = first.infer({"x": x})["y"], ort_reference(cnn, x)
+    first.unload()
+    cosine = float(np.dot(y.ravel(), expected.ravel()) / (np.linalg.norm(y) * np.linalg.norm(expected)))
+    assert cosine >= 0.98 and not np.allclose(y, expected, atol=1e-5)
+    # The table is replayed (no calibration run) and the engine comes from the engine cache.
+    second = TensorRTBackend()
+    assert second.load(cnn, options, GPU).extra["engine_source"] == "cache"
+    second.unload()
