@@ -2,7 +2,9 @@
 
 Sample inputs (.npy: the model's only input; .npz: arrays named like the inputs) run through
 the model's backend directly, no server; the inputs and outputs seen are summarised per
-channel or feature and written to <model>/<version>/profile.json.
+channel or feature and written to <model>/<version>/profile.json. For a model that declares
+`preprocess`, JPEG and PNG pictures may be given too: they are decoded and preprocessed as
+the server does, and their frame statistics (brightness, contrast, blur) enter the profile.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import typer
 
 from service.cli.errors import CliError, require_extra
 
+TENSOR_SUFFIXES = (".npy", ".npz")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
 
 def profile(
     model_dir: Annotated[Path, typer.Argument(help="the model's folder (holding config.yaml and version folders)")],
-    data: Annotated[Path, typer.Option("--data", help="a folder of .npy/.npz sample inputs")],
+    data: Annotated[Path, typer.Option("--data", help="a folder of .npy/.npz sample inputs (or JPEG/PNG pictures)")],
     version: Annotated[int | None, typer.Option(help="the version to profile (default: the newest)")] = None,
     batch: Annotated[int, typer.Option(min=1, help="items per backend call")] = 64,
 ) -> None:
@@ -33,10 +38,12 @@ def profile(
     version_dir = model_dir / str(version if version is not None else _newest(model_dir))
     if not version_dir.is_dir():
         raise CliError(f"{model_dir.name} has no version folder {version_dir.name}")
-    files = sorted(p for p in data.iterdir() if p.suffix in (".npy", ".npz")) if data.is_dir() else []
+    suffixes = TENSOR_SUFFIXES + (IMAGE_SUFFIXES if config.preprocess is not None else ())
+    files = sorted(p for p in data.iterdir() if p.suffix.lower() in suffixes) if data.is_dir() else []
     if not files:
-        raise CliError(f"{data}: no .npy or .npz files")
-    loaded = ModelLoader(ServerSettings(model_repository=model_dir.parent)).load(model_dir.name, config, version_dir)
+        raise CliError(f"{data}: no {' / '.join(suffixes)} files")
+    settings = ServerSettings(model_repository=model_dir.parent)
+    loaded = ModelLoader(settings).load(model_dir.name, config, version_dir)
     names = [t.name for t in loaded.signature.inputs]
     max_features = config.drift.max_features if config.drift is not None else 64
     # Without a batch dimension the model takes each sample file whole.
@@ -44,7 +51,10 @@ def profile(
     result, items = Profile(), 0
     try:
         for path in files:
-            inputs = _read(path, names)
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                inputs = _picture(path, config, names, result, settings.max_image_pixels)
+            else:
+                inputs = _read(path, names)
             count = len(next(iter(inputs.values())))
             for start in range(0, count, step) if step else (0,):
                 chunk = {n: a[start : start + step] for n, a in inputs.items()} if step else inputs
@@ -61,6 +71,21 @@ def _newest(model_dir: Path) -> int:
     if not versions:
         raise CliError(f"{model_dir.name} has no version folders")
     return max(versions)
+
+
+def _picture(path: Path, config, names: list[str], result, max_pixels: int) -> dict[str, np.ndarray]:
+    """A picture decoded and preprocessed as the server does; its frame statistics go into the profile."""
+    from service.drift.frames import frame_statistics
+    from service.vision.decode import decode_image
+    from service.vision.preprocess import Preprocessor
+
+    image = decode_image(path.read_bytes(), max_pixels, path.name)
+    result.add_frame(frame_statistics(image))
+    name = config.preprocess.input_name or (names[0] if len(names) == 1 else None)
+    if name is None:
+        raise CliError(f"the model has inputs {names}; set preprocess.input_name to the image input")
+    tensor, _ = Preprocessor(config.preprocess)(image)
+    return {name: tensor}
 
 
 def _read(path: Path, names: list[str]) -> dict[str, np.ndarray]:

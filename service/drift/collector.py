@@ -48,9 +48,30 @@ class DriftCollector:
                 violations.add_metric([tracker.model, version, tensor, kind], count)
             if tracker.has_reference:
                 drifting.add_metric([tracker.model, version], 1.0 if tracker.drifting else 0.0)
+        stream_psi = GaugeMetricFamily(
+            "switchyard_drift_stream_psi_max",
+            "Largest PSI of one frame statistic among the open video streams, each scored on its own frames.",
+            labels=["model", "version", "tensor"],
+        )
+        streams_drifting = GaugeMetricFamily(
+            "switchyard_drift_streams_drifting",
+            "Open video streams whose own frame statistics drifted (a PSI over the model's psi_alert).",
+            labels=["model", "version"],
+        )
+        worst: dict[tuple[str, str, str], float] = {}
+        counts: dict[tuple[str, str], int] = {}
+        for stream in list(self._monitor.streams):
+            key = (stream.model.model, str(stream.model.version))
+            counts[key] = counts.get(key, 0) + int(stream.drifting)
+            for score in stream.scores:
+                worst[(*key, score.tensor)] = max(worst.get((*key, score.tensor), 0.0), score.psi)
+        for stat, value in sorted(worst.items()):
+            stream_psi.add_metric(list(stat), value)
+        for key, count in sorted(counts.items()):
+            streams_drifting.add_metric(list(key), count)
         dropped = CounterMetricFamily(
             "switchyard_drift_samples_dropped",
             "Sampled requests the drift monitor dropped because its queue was full (it fell behind).",
         )
         dropped.add_metric([], self._monitor.dropped)
-        yield from (psi, ks, violations, drifting, dropped)
+        yield from (psi, ks, violations, drifting, stream_psi, streams_drifting, dropped)

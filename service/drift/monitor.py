@@ -3,8 +3,10 @@
 The runner hands each successful request's inputs and outputs to DriftMonitor.observe on the
 event loop; observe only draws a random number and, for a sampled request, puts references to
 the arrays on a bounded queue (a full queue drops the sample: monitoring never slows serving).
-One worker thread per server folds samples into each version's windows and, whenever the queue
-runs dry, recomputes that version's scores, which /metrics reads.
+The image and video paths hand decoded pictures the same way (offer_frame); their statistics
+(service/drift/frames.py) are computed on the worker. One worker thread per server folds
+samples into each version's windows and, whenever the queue runs dry, recomputes that
+version's scores, which /metrics reads.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from service.drift.frames import FRAME_SIDE, frame_statistics
 from service.drift.profile import PROFILE_FILE, Profile, feature_matrix, read_profile
 from service.drift.scores import ks, psi
 from service.repository.config import DriftConfig
 from service.repository.entries import ModelEntry, ModelState, ModelVersion
+from service.scheduling.runner import ModelRunner
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +94,11 @@ class VersionDrift:
         reference: Profile | None,
         profile_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        subject: str = "",
     ) -> None:
         self.model, self.version, self.config = model, version, config
+        # Who the drifting log lines name: the version, or one stream of it.
+        self.subject = subject or f"model {model} version {version}"
         self.reference = reference
         self.baseline = Profile() if reference is None else None
         # Read on the monitor's thread with the first sample, never on the event loop.
@@ -102,6 +110,7 @@ class VersionDrift:
         self.violations: dict[tuple[str, str], int] = {}
         self.drifting = False
         self.sampled = 0
+        self.frames_sampled = 0
         # Window rows added since the scores were computed, and when they were: rescoring waits
         # for a tenth of a window and RESCORE_SECONDS (flush() scores at once).
         self._fresh = 0
@@ -112,12 +121,15 @@ class VersionDrift:
     def has_reference(self) -> bool:
         return self.reference is not None
 
-    def update(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
-        """On the monitor's thread: fold one sampled request in."""
+    def _load(self) -> None:
         if self._profile_dir is not None:
             self.reference = load_reference(self._profile_dir)
             self.baseline = Profile() if self.reference is None else None
             self._profile_dir = None
+
+    def update(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
+        """On the monitor's thread: fold one sampled request in."""
+        self._load()
         self.sampled += 1
         if self.reference is None:
             if self.baseline is None or not self.config.baseline_requests:
@@ -126,7 +138,7 @@ class VersionDrift:
             self.baseline_seen += 1
             if self.baseline_seen >= self.config.baseline_requests:
                 self.reference, self.baseline = self.baseline, None
-                log.info("model %s version %d: drift reference taken from %d requests", *self._key, self.baseline_seen)
+                log.info("%s: drift reference taken from %d requests", self.subject, self.baseline_seen)
             return
         rows = [
             self._add(side, name, array)
@@ -135,14 +147,20 @@ class VersionDrift:
         ]
         self._fresh += max(rows, default=0)
 
+    def update_frame(self, statistics: Mapping[str, np.ndarray]) -> None:
+        """On the monitor's thread: fold one sampled picture's statistics in (a baseline takes them too)."""
+        self._load()
+        self.frames_sampled += 1
+        if self.reference is None:
+            if self.baseline is not None and self.config.baseline_requests:
+                self.baseline.add_frame(statistics)
+            return
+        self._fresh += max((self._add(FRAME_SIDE, name, values) for name, values in statistics.items()), default=0)
+
     @property
     def due(self) -> bool:
         """Whether enough new values arrived to be worth rescoring (sorting every window is not free)."""
         return self._fresh >= max(1, self.config.window // 10) and self._now() - self._scored_at >= RESCORE_SECONDS
-
-    @property
-    def _key(self) -> tuple[str, int]:
-        return self.model, self.version
 
     def _add(self, side: str, name: str, array: np.ndarray) -> int:
         """Fold one tensor into its window; returns the rows it added."""
@@ -188,17 +206,15 @@ class VersionDrift:
             if drifting:
                 worst = max(scores, key=lambda s: s.psi)
                 log.warning(
-                    "model %s version %d is drifting: %s feature %d has PSI %.3f (alert at %.3f)",
-                    *self._key,
+                    "%s is drifting: %s feature %d has PSI %.3f (alert at %.3f)",
+                    self.subject,
                     worst.tensor,
                     worst.feature,
                     worst.psi,
                     self.config.psi_alert,
                 )
             else:
-                log.info(
-                    "model %s version %d no longer drifting: every PSI is below %.3f", *self._key, self.config.psi_alert
-                )
+                log.info("%s no longer drifting: every PSI is below %.3f", self.subject, self.config.psi_alert)
 
 
 def load_reference(version_dir: Path) -> Profile | None:
@@ -210,6 +226,22 @@ def load_reference(version_dir: Path) -> Profile | None:
     except (OSError, ValueError, KeyError) as exc:
         log.warning("%s: not a usable drift profile (%s); drift waits for a baseline from traffic", path.name, exc)
         return None
+
+
+class StreamFold(Protocol):
+    """One stream's frame summary (service/drift/streams.py), fed and scored on the monitor's thread."""
+
+    model: VersionDrift
+
+    def fold(self, statistics: Mapping[str, np.ndarray]) -> None: ...
+
+    def rescore(self) -> None: ...
+
+    @property
+    def scores(self) -> tuple[FeatureScore, ...]: ...
+
+    @property
+    def drifting(self) -> bool: ...
 
 
 class DriftMonitor:
@@ -225,6 +257,8 @@ class DriftMonitor:
         self._random = (rng or random.Random()).random
         self._versions: dict[tuple[str, int], VersionDrift] = {}
         self._attached: dict[int, tuple[ModelVersion, VersionDrift]] = {}
+        # Open video streams of monitored models; read by /metrics on another thread (copied first).
+        self.streams: set[StreamFold] = set()
         self.dropped = 0
         self._thread = threading.Thread(target=self._work, name="drift-monitor", daemon=True)
         self._thread.start()
@@ -262,17 +296,27 @@ class DriftMonitor:
 
     def offer(self, tracker: VersionDrift, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         """Queue a sample unless the tracker's sample rate, the queue or the byte budget says no."""
+        if self._sampled(tracker):
+            size = sum(a.nbytes for a in inputs.values()) + sum(a.nbytes for a in outputs.values())
+            self._put(tracker, lambda: tracker.update(inputs, outputs), size)
+
+    def offer_frame(self, tracker: VersionDrift, image: np.ndarray, stream: StreamFold | None = None) -> None:
+        """Like offer, for one decoded picture: its statistics are computed on the worker, not here."""
+        if self._sampled(tracker):
+            self._put(tracker, lambda: _fold_frame(tracker, image, stream), image.nbytes)
+
+    def _sampled(self, tracker: VersionDrift) -> bool:
         rate = tracker.config.sample_rate
-        if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
-            return
-        size = sum(a.nbytes for a in inputs.values()) + sum(a.nbytes for a in outputs.values())
+        return rate > 0.0 and (rate >= 1.0 or self._random() < rate)
+
+    def _put(self, tracker: VersionDrift, fold: Callable[[], None], size: int) -> None:
         with self._bytes_lock:
             if self._queued_bytes + size > self._max_bytes:
                 self.dropped += 1
                 return
             self._queued_bytes += size
         try:
-            self._queue.put_nowait((tracker, inputs, outputs, size))
+            self._queue.put_nowait((tracker, fold, size))
         except queue.Full:
             self._release(size)
             self.dropped += 1
@@ -286,10 +330,12 @@ class DriftMonitor:
                 if item is _RESCORE:
                     for tracker in self.versions():
                         tracker.rescore()
+                    for stream in list(self.streams):
+                        stream.rescore()
                     continue
-                tracker, inputs, outputs, size = item
+                tracker, fold, size = item
                 self._release(size)
-                tracker.update(inputs, outputs)
+                fold()
                 if tracker.due:
                     tracker.rescore()
             except Exception:  # a bad sample must not stop monitoring
@@ -322,3 +368,20 @@ class DriftObserver:
 
     def __call__(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         self.monitor.offer(self.tracker, inputs, outputs)
+
+    def frame(self, image: np.ndarray, stream: StreamFold | None = None) -> None:
+        """A decoded picture on its way to the model (image Predict, StreamVideo); on the event loop."""
+        self.monitor.offer_frame(self.tracker, image, stream)
+
+
+def drift_observer(runner: ModelRunner) -> DriftObserver | None:
+    """The runner's drift observer, None when its model is not monitored."""
+    observer = runner.observer
+    return observer if isinstance(observer, DriftObserver) else None
+
+
+def _fold_frame(tracker: VersionDrift, image: np.ndarray, stream: StreamFold | None) -> None:
+    statistics = frame_statistics(image)
+    tracker.update_frame(statistics)
+    if stream is not None:
+        stream.fold(statistics)

@@ -129,23 +129,33 @@ class TensorProfile:
 class Profile:
     inputs: dict[str, TensorProfile] = field(default_factory=dict)
     outputs: dict[str, TensorProfile] = field(default_factory=dict)
+    # Statistics of decoded pictures (service/drift/frames.py), for models fed images or video.
+    frames: dict[str, TensorProfile] = field(default_factory=dict)
 
     def add(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], max_features: int) -> None:
         for side, tensors in ((self.inputs, inputs), (self.outputs, outputs)):
             for name, array in tensors.items():
                 side.setdefault(name, TensorProfile()).add(array, max_features)
 
+    def add_frame(self, statistics: Mapping[str, np.ndarray]) -> None:
+        for name, values in statistics.items():
+            self.frames.setdefault(name, TensorProfile()).add(values, 1)
+
     def tensors(self) -> dict[tuple[str, str], TensorProfile]:
-        """(side, name) -> profile, side being "input" or "output"."""
+        """(side, name) -> profile, side being "input", "output" or "frame"."""
         found = {("input", name): t for name, t in self.inputs.items()}
         found.update({("output", name): t for name, t in self.outputs.items()})
+        found.update({("frame", name): t for name, t in self.frames.items()})
         return found
 
     def to_json(self) -> dict:
         def side(tensors: dict[str, TensorProfile]) -> dict:
             return {name: {"features": [f.to_json() for f in t.features]} for name, t in tensors.items()}
 
-        return {"format": FORMAT_VERSION, "inputs": side(self.inputs), "outputs": side(self.outputs)}
+        raw = {"format": FORMAT_VERSION, "inputs": side(self.inputs), "outputs": side(self.outputs)}
+        if self.frames:  # absent for tensor-only models, so their profiles read as before
+            raw["frames"] = side(self.frames)
+        return raw
 
     @classmethod
     def from_json(cls, raw: Mapping) -> Profile:
@@ -157,7 +167,7 @@ class Profile:
                 name: TensorProfile([FeatureProfile.from_json(f) for f in t["features"]]) for name, t in tensors.items()
             }
 
-        return cls(side(raw.get("inputs", {})), side(raw.get("outputs", {})))
+        return cls(side(raw.get("inputs", {})), side(raw.get("outputs", {})), side(raw.get("frames", {})))
 
 
 def write_profile(profile: Profile, path: Path) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 from protos.errors import InvalidInputError
 from protos.switchyard.v1 import predict_pb2 as pb
 from service.cache.answers import Answers
+from service.drift.monitor import drift_observer
 from service.observability.stages import stage_record
 from service.predict.messages import decode_request, encode_response
 from service.repository.repository import ModelRepository, ModelVersion
@@ -77,7 +78,9 @@ async def _infer_image(
     images = infer_request.inputs[IMAGE_INPUT]
     runner = version.ready_runner
     pipeline = pipeline_for(version, repository.entry(version.name).path)
-    inputs, transform, times = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0], max_pixels)
+    inputs, transform, times, image = await asyncio.to_thread(_prepare, pipeline, images.reshape(-1)[0], max_pixels)
+    if (observer := drift_observer(runner)) is not None:
+        observer.frame(image)  # its statistics are computed on the drift monitor's thread, if sampled
     stage_record("image.decode", times[0], times[1], version.name)
     stage_record("preprocess", times[1], times[2], version.name)
     requested, infer_request.outputs = infer_request.outputs, ()
@@ -104,7 +107,7 @@ def _prepare(pipeline: VisionPipeline, data: bytes, max_pixels: int):
     image = decode_image(bytes(data), max_pixels, f"image in input '{IMAGE_INPUT}'")
     decoded = time.time_ns()
     inputs, transform, _ = pipeline.prepare(image)
-    return inputs, transform, (started, decoded, time.time_ns())
+    return inputs, transform, (started, decoded, time.time_ns()), image
 
 
 def result_tensors(results: list[Detection] | list[Classification], kind: str) -> dict[str, np.ndarray]:

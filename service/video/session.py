@@ -33,6 +33,7 @@ import numpy as np
 from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from protos.h264 import parameter_sets_only
 from protos.switchyard.v1 import video_pb2 as vpb
+from service.drift.streams import StreamDrift
 from service.observability.frames import FrameSpan
 from service.observability.stages import stage_record
 from service.observability.tracing import TRACING
@@ -105,6 +106,8 @@ class VideoSession:
         self.unsent_bytes = 0
         self._reply_room = asyncio.Event()
         self._reply_room.set()
+        # This stream's own frame statistics (sampled, off the event loop); None when not monitored.
+        self.frame_drift = StreamDrift.open(runner)
 
     async def replies(self, requests: AsyncIterator[vpb.StreamVideoRequest]) -> AsyncIterator[vpb.StreamVideoResponse]:
         reader = asyncio.ensure_future(self._read(requests))
@@ -131,6 +134,8 @@ class VideoSession:
             decoder, self.decoder = self.decoder, None
             if decoder is not None:
                 decoder.close()
+            if self.frame_drift is not None:
+                self.frame_drift.close()
             self.closed.set()
 
     @property
@@ -277,6 +282,8 @@ class VideoSession:
         try:
             if image is None:  # only dropped frames give up their picture, and they never get here
                 raise SwitchyardError(f"frame {item.index} reached the model without a picture", ErrorCode.INTERNAL)
+            if self.frame_drift is not None:
+                self.frame_drift.offer(image)
             started_ns = time.time_ns()
             inputs, transform, timings.preprocess_ms = await asyncio.to_thread(self.pipeline.prepare, image)
             stage_record("preprocess", started_ns, time.time_ns(), model)

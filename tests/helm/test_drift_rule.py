@@ -23,11 +23,14 @@ def test_the_drift_rule_alerts_on_drifting_versions_and_non_finite_values(helm):
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["metadata"]["labels"]["release"] == "kps"
     (group,) = rule["spec"]["groups"]
-    drifting, non_finite = group["rules"]
+    drifting, non_finite, camera = group["rules"]
     assert drifting["alert"] == "SwitchyardModelDrifting" and drifting["for"] == "30m"
     assert f'switchyard_model_drifting{{namespace="{NAMESPACE}"}}' in drifting["expr"]
     assert drifting["annotations"]["summary"].startswith("{{ $labels.model }} version {{ $labels.version }}")
     assert "switchyard_data_quality_violations_total" in non_finite["expr"] and 'kind=~"nan|inf"' in non_finite["expr"]
+    assert camera["alert"] == "SwitchyardCameraDarkOrBlurred" and camera["for"] == "30m"
+    assert f'switchyard_drift_streams_drifting{{namespace="{NAMESPACE}"}}' in camera["expr"]
+    assert 'tensor=~"frame\\\\.(brightness|blur)"' in camera["expr"]
 
 
 def test_the_schema_refuses_an_unknown_drift_rule_key(helm):
