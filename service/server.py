@@ -28,6 +28,7 @@ from service.observability.interceptor import ObservabilityInterceptor
 from service.observability.stages import StageStats
 from service.observability.tracing import TRACING
 from service.oip.servicer import OipServicer
+from service.oip.shared_memory import SharedMemoryRegistry
 from service.predict.hardware import hardware_info
 from service.predict.servicer import PredictServicer
 from service.repository.loader import ModelLoader
@@ -41,7 +42,7 @@ from service.rpc.decoding import add_service
 from service.rpc.drain import DrainGate
 from service.rpc.heap import libc_malloc_trim
 from service.security.audit import AuthCollector
-from service.security.startup import ServerSecurity
+from service.security.startup import ServerSecurity, shared_memory_on
 from service.settings import ServerSettings
 from service.video.session import VideoStreams
 from service.video.stats import VideoStats
@@ -126,6 +127,12 @@ class SwitchyardServer:
             settings.cache_bytes, settings.cache_redis, password, settings.cache_lookup_timeout_ms
         )
         self.answers = Answers(self.repository, self.cache)
+        # OIP system shared memory: the regions clients of this host registered (None: off).
+        self.shared_memory = (
+            SharedMemoryRegistry(settings.max_shared_memory_regions, settings.max_shared_memory_bytes)
+            if shared_memory_on(settings)
+            else None
+        )
         # Metrics: /metrics on its own port, read at scrape time from the runners' RunnerStats
         # and the video streams' counters.
         self.metrics = Metrics(self.repository, registry, self.video.stats)
@@ -189,6 +196,7 @@ class SwitchyardServer:
             gate=self.gate,
             intake=self.intake,
             answers=self.answers,
+            shared_memory=self.shared_memory,
         )
         return [
             add_service(self._server, PREDICT_SERVICE, predict, in_band=frozenset({"PredictStream"})),
@@ -272,6 +280,8 @@ class SwitchyardServer:
             await self._health_server.stop(0)
         await self.repository.close(timeout=0)
         self.intake.close()
+        if self.shared_memory is not None:
+            self.shared_memory.unregister("")
         if self.cache is not None:
             await self.cache.close()
         self.drift.close()

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PlainValidator, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protos.limits import DEFAULT_MAX_BYTES_ELEMENTS, DEFAULT_MAX_TENSOR_ELEMENTS, DEFAULT_MAX_TENSOR_RANK
+from service.oip.shared_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_REGIONS
 from service.rpc.budget import DEFAULT_MAX_INFLIGHT_BYTES
 from service.vision.limits import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_STREAM_PENDING_BYTES
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
+MAX_WORKERS = 64
+
+
+def _worker_count(value: object) -> int | str:
+    """--workers: a count of processes, or "auto" (service/workers.py decides at start-up)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, int | str) and not isinstance(text, bool) and str(text).isdigit():
+        if 1 <= int(text) <= MAX_WORKERS:
+            return int(text)
+    raise ValueError(f"expected a number of processes from 1 to {MAX_WORKERS}, or auto")
 
 
 class ServerSettings(BaseSettings):
@@ -60,7 +73,8 @@ class ServerSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Server processes sharing the port (SO_REUSEPORT): one Python process is bound by its
     # event loop to about one core; more processes use more cores. Each loads every model.
-    workers: int = Field(default=1, ge=1, le=64)
+    # "auto": one per usable core (affinity and cgroup quota), 1 when a GPU would take the models.
+    workers: Annotated[int | Literal["auto"], PlainValidator(_worker_count)] = 1
     # Set by the supervisor for its worker processes.
     reuse_port: bool = False
     # Largest picture (width x height) an image or video frame may declare, checked on its
@@ -75,6 +89,12 @@ class ServerSettings(BaseSettings):
     max_tensor_rank: int = Field(default=DEFAULT_MAX_TENSOR_RANK, ge=1, le=64)
     max_bytes_elements: int = Field(default=DEFAULT_MAX_BYTES_ELEMENTS, ge=1)
     max_inflight_bytes: int = Field(default=DEFAULT_MAX_INFLIGHT_BYTES, ge=1024 * 1024)
+    # System shared memory of the Open Inference Protocol (service/oip/shared_memory.py): only
+    # same-host clients can use it, so "auto" turns it on when bound to loopback; "system" turns
+    # it on anywhere (off loopback only with an --auth-config that grants admin); "off" never.
+    shared_memory: Literal["auto", "system", "off"] = "auto"
+    max_shared_memory_regions: int = Field(default=DEFAULT_MAX_REGIONS, ge=1)
+    max_shared_memory_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1)
     # Transport security and identities (service/security/, docs/security.md). The files are
     # re-read when they change; the auth config is read once at start-up.
     tls_cert: Path | None = None

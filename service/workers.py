@@ -23,9 +23,32 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from service.settings import ServerSettings
+from service.settings import MAX_WORKERS, ServerSettings
 
 log = logging.getLogger(__name__)
+
+
+def auto_workers(settings: ServerSettings) -> tuple[int, str]:
+    """`--workers auto`: (how many, why). One per usable core of a CPU-only server, read below
+    --probe-sysroot: the affinity mask and the cgroup CPU quota (v2 cpu.max, v1 cfs_quota_us),
+    rounded down. One when a GPU would take the models: every worker would load its own copy
+    into the GPU's memory, and the GPU, not the event loop, is then what bounds throughput."""
+    from backends.probe import probe
+
+    # Files only: no runtime is imported and no driver library loaded in the supervisor.
+    report = probe(settings.probe_sysroot, runtimes=(), use_libraries=False)
+    gpus = [d for d in report.accelerators if d.kind == "gpu" and d.usable]
+    return worker_count(report.cpu.usable_cpus, report.cpu.cgroup_quota_cpus, settings.device, bool(gpus))
+
+
+def worker_count(usable_cpus: float, quota: float | None, device: str, gpu_present: bool) -> tuple[int, str]:
+    """The arithmetic of auto_workers, from plain numbers."""
+    on_gpu = device.startswith(("gpu", "cuda")) or (device == "auto" and gpu_present)
+    if on_gpu:
+        return 1, f"1 worker: the models would run on a GPU (--device {device}); give --workers N to override"
+    count = max(1, min(int(usable_cpus), MAX_WORKERS))
+    limit = f"a cgroup quota of {quota:g} CPUs" if quota is not None and quota <= usable_cpus else "the affinity mask"
+    return count, f"{count} worker(s): {usable_cpus:g} usable CPUs ({limit})"
 
 
 def worker_environment(settings: ServerSettings, index: int) -> dict[str, str]:
@@ -68,7 +91,7 @@ class WorkerSupervisor:
 
     def __init__(self, settings: ServerSettings) -> None:
         self._settings = settings
-        count = settings.workers
+        count = int(settings.workers)
         self._workers: list[subprocess.Popen | None] = [None] * count
         self._codes = [0] * count
         self._failures = [0] * count  # deaths since the worker last served

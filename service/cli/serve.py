@@ -127,7 +127,16 @@ def serve(
     port_file: Annotated[
         Path | None, typer.Option(help="write the bound gRPC port here once models are loaded")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="server processes sharing the port (SO_REUSEPORT)")] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="server processes sharing the port (SO_REUSEPORT); auto: one per usable core, 1 on a GPU"),
+    ] = None,
+    shared_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="OIP system shared memory (same-host clients): auto (on when bound to loopback) | system | off"
+        ),
+    ] = None,
 ) -> None:
     """Run the gRPC server. Every flag is also a SWITCHYARD_<NAME> environment variable; flags win."""
     given = {k: v for k, v in locals().items() if v is not None and k != "port_file"}
@@ -135,9 +144,19 @@ def serve(
     from service.settings import ServerSettings
 
     settings = ServerSettings(**{FIELD_OF_PARAMETER.get(k, k): v for k, v in given.items()})
+    why = None
+    if settings.workers == "auto":
+        from service.workers import auto_workers
+
+        count, why = auto_workers(settings)
+        settings = settings.model_copy(update={"workers": count})
     check_before_loading(settings)
     log_format = _configure_logging(settings.log_level, settings.log_format)
-    if settings.workers > 1:
+    if why:
+        import logging
+
+        logging.getLogger("switchyard.workers").info("--workers auto: %s", why)
+    if int(settings.workers) > 1:
         from service.workers import run_workers
 
         raise typer.Exit(run_workers(settings, port_file))
@@ -170,7 +189,7 @@ def check_before_loading(settings: ServerSettings) -> None:
     if unknown:
         has = ", ".join(available) if available else "no models"
         raise CliError(f"no model {', '.join(map(repr, unknown))} in {shown_path(root)} (it has {has})")
-    if settings.workers > 1 and settings.port == 0:
+    if int(settings.workers) > 1 and settings.port == 0:
         raise CliError("--workers needs a fixed --port: port 0 would give each worker its own port")
     if not settings.reuse_port:  # workers of one `serve --workers N` share the port on purpose
         check_port_free(settings.host, settings.port, "--port")

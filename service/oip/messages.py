@@ -1,16 +1,21 @@
 """inference.ModelInferRequest/Response <-> plain requests and arrays (tensor work goes through protos.codec).
 
 Wire rules of the Open Inference Protocol (Triton's form) enforced here:
-- raw_input_contents, when used, holds one entry per input in the order of `inputs`,
+- raw_input_contents, when used, holds one entry per input (outside shared memory) in the order of `inputs`,
   and then no input carries typed contents;
+- inputs and outputs may live in registered system shared memory (service/oip/shared_memory.py):
+  such an input has no contents and no raw_input_contents entry, such an output's contents
+  (an empty raw entry, when the response is raw) go into its region instead;
 - FP16 and BF16 travel raw only;
-- outputs go back raw when the request used raw input, typed otherwise, unless the
+- outputs go back raw when the request used raw input (or shared memory), typed otherwise, unless the
   request's `binary_data_output` parameter (or every requested output's `binary_data`
   parameter, Triton's convention) says which; a response is all raw or all typed, and
   FP16/BF16 outputs force raw.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -21,12 +26,11 @@ from protos.inference import grpc_service_pb2 as pb
 from protos.limits import DEFAULT_LIMITS, Limits
 from protos.text import clipped
 from service.observability.stages import stage_end, stage_start
+from service.oip.shared_memory import REGION, Place, SharedMemoryRegistry, place_of
 from service.rpc.budget import Lease, RequestIntake, arrays_of
 from service.scheduling.runner import InferRequest
 
 RAW_ONLY = frozenset({"FP16", "BF16"})
-# Parameters that ask for features Switchyard does not have; refused rather than ignored.
-_UNSUPPORTED_INPUT_PARAMETERS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 
 
 def unimplemented(message: str) -> SwitchyardError:
@@ -43,24 +47,30 @@ def parameter_values(parameters) -> dict[str, object]:
     return values
 
 
-def _check_inputs(request: pb.ModelInferRequest, limits: Limits, lease: Lease | None) -> list[codec.Checked]:
+def _check_inputs(
+    request: pb.ModelInferRequest, limits: Limits, lease: Lease | None, regions: SharedMemoryRegistry | None = None
+) -> list[codec.Checked]:
     raw = request.raw_input_contents
-    if raw and len(raw) != len(request.inputs):
+    places = [place_of("input", tensor.name, tensor.parameters) for tensor in request.inputs]
+    plain = places.count(None)
+    if raw and len(raw) != plain:
+        outside = " outside shared memory" if plain != len(places) else ""
         raise InvalidInputError(
-            f"raw_input_contents has {len(raw)} entries but the request has {len(request.inputs)} inputs; "
+            f"raw_input_contents has {len(raw)} entries but the request has {plain} inputs{outside}; "
             "send one entry per input, in the order of `inputs`"
         )
     checked: list[codec.Checked] = []
     names: set[str] = set()
-    for index, tensor in enumerate(request.inputs):
+    index = 0  # the next raw_input_contents entry
+    for tensor, place in zip(request.inputs, places, strict=True):
         name = tensor.name
         if name in names:
             raise InvalidInputError(f"tensor '{clipped(name)}': input given twice")
         names.add(name)
-        for key in _UNSUPPORTED_INPUT_PARAMETERS:
-            if key in tensor.parameters:
-                raise unimplemented(f"tensor '{clipped(name)}': shared memory is not supported (parameter '{key}')")
         typed = codec.has_typed_contents(tensor.contents)
+        if place is not None:
+            checked.append(_shared_input(tensor, place, typed, regions, limits))
+            continue
         if raw:
             if typed:
                 raise InvalidInputError(
@@ -68,6 +78,7 @@ def _check_inputs(request: pb.ModelInferRequest, limits: Limits, lease: Lease | 
                     "use one form for every input"
                 )
             contents = raw[index]  # a copy out of the message: read once
+            index += 1
             if lease is not None:
                 lease.note(len(contents))
             checked.append(codec.check_raw(name, tensor.datatype, tensor.shape, contents, limits))
@@ -79,6 +90,39 @@ def _check_inputs(request: pb.ModelInferRequest, limits: Limits, lease: Lease | 
         else:
             checked.append(codec.check_typed(name, tensor.datatype, tensor.shape, tensor.contents, limits))
     return checked
+
+
+def _shared_input(
+    tensor, place: Place, typed: bool, regions: SharedMemoryRegistry | None, limits: Limits
+) -> codec.Checked:
+    if regions is None:
+        raise unimplemented(
+            f"tensor '{clipped(tensor.name)}': system shared memory is off on this server (parameter '{REGION}'); "
+            "see --shared-memory"
+        )
+    if typed:
+        raise InvalidInputError(
+            f"tensor '{clipped(tensor.name)}': has contents and names shared memory region "
+            f"'{clipped(place.region)}'; use one"
+        )
+    return regions.input(tensor.name, tensor.datatype, tensor.shape, place, limits)
+
+
+def output_places(request: pb.ModelInferRequest, regions: SharedMemoryRegistry | None) -> dict[str, Place]:
+    """The requested outputs that go into shared memory, their regions checked before inference runs."""
+    places: dict[str, Place] = {}
+    for output in request.outputs:
+        place = place_of("output", output.name, output.parameters)
+        if place is None:
+            continue
+        if regions is None:
+            raise unimplemented(
+                f"output '{clipped(output.name)}': system shared memory is off on this server "
+                f"(parameter '{REGION}'); see --shared-memory"
+            )
+        regions.check_output(output.name, place)
+        places[output.name] = place
+    return places
 
 
 def _wants_raw(request: pb.ModelInferRequest, params: dict[str, object]) -> bool:
@@ -94,7 +138,12 @@ def _wants_raw(request: pb.ModelInferRequest, params: dict[str, object]) -> bool
         raise InvalidInputError(
             "requested outputs disagree on 'binary_data'; a response is either all raw or all typed"
         )
-    return asked.pop() if asked else bool(request.raw_input_contents)
+    # Binary in, binary out: inputs in shared memory count as raw (tritonclient reads only raw outputs).
+    return (
+        asked.pop()
+        if asked
+        else bool(request.raw_input_contents) or any(REGION in t.parameters for t in request.inputs)
+    )
 
 
 def _priority(params: dict[str, object]) -> int:
@@ -110,6 +159,7 @@ def check_request(
     now: float,
     limits: Limits = DEFAULT_LIMITS,
     lease: Lease | None = None,
+    regions: SharedMemoryRegistry | None = None,
 ) -> tuple[InferRequest, list[codec.Checked], bool]:
     """Everything but the arrays: (InferRequest with no inputs yet, its checked tensors, whether
     the outputs go back raw).
@@ -127,7 +177,7 @@ def check_request(
     if isinstance(timeout_us, int) and not isinstance(timeout_us, bool) and timeout_us > 0:
         own = now + timeout_us / 1e6
         deadline = own if deadline is None else min(deadline, own)
-    checked = _check_inputs(request, limits, lease)
+    checked = _check_inputs(request, limits, lease, regions)
     infer_request = InferRequest(
         inputs={},
         outputs=tuple(output.name for output in request.outputs),
@@ -151,12 +201,17 @@ def decode_request(
 
 
 async def decode_request_within(
-    request: pb.ModelInferRequest, deadline: float | None, now: float, intake: RequestIntake, lease: Lease
+    request: pb.ModelInferRequest,
+    deadline: float | None,
+    now: float,
+    intake: RequestIntake,
+    lease: Lease,
+    regions: SharedMemoryRegistry | None = None,
 ) -> tuple[InferRequest, bool]:
     """decode_request within the server's limits: the tensors' bytes are reserved on `lease`
     before their arrays exist, and big conversions run off the event loop."""
     started = stage_start()
-    infer_request, checked, raw_output = check_request(request, deadline, now, intake.limits, lease)
+    infer_request, checked, raw_output = check_request(request, deadline, now, intake.limits, lease, regions)
     infer_request.inputs = await intake.arrays(checked, lease)
     stage_end("decode", started, request.model_name)
     return infer_request, raw_output
@@ -168,6 +223,8 @@ def encode_response(
     signature: ModelSignature | None,
     outputs: dict[str, np.ndarray],
     raw: bool,
+    regions: SharedMemoryRegistry | None = None,
+    places: Mapping[str, Place] | None = None,
 ) -> pb.ModelInferResponse:
     started = stage_start()
     response = pb.ModelInferResponse(model_name=request.model_name, model_version=str(version), id=request.id)
@@ -177,9 +234,20 @@ def encode_response(
     raw = raw or any(d in RAW_ONLY for d in datatypes.values())
     for name, array in outputs.items():
         tensor = response.outputs.add(name=name, datatype=datatypes[name], shape=array.shape)
-        if raw:
+        if places and name in places and regions is not None:
+            _to_shared_memory(tensor, regions.write_output(name, array, places[name]), places[name])
+            if raw:  # one entry per output keeps the others at their positions (Triton does the same)
+                response.raw_output_contents.append(b"")
+        elif raw:
             response.raw_output_contents.append(codec.encode_raw(array))
         else:
             codec.fill_typed(tensor.contents, array, datatypes[name])
     stage_end("encode", started, request.model_name)
     return response
+
+
+def _to_shared_memory(tensor, written: int, place: Place) -> None:
+    """The output's contents are in its region: say where, and how many bytes."""
+    tensor.parameters["shared_memory_region"].string_param = place.region
+    tensor.parameters["shared_memory_offset"].int64_param = place.offset
+    tensor.parameters["shared_memory_byte_size"].int64_param = written

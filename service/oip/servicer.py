@@ -4,7 +4,8 @@ Same repository and runners as switchyard.v1.Predict: decode (service/oip/messag
 protos.codec), runner.infer, encode. Methods raise; the decorators of service/rpc/errors.py
 map what escapes to a status. RPCs Switchyard does not implement answer UNIMPLEMENTED and are left out of
 `extensions`; the repository RPCs answer PERMISSION_DENIED unless the server runs with
---allow-repository-admin (who may call them is the auth layer's: service/security/).
+--allow-repository-admin (who may call them is the auth layer's: service/security/). The system
+shared memory RPCs work when the server was given a SharedMemoryRegistry (--shared-memory).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from service.cache.answers import Answers
 from service.observability.trace_settings import trace_setting
 from service.observability.tracing import TRACING
 from service.oip.config import model_config, model_metadata, model_statistics, repository_index
-from service.oip.messages import decode_request_within, encode_response, parameter_values, unimplemented
+from service.oip.messages import (
+    decode_request_within,
+    encode_response,
+    output_places,
+    parameter_values,
+    unimplemented,
+)
+from service.oip.shared_memory import SharedMemoryRegistry
 from service.repository.names import check_model_name, check_version
 from service.repository.repository import ModelRepository, ModelState
 from service.rpc.budget import RequestIntake
@@ -56,8 +64,10 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         gate: DrainGate | None = None,
         intake: RequestIntake | None = None,
         answers: Answers | None = None,
+        shared_memory: SharedMemoryRegistry | None = None,
     ) -> None:
         self._repository = repository
+        self._regions = shared_memory  # None: system shared memory is off
         self._answers = answers or Answers(repository)
         self._intake = intake or RequestIntake()
         # Shared with the other servicers: graceful shutdown refuses new work with UNAVAILABLE.
@@ -68,7 +78,11 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     @property
     def extensions(self) -> list[str]:
-        return [*BASE_EXTENSIONS, *(("model_repository",) if self._admin else ())]
+        return [
+            *BASE_EXTENSIONS,
+            *(("model_repository",) if self._admin else ()),
+            *(("system_shared_memory",) if self._regions is not None else ()),
+        ]
 
     def _no_model_loading(self) -> bool:
         return not self._gate.draining and all(
@@ -115,14 +129,18 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def _infer(self, request: pb.ModelInferRequest, deadline: float | None) -> pb.ModelInferResponse:
         version = self._repository.get(request.model_name, request.model_version)
+        regions = self._regions
         with self._intake.lease() as lease:  # the tensors' bytes count against the budget until the reply
             try:
-                infer_request, raw = await decode_request_within(request, deadline, self._clock(), self._intake, lease)
+                places = output_places(request, regions)
+                infer_request, raw = await decode_request_within(
+                    request, deadline, self._clock(), self._intake, lease, regions
+                )
             except SwitchyardError as exc:
                 version.ready_runner.record_rejected(exc)
                 raise
             outputs = await self._answers.infer(version, infer_request)
-            return encode_response(request, version.version, version.signature, outputs, raw)
+            return encode_response(request, version.version, version.signature, outputs, raw, regions, places)
 
     @unary_errors
     async def ModelInfer(self, request, context):
@@ -205,14 +223,43 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         await self._repository.unload(request.model_name, timeout=UNLOAD_DRAIN_SECONDS)
         return pb.RepositoryModelUnloadResponse()
 
+    # System shared memory (service/oip/shared_memory.py) ------------------------------
+
+    def _shared_memory(self) -> SharedMemoryRegistry:
+        if self._regions is None:
+            raise unimplemented(
+                "system shared memory is off on this server: it serves only same-host clients, and is on by "
+                "default when bound to loopback; start it with --shared-memory system (docs/protocols.md)"
+            )
+        return self._regions
+
+    @unary_errors
+    async def SystemSharedMemoryRegister(self, request, context):
+        self._shared_memory().register(request.name, request.key, request.offset, request.byte_size)
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    @unary_errors
+    async def SystemSharedMemoryUnregister(self, request, context):
+        self._shared_memory().unregister(request.name)
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+    @unary_errors
+    async def SystemSharedMemoryStatus(self, request, context):
+        response = pb.SystemSharedMemoryStatusResponse()
+        for region in self._shared_memory().status(request.name):
+            response.regions[region.name].CopyFrom(
+                pb.SystemSharedMemoryStatusResponse.RegionStatus(
+                    name=region.name, key=region.key, offset=region.offset, byte_size=region.byte_size
+                )
+            )
+        return response
+
     # Not implemented ---------------------------------------------------------------
 
-    SystemSharedMemoryStatus = _not_implemented("system shared memory")
-    SystemSharedMemoryRegister = _not_implemented("system shared memory")
-    SystemSharedMemoryUnregister = _not_implemented("system shared memory")
-    CudaSharedMemoryStatus = _not_implemented("CUDA shared memory")
-    CudaSharedMemoryRegister = _not_implemented("CUDA shared memory")
-    CudaSharedMemoryUnregister = _not_implemented("CUDA shared memory")
+    # No GPU memory is shared with clients; same-host clients use system shared memory.
+    CudaSharedMemoryStatus = _not_implemented("CUDA shared memory (use system shared memory)")
+    CudaSharedMemoryRegister = _not_implemented("CUDA shared memory (use system shared memory)")
+    CudaSharedMemoryUnregister = _not_implemented("CUDA shared memory (use system shared memory)")
 
     @unary_errors
     async def TraceSetting(self, request, context):

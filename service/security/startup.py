@@ -37,6 +37,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def shared_memory_on(settings: ServerSettings) -> bool:
+    """Whether the OIP system shared memory RPCs work: "auto" only on loopback, where every
+    client is on this host (the only place a client's shared memory exists)."""
+    return settings.shared_memory == "system" or (settings.shared_memory == "auto" and is_loopback(settings.host))
+
+
 @dataclass
 class ServerSecurity:
     certificates: CertificateFiles | None = None
@@ -63,6 +69,12 @@ class ServerSecurity:
             raise SecurityError(
                 f"--allow-repository-admin on {settings.host} would let anyone who reaches the port load and "
                 "unload models: give an identity the admin group in --auth-config, or bind --host 127.0.0.1"
+            )
+        if settings.shared_memory == "system" and not grants_admin and not is_loopback(settings.host):
+            raise SecurityError(
+                f"--shared-memory system on {settings.host} would let anyone who reaches the port have the server "
+                "read and write this host's shared memory: give an identity the admin group in --auth-config, "
+                "or bind --host 127.0.0.1"
             )
         return cls(certificates, Authenticator(config) if config is not None else None)
 

@@ -119,9 +119,6 @@ async def test_unknown_model_and_version_are_not_found(channel):
 
 
 UNIMPLEMENTED = {
-    "SystemSharedMemoryStatus": pb.SystemSharedMemoryStatusRequest(),
-    "SystemSharedMemoryRegister": pb.SystemSharedMemoryRegisterRequest(name="r"),
-    "SystemSharedMemoryUnregister": pb.SystemSharedMemoryUnregisterRequest(),
     "CudaSharedMemoryStatus": pb.CudaSharedMemoryStatusRequest(),
     "CudaSharedMemoryRegister": pb.CudaSharedMemoryRegisterRequest(name="r"),
     "CudaSharedMemoryUnregister": pb.CudaSharedMemoryUnregisterRequest(),
@@ -136,12 +133,13 @@ async def test_unimplemented_rpcs_say_so(channel):
             await getattr(stub, name)(request)
         assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED, name
         assert "not implemented" in caught.value.details()
-    # Shared-memory inputs are refused, not ignored.
+    # A shared-memory input that does not say where it is is refused, not ignored.
     request = add_sub_request("simple_fp32", np.float32)
     request.inputs[0].parameters["shared_memory_region"].string_param = "r"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ModelInfer(request)
-    assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "shared_memory_byte_size" in caught.value.details()
 
 
 async def test_trace_setting_answers_the_settings_and_refuses_an_update_without_admin(channel):

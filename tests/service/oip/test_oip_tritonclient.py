@@ -38,8 +38,13 @@ async def test_server_live_ready_and_metadata(sync_report):
     assert sync_report["live"] is True and sync_report["ready"] is True
     metadata = sync_report["server_metadata"]
     assert metadata["name"] == "switchyard" and metadata["version"]
-    # Only what is implemented; repository admin is off by default.
-    assert set(metadata["extensions"]) == {"binary_tensor_data", "model_configuration", "statistics"}
+    # Only what is implemented; repository admin is off by default, shared memory on (loopback).
+    assert set(metadata["extensions"]) == {
+        "binary_tensor_data",
+        "model_configuration",
+        "statistics",
+        "system_shared_memory",
+    }
     assert sync_report["model_ready"] == {"simple_fp32": True, "simple_bytes": True, "no_such_model": False}
 
 
