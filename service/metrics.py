@@ -82,6 +82,11 @@ class RepositoryCollector:
             "How long the version's config.yaml warmup took before it became READY.",
             labels=LABELS,
         )
+        precision = GaugeMetricFamily(
+            "switchyard_model_precision",
+            "1 for the precision a loaded version serves at (after the accuracy gate and any fallback).",
+            labels=[*LABELS, "precision"],
+        )
         reload_failures = CounterMetricFamily(
             "switchyard_model_reload_failures",
             "Reloads refused because the new version failed (config, artifact or warmup); the old one kept serving.",
@@ -108,6 +113,7 @@ class RepositoryCollector:
                     warmup.add_metric(labels, version.warmup_seconds)
                 if loaded is not None:
                     load.add_metric(labels, loaded.load_seconds)
+                    precision.add_metric([*labels, loaded.precision], 1.0)
                     if isinstance(loaded.backend, IsolatedBackend):
                         restarts.add_metric(labels, loaded.backend.restarts)
                 runner = version.runner
@@ -125,7 +131,7 @@ class RepositoryCollector:
                 depth.add_metric(labels, runner.queue_depth)
                 in_flight.add_metric(labels, runner.in_flight)
         yield from (requests, inferences, executions, queue, compute, total, batch, depth, in_flight, load, state)
-        yield from (restarts, warmup, reload_failures)
+        yield from (restarts, warmup, reload_failures, precision)
 
 
 def add_histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from service.repository.entries import ModelEntry, ModelState, ModelVersion
 
-COLUMNS = ("model", "version", "state", "backend", "device", "load s", "warmup s", "detail")
+COLUMNS = ("model", "version", "state", "backend", "device", "precision", "load s", "warmup s", "detail")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class SummaryRow:
     warmup_seconds: float | None = None  # None: the config lists no warmup
     # Why the model's latest reload was refused (its rows still serve the versions before it).
     last_reload_error: str = ""
+    precision: str = ""  # the effective one (fp32, fp16, bf16, int8) of a loaded version
 
     def cells(self) -> tuple[str, ...]:
         """The row as table cells, in COLUMNS order; the detail only up to its first " | " (the cause).
@@ -40,7 +41,7 @@ class SummaryRow:
         cause = self.detail.partition(" | ")[0]
         if self.last_reload_error:
             cause = "; ".join(filter(None, (cause, f"reload refused: {self.last_reload_error}")))
-        return (self.model, self.version, self.state, self.backend, self.device, seconds, warmup, cause)
+        return (self.model, self.version, self.state, self.backend, self.device, self.precision, seconds, warmup, cause)
 
     def record(self) -> dict[str, object]:
         """The row as one JSON log record's fields (json log mode); last_reload_error only when set."""
@@ -50,6 +51,7 @@ class SummaryRow:
             "state": self.state,
             "backend": self.backend,
             "device": self.device,
+            "precision": self.precision,
             "load_seconds": self.load_seconds,
             "warmup_seconds": self.warmup_seconds,
             "detail": self.detail.partition(" | ")[0],
@@ -86,6 +88,7 @@ def _version_rows(entry: ModelEntry) -> list[SummaryRow]:
                     loaded.load_seconds,
                     _fallback_note(version) or version.reason,
                     version.warmup_seconds,
+                    precision=loaded.precision,
                 )
             )
     return rows

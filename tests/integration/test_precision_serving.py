@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from clients import SwitchyardClient
+from service.metrics import RepositoryCollector
+from service.repository.summary import summary_rows
 from tests.conftest import serving
 from tests.integration.conftest import make_settings, start_server
 
@@ -51,6 +53,15 @@ async def test_openvino_serves_the_nncf_int8_model(tmp_path: Path) -> None:
         assert version.precision_steps[0].startswith("int8: serves [cosine 0.99")
         assert "openvino gate passed; built" in version.precision_steps[0]
         served = (await running.client.predict("tiny_cnn", {"input": fresh}))["logits"]
+        # The start-up table and the metrics say the same.
+        (row,) = summary_rows(running.server.repository.entries())
+        assert (row.backend, row.precision) == ("openvino", "int8") and "int8" in row.cells()
+        (family,) = [
+            f for f in RepositoryCollector(running.server.repository).collect() if f.name.endswith("precision")
+        ]
+        assert [(s.labels["backend"], s.labels["precision"], s.value) for s in family.samples] == [
+            ("openvino", "int8", 1.0)
+        ]
     (ir,) = (cache / "precision" / "int8-openvino").rglob("model.xml")
     assert (ir.parent / "model.bin").is_file()
     ops = {op.get_type_name() for op in openvino.Core().read_model(str(ir)).get_ops()}

@@ -16,7 +16,9 @@ from service.scheduling.stats import RunnerStats
 class OneModel:
     def __init__(self, stats: RunnerStats) -> None:
         runner = SimpleNamespace(stats=stats, queue_depth=3, in_flight=5)
-        loaded = SimpleNamespace(backend=None, backend_name="openvino", device=Device("cpu"), load_seconds=0.25)
+        loaded = SimpleNamespace(
+            backend=None, backend_name="openvino", device=Device("cpu"), load_seconds=0.25, precision="fp32"
+        )
         version = ModelVersion("m", 2, state=ModelState.READY, loaded=loaded, runner=runner)
         self.entry = ModelEntry("m", path=None, versions={2: version})
         self.reload_failures: dict[str, int] = {}

@@ -11,7 +11,7 @@ from protos.errors import ModelNotFoundError, ModelUnavailableError
 from service.metrics import RepositoryCollector
 from service.repository.config import ConfigError, load_model_config
 from service.repository.entries import ModelState
-from service.repository.summary import summary_rows
+from service.repository.summary import COLUMNS, summary_rows
 from service.scheduling.runner import InferRequest
 from tests.conftest import write_model
 from tests.fixtures import models
@@ -55,7 +55,7 @@ async def test_a_version_is_ready_after_its_warmup_ran_through_the_runner(root: 
     stats = version.ready_runner.stats
     assert stats.success_count == 5 and stats.inference_count == 3 + 8
     [row] = summary_rows([entry])
-    assert float(row.cells()[6]) == pytest.approx(version.warmup_seconds, abs=0.01)
+    assert float(row.cells()[COLUMNS.index("warmup s")]) == pytest.approx(version.warmup_seconds, abs=0.01)
     assert row.record()["warmup_seconds"] == version.warmup_seconds and "last_reload_error" not in row.record()
     assert samples(repository, "switchyard_model_warmup_duration_seconds") == [version.warmup_seconds]
 

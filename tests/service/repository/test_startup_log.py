@@ -46,8 +46,9 @@ async def test_summary_rows_match_the_table_columns(make_repository, repo):
     rows = {row.model: row for row in summary_rows(repository.entries())}
     assert set(rows) == {"corrupt", "from_triton", "no_config", "tiny_cnn"}
     assert all(len(row.cells()) == len(COLUMNS) for row in rows.values())
-    model, version, state, backend, device, seconds, warmup, detail = rows["tiny_cnn"].cells()
+    model, version, state, backend, device, precision, seconds, warmup, detail = rows["tiny_cnn"].cells()
     assert (model, version, state, backend, device, detail) == ("tiny_cnn", "1", "READY", "onnxruntime", "cpu", "")
+    assert precision == "fp32"
     assert float(seconds) >= 0 and warmup == ""  # its config lists no warmup
     assert rows["no_config"].cells()[1:3] == ("-", "UNAVAILABLE")
     assert rows["no_config"].detail.startswith("no config.yaml")
@@ -68,7 +69,7 @@ def test_a_version_ready_after_fallback_says_what_failed_first():
     )
     chosen = TrailEntry("onnxruntime[CPU]@cpu", "onnxruntime", "cpu", ("CPUExecutionProvider",), Outcome.CHOSEN)
     trail = DecisionTrail((failed, chosen))
-    loaded = SimpleNamespace(backend_name="onnxruntime", device="cpu", load_seconds=0.25, trail=trail)
+    loaded = SimpleNamespace(backend_name="onnxruntime", device="cpu", load_seconds=0.25, trail=trail, precision="fp32")
     entry = ModelEntry("m", path=Path("m"), versions={1: ModelVersion("m", 1, ModelState.READY, loaded=loaded)})
     assert model_line(entry) == (
         "model m: version 1 READY on onnxruntime (cpu), loaded in 0.25s: fell back after: "
