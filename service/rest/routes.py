@@ -95,6 +95,8 @@ def handlers(services: Services) -> dict[str, Handler]:
 
     async def infer(request: Request, context: ServicerCall) -> Response:
         name, version = _model(request)
+        # An unknown or unavailable model is the answer whatever the body holds, as over gRPC.
+        services.repository.get(name, version)
         body = await read_body(request, services.max_body_bytes)
         media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         if media in IMAGE_TYPES:
@@ -143,7 +145,7 @@ def handlers(services: Services) -> dict[str, Handler]:
 
 async def _image(services: Services, name: str, version: str, body: bytes, context: ServicerCall) -> Response:
     """A JPEG or PNG body for a model that declares preprocess: Predict's image path, answered as JSON."""
-    model = services.repository.get(name, version)  # unknown model: 404 before anything else
+    model = services.repository.get(name, version)
     if model.config is None or model.config.preprocess is None:
         raise RestError(
             415, f"model '{name}' declares no preprocess in its config.yaml: send JSON tensors, not an image"
