@@ -46,7 +46,7 @@ def pooling_model():
 
 def scene(rng: np.random.Generator, dark: bool = False, blurred: bool = False) -> np.ndarray:
     """Grey rectangles on a grey ground (values 90..210): sharp edges, a spread of levels."""
-    image = np.full((HEIGHT, WIDTH, 3), 150 + rng.integers(-10, 11), np.uint8)
+    image: np.ndarray = np.full((HEIGHT, WIDTH, 3), 150 + rng.integers(-10, 11), np.uint8)
     for _ in range(8):
         y, x = rng.integers(0, HEIGHT - 16), rng.integers(0, WIDTH - 16)
         h, w = rng.integers(8, 48), rng.integers(8, 48)
@@ -171,7 +171,7 @@ async def test_one_dark_stream_among_healthy_traffic_is_flagged_on_its_own(frame
             labels = {"model": "camera", "version": "1"}
             assert registry.get_sample_value("switchyard_drift_streams_drifting", labels) == 1
             worst = {
-                t: registry.get_sample_value("switchyard_drift_stream_psi_max", {**labels, "tensor": t})
+                t: registry.get_sample_value("switchyard_drift_stream_psi_max", {**labels, "tensor": t}) or 0.0
                 for t in FRAME_TENSORS
             }
             assert worst[BRIGHTNESS] > 0.2 and worst[BLUR] < 0.2, worst
