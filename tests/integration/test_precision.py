@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -144,3 +145,30 @@ async def test_get_model_reports_the_effective_precision_and_its_figures(tmp_pat
         assert config.parameters["switchyard.precision"].string_value == "int8"
         steps = json.loads(config.parameters["switchyard.precision_steps"].string_value)
         assert steps[0].startswith("int8: serves [cosine")
+
+
+def _cpu(*flags: str):
+    report = probe(PLAIN_CPU)
+    return dataclasses.replace(report, cpu=dataclasses.replace(report.cpu, flags=flags))
+
+
+@pytest.mark.parametrize(
+    ("flags", "gate", "precision", "first_step"),
+    [
+        (("avx512_vnni",), "", "int8", "int8: serves [cosine"),  # VNNI and the gate passes
+        (("amx_int8",), "precision_gate: {min_cosine: 1.0, max_abs_error: 0}\n", "fp32", "int8: rejected [cosine"),
+        ((), "", "fp32", "effective fp32"),  # no VNNI/AMX: int8 is not even built
+    ],
+)
+def test_auto_takes_int8_only_with_vnni_and_a_passing_gate(tmp_path: Path, flags, gate, precision, first_step) -> None:
+    model = _repo(tmp_path, "precision: auto\n" + gate)
+    loader = ModelLoader(make_settings(model.parent, cache_dir=tmp_path / "cache"), report=_cpu(*flags))
+    loaded = loader.load("tiny_cnn", load_model_config(model / "config.yaml"), model / "1")
+    try:
+        assert loaded.precision == precision
+        assert loaded.trail.precision[0].startswith(first_step)
+        assert loaded.trail.precision[-1] == f"effective {precision}"
+        built = list((tmp_path / "cache").rglob("model.onnx"))
+        assert len(built) == (1 if flags else 0)
+    finally:
+        loaded.backend.unload()
