@@ -191,12 +191,14 @@ class ModelRepository:
             config = load_model_config(new.path / CONFIG, f"{new.name}/{CONFIG}")
         except SwitchyardError:
             return ""  # the build says what is wrong with it
-        available = [int(p.name) for p in new.path.iterdir() if p.is_dir() and p.name.isdigit()]
-        numbers = config.version_policy.select(available)
         for version in old.versions.values():
             if version.state is ModelState.READY and version.loaded is not None:
                 device = version.loaded.device
-                room = headroom(new.path, numbers, device, self._loader.sysroot)
+                try:
+                    available = [int(p.name) for p in new.path.iterdir() if p.is_dir() and p.name.isdigit()]
+                    room = headroom(new.path, config.version_policy.select(available), device, self._loader.sysroot)
+                except OSError:
+                    return ""  # files moving under us: the build reports what it finds
                 return room.reason(device) if room is not None and not room.enough else ""
         return ""
 
