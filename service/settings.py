@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from protos.limits import DEFAULT_MAX_BYTES_ELEMENTS, DEFAULT_MAX_TENSOR_ELEMENTS, DEFAULT_MAX_TENSOR_RANK
 from service.oip.shared_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_REGIONS
 from service.rpc.budget import DEFAULT_MAX_INFLIGHT_BYTES
+from service.scheduling.inline import DEFAULT_INLINE_COMPUTE_US
 from service.vision.limits import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_STREAM_PENDING_BYTES
 
 DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
@@ -89,6 +90,9 @@ class ServerSettings(BaseSettings):
     max_tensor_rank: int = Field(default=DEFAULT_MAX_TENSOR_RANK, ge=1, le=64)
     max_bytes_elements: int = Field(default=DEFAULT_MAX_BYTES_ELEMENTS, ge=1)
     max_inflight_bytes: int = Field(default=DEFAULT_MAX_INFLIGHT_BYTES, ge=1024 * 1024)
+    # A CPU model without dynamic batching whose backend call's running p95 is under this runs
+    # on the event loop when idle, skipping the executor hop (service/scheduling/inline.py); 0 = off.
+    inline_compute_us: float = Field(default=DEFAULT_INLINE_COMPUTE_US, ge=0, le=100_000)
     # System shared memory of the Open Inference Protocol (service/oip/shared_memory.py): only
     # same-host clients can use it, so "auto" turns it on when bound to loopback; "system" turns
     # it on anywhere (off loopback only with an --auth-config that grants admin); "off" never.

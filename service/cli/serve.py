@@ -49,6 +49,10 @@ def serve(
     max_inflight_bytes: Annotated[
         int | None, typer.Option(help="bytes all requests in flight may hold (their tensors as received and decoded)")
     ] = None,
+    inline_compute_us: Annotated[
+        float | None,
+        typer.Option(help="run a CPU model on the event loop while its calls' p95 is under this (µs); 0 = never"),
+    ] = None,
     max_connection_age: Annotated[
         float | None, typer.Option(help="seconds before a client connection is recycled; 0 = never")
     ] = None,

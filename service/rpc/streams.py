@@ -34,6 +34,12 @@ async def concurrent_replies(
 
     `handle` must not raise for a bad request (streams answer those in band). An error reading
     the request stream ends the replies with that error, after the replies before it.
+
+    Per message this costs one hand-over from the reading task to the replying one: a request
+    that arrives while the replies are idle (a client waiting for each reply, the common case)
+    is handled by the replying task itself; only one that arrives while another is still being
+    handled gets a task of its own, so requests of one stream still run concurrently. The
+    drain signal is watched by one callback per stream, not raced against every read.
     """
     pending: asyncio.Queue = asyncio.Queue(maxsize=window)
     iterator = requests.__aiter__()
@@ -43,18 +49,32 @@ async def concurrent_replies(
     except StopAsyncIteration:
         return
     in_order = ordered(first)
+    state = _State()
+
+    def admit(request: Request) -> Awaitable[Reply] | _Direct:
+        if in_order and not state.working and pending.empty():
+            return _Direct(request)
+        return asyncio.ensure_future(handle(request))
 
     async def read() -> None:
-        await pending.put(asyncio.ensure_future(handle(first)))
+        await pending.put(admit(first))
         try:
-            while True:
+            while not state.stopped:
+                state.reading = True
                 try:
-                    request = await next_unless_stopped(iterator, stop)
+                    request = await iterator.__anext__()
                 except StopAsyncIteration:
                     break
-                if request is STOPPED:
-                    raise draining_error()
-                await pending.put(asyncio.ensure_future(handle(request)))
+                except asyncio.CancelledError:
+                    if not state.stopped:  # cancelled for another reason than the drain
+                        raise
+                    reader.uncancel()
+                    break
+                finally:
+                    state.reading = False
+                await pending.put(admit(request))
+            if state.stopped:
+                raise draining_error()
         except Exception as exc:
             # The request stream broke: its error takes the next reply's place, so the replies
             # before it go out and then the RPC ends with its status (instead of waiting forever).
@@ -65,16 +85,53 @@ async def concurrent_replies(
         await pending.put(None)
 
     reader = asyncio.ensure_future(read())
+    watcher = None
+    if stop is not None:
+        if stop.is_set():
+            state.stopped = True
+        else:
+            watcher = asyncio.ensure_future(stop.wait())
+            watcher.add_done_callback(lambda _: state.stop(reader))
     try:
-        async for reply in _in_order(pending) if in_order else _as_completed(pending):
+        replies = _in_order(pending, handle, state) if in_order else _as_completed(pending)
+        async for reply in replies:
             yield reply
         await reader
     finally:
+        if watcher is not None:
+            watcher.cancel()
         reader.cancel()
         while not pending.empty():
             task = pending.get_nowait()
-            if task is not None:
+            if isinstance(task, asyncio.Future):
                 task.cancel()
+
+
+class _State:
+    """What the reading and replying tasks of one stream tell each other."""
+
+    __slots__ = ("working", "reading", "stopped")
+
+    def __init__(self) -> None:
+        self.working = False  # the replying task is handling a request or waiting for one's reply
+        self.reading = False  # the reading task waits for the next request
+        self.stopped = False  # the server drains: read no more
+
+    def stop(self, reader: asyncio.Future) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.reading:  # abandon the read in progress; a reader putting a request finishes that first
+            reader.cancel()
+
+
+class _Direct:
+    """A request for the replying task to handle itself (nothing else was in flight when it came)."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: object) -> None:
+        self.request = request
 
 
 STOPPED = object()
@@ -101,9 +158,14 @@ async def next_unless_stopped(iterator: AsyncIterator, stop: asyncio.Event | Non
     return STOPPED
 
 
-async def _in_order(pending: asyncio.Queue) -> AsyncIterator:
-    while (task := await pending.get()) is not None:
-        yield await task
+async def _in_order(pending: asyncio.Queue, handle: Callable, state: _State) -> AsyncIterator:
+    while (item := await pending.get()) is not None:
+        state.working = True
+        try:
+            reply = await (handle(item.request) if type(item) is _Direct else item)
+        finally:
+            state.working = False
+        yield reply
 
 
 async def _as_completed(pending: asyncio.Queue) -> AsyncIterator:

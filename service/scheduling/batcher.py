@@ -123,6 +123,11 @@ class DynamicBatcher:
     def busy(self) -> int:
         return self._busy
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing running: a request now would start at once, alone."""
+        return not (self._queued or self._busy or self._closed)
+
     async def submit(self, request: Any, batch: int, key: Hashable = None) -> Any:
         """Queue a request and wait for its own outcome (raises its error)."""
         if self._closed:

@@ -1,10 +1,14 @@
 """ModelRunner: one loaded model version behind a DynamicBatcher and an executor.
 
-The event loop never calls a backend: the batcher hands each batch to the runner's
-executor (one thread per model instance), the only place blocking work runs. Every
-model goes through the batcher, batching or not, so queue limits, deadlines,
-cancellation and priorities hold for all of them; without dynamic batching a request
-simply runs alone.
+The batcher hands each batch to the runner's executor (one thread per model instance),
+where blocking work runs. Every model goes through the batcher, batching or not, so queue
+limits, deadlines, cancellation and priorities hold for all of them; without dynamic
+batching a request simply runs alone.
+
+One exception (service/scheduling/inline.py): a CPU model without dynamic batching, in this
+process, whose calls are measured to be shorter than the executor hop, runs a request on
+the event loop itself when nothing else of the model is queued or running; the batcher's
+rules have nothing to decide for such a request.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from protos.errors import BackendError, DeadlineExceededError, ErrorCode, ModelU
 from service.observability.stages import record_runner_stages
 from service.observability.tracing import TRACING, current_span_context
 from service.scheduling.batcher import RUNNING, BatchPolicy, Clock, DynamicBatcher, MonotonicClock, Pending
+from service.scheduling.inline import InlineGate
+from service.scheduling.isolation import IsolatedBackend
 from service.scheduling.stats import RunnerStats
 from service.scheduling.validation import validate_inputs, validate_outputs
 
@@ -69,6 +75,7 @@ class ModelRunner:
         executor: ThreadPoolExecutor | None = None,
         input_check: Callable[[Mapping[str, np.ndarray]], None] | None = None,
         device: str = "",
+        inline_below_s: float = 0.0,
     ) -> None:
         self.name = name
         self.device = device  # for the infer span's attributes
@@ -90,6 +97,11 @@ class ModelRunner:
         self.policy = replace(policy, max_batch_size=combine)
         self._combine = bool(combine)
         self.batcher = DynamicBatcher(name, self.policy, self._start, instances=instances, clock=clock)
+        # Calls may run on the loop (inline_below_s > 0) only for a model that never batches, runs
+        # on this machine's CPU and in this process: a GPU call or an isolated backend's IPC wait
+        # holds the calling thread for as long as the device or the child takes.
+        inline = inline_below_s > 0 and not self._combine and device in ("", "cpu")
+        self.inline_gate = InlineGate(inline_below_s) if inline and not isinstance(backend, IsolatedBackend) else None
         self._in_flight = 0
         self._closing = False
         # Sees each successful request's inputs and outputs (drift monitoring); must not block.
@@ -123,7 +135,11 @@ class ModelRunner:
             key = _batch_key(request.inputs) if self._combine else None
             if TRACING.tracer is not None:
                 request.trace = current_span_context()
-            outputs, started, compute_ns = await self.batcher.submit(request, batch, key)
+            gate = self.inline_gate
+            if gate is not None and gate.open and self.batcher.idle:
+                outputs, started, compute_ns = self._run_inline(request, batch, gate)
+            else:
+                outputs, started, compute_ns = await self.batcher.submit(request, batch, key)
         except asyncio.CancelledError:
             stats.record_failure(ErrorCode.CANCELLED.name, int((self._now() - queued_at) * 1e9))
             raise
@@ -162,6 +178,28 @@ class ModelRunner:
             self.stats.record_execution(
                 outcome.batch, outcome.requests, outcome.input_ns, outcome.infer_ns, outcome.output_ns
             )
+            if self.inline_gate is not None:
+                self.inline_gate.observe(outcome.infer_ns / 1e9)
+
+    def _run_inline(self, request: InferRequest, batch: int, gate: InlineGate) -> tuple[dict, float, int]:
+        """One request's backend call on the event loop (the gate is open and the model idle)."""
+        now = self._now
+        started = now()
+        if request.deadline is not None and request.deadline <= started:
+            raise DeadlineExceededError(f"model '{self.name}': the request's deadline passed before it was queued")
+        if TRACING.tracer is not None:
+            request.batch_trace = (batch, started, (request.trace,) if request.trace is not None else ())
+        try:
+            outputs = self.backend.infer(request.inputs)
+        except SwitchyardError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"model '{self.name}': {exc}") from None
+        compute_ns = int((now() - started) * 1e9)
+        gate.observe(compute_ns / 1e9)
+        self.stats.record_execution(batch, 1, 0, compute_ns, 0)
+        self.stats.inline_execution_count += 1
+        return select_outputs(outputs, request.outputs), started, compute_ns
 
     def _execute(self, items: list[Pending]) -> BatchOutcome:
         """On an executor thread: skip what was cancelled or expired, run the rest as one batch, split."""

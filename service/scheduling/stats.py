@@ -78,6 +78,8 @@ class RunnerStats:
     cumulative_compute_input_ns: int = 0
     cumulative_compute_output_ns: int = 0
     cumulative_failure_ns: int = 0
+    # Executions run on the event loop rather than the executor (service/scheduling/inline.py).
+    inline_execution_count: int = 0
     # Wall-clock time of the last inference, ms since the epoch (OIP's last_inference).
     last_inference_ms: int = 0
     # Request outcomes by status code name ("OK", "DEADLINE_EXCEEDED", ...).

@@ -1,0 +1,57 @@
+"""Whether a model's backend call may run on the event loop itself instead of the executor.
+
+Handing a request to the runner's executor thread and back costs ≈0.15–0.4 ms of one core
+(a thread wake-up, two GIL hand-overs, the loop's self-pipe wake-up; docs/benchmarks.md),
+more than a tiny model's whole backend call. For such a model the hop is the request's
+biggest cost, so the runner calls the backend on the loop when the call is known to be short
+and nothing else of the model is queued or running. A call that blocks the loop delays every
+other request of the server by its length, so "known to be short" is a p95 under a
+threshold (`--inline-compute-us`, 200 µs by default): ≈ what the hop itself costs.
+
+The p95 is a running estimate, updated by every call (inline or on the executor) in O(1):
+a multiplicative stochastic-approximation quantile tracker (a call above the estimate moves
+it up by STEP, one below moves it down by STEP × 5/95, so it settles where 5 % of calls are
+above it). It starts from the first WARMUP_CALLS calls, which run on the executor (config
+warmup requests count). One call far above the threshold (JUMP × threshold) takes the model
+off the loop at once rather than after many slow calls; it comes back once its calls are
+short again (≈1,000 short calls to decay from 10× the threshold).
+"""
+
+from __future__ import annotations
+
+DEFAULT_INLINE_COMPUTE_US = 200.0
+WARMUP_CALLS = 8
+QUANTILE = 0.95
+STEP = 0.05
+JUMP = 10.0
+_UP = 1.0 + STEP
+_DOWN = 1.0 - STEP * (1.0 - QUANTILE) / QUANTILE
+
+
+class InlineGate:
+    """A running p95 of one runner's backend calls; `open` while it is under `threshold_s`."""
+
+    __slots__ = ("threshold_s", "p95", "open", "_warmup")
+
+    def __init__(self, threshold_s: float) -> None:
+        self.threshold_s = threshold_s
+        self.p95 = 0.0
+        self.open = False  # closed until the warm-up calls have been seen
+        self._warmup: list[float] | None = []
+
+    def observe(self, seconds: float) -> None:
+        """One backend call of this many seconds (wall clock) for one request."""
+        warmup = self._warmup
+        if warmup is not None:
+            warmup.append(seconds)
+            if len(warmup) < WARMUP_CALLS:
+                return
+            # The second-slowest of the first calls: the very first call of a fresh session
+            # often pays one-off allocations that later calls do not.
+            self.p95 = max(sorted(warmup)[-2], 1e-7)
+            self._warmup = None
+        elif seconds > self.p95:
+            self.p95 = max(self.p95 * _UP, seconds) if seconds > self.threshold_s * JUMP else self.p95 * _UP
+        else:
+            self.p95 *= _DOWN
+        self.open = self.p95 < self.threshold_s
