@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import errno
 import inspect
+import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -144,6 +145,10 @@ def serve(
 ) -> None:
     """Run the gRPC server. Every flag is also a SWITCHYARD_<NAME> environment variable; flags win."""
     given = {k: v for k, v in locals().items() if v is not None and k != "port_file"}
+    # gRPC's C core logs through absl straight to stderr, past Python logging: left unset it
+    # writes INFO lines (fork_posix.cc when a runtime forks, ...) that are neither JSON nor
+    # ours. Set before grpc loads; its errors still show, and a GRPC_VERBOSITY the user set wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     require_extra("server", "serve")
     from service.settings import ServerSettings
 
