@@ -346,7 +346,7 @@ def test_network_policy_opens_grpc_metrics_and_dns(render_set):
     (np,) = rendered.of_kind("NetworkPolicy")
     assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
     ports = {r["ports"][0]["port"]: r for r in np["spec"]["ingress"]}
-    assert set(ports) == {"grpc", "metrics"}
+    assert set(ports) == {"grpc", "metrics", "http"}
     assert ports["metrics"]["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "monitoring"
     }

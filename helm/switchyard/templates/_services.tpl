@@ -71,6 +71,13 @@ spec:
       {{- with $appProtocol }}
       appProtocol: {{ . }}
       {{- end }}
+    {{- if gt (int $v.server.httpPort) 0 }}
+    - name: http
+      port: {{ $v.service.httpPort }}
+      targetPort: http
+      protocol: TCP
+      appProtocol: {{ ternary "https" "http" $v.tls.enabled }}
+    {{- end }}
     {{- if and $v.metrics.enabled (not $headless) }}
     - name: metrics
       port: {{ $v.server.metricsPort }}
