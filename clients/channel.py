@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from clients.connection import DEFAULT_RETRY, RetryPolicy, connection_options, resolve_target
+from clients.pool import ChannelPool, check_channels
 from clients.request import DEFAULT_MAX_MESSAGE
 from clients.security import TlsConfig, open_aio_channel, open_channel
 from clients.tracing import with_trace_context
@@ -42,8 +43,10 @@ class _Settings:
         keepalive: float | None = None,
         compression: grpc.Compression | None = None,
         timeout: float | None = None,
+        channels: int = 1,
     ) -> None:
         self._address, round_robin = resolve_target(target)
+        self._channels = check_channels(channels)
         self._options = connection_options(
             max_message_bytes, round_robin=round_robin, retry=retry, keepalive=keepalive, extra=options
         )
@@ -76,13 +79,22 @@ _DOC = """
     keepalive: seconds between HTTP/2 pings on an idle connection (finds dead peers behind NATs).
     compression: e.g. grpc.Compression.Gzip for every call.
     timeout: the default deadline (seconds) of every call; a call's own timeout= wins.
+    channels: open N channels, each its own connection, and take them in turn per call
+        (clients/pool.py): reaches every process of a `serve --workers N` server.
 """
 
 
 class PredictChannel(_Settings):
     def _open(self) -> None:
-        self._channel = open_channel(self._address, self._options, tls=self._tls, token=self._token)
-        self._stub = predict_pb2_grpc.PredictStub(self._channel)
+        self._pool = ChannelPool(self._open_channel, self._options, self._channels, predict_pb2_grpc.PredictStub)
+        self._channel = self._pool.channels[0]
+
+    def _open_channel(self, options: list[tuple[str, Any]]) -> grpc.Channel:
+        return open_channel(self._address, options, tls=self._tls, token=self._token)
+
+    @property
+    def _stub(self) -> predict_pb2_grpc.PredictStub:
+        return self._pool.stub()
 
     def __enter__(self):
         return self
@@ -91,26 +103,30 @@ class PredictChannel(_Settings):
         self.close()
 
     def close(self) -> None:
-        self._channel.close()
+        for channel in self._pool.channels:
+            channel.close()
 
 
 class AsyncPredictChannel(_Settings):
     def _open(self) -> None:
         self._channel: grpc.aio.Channel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stub_of_loop: predict_pb2_grpc.PredictStub | None = None
+        self._pool: ChannelPool[grpc.aio.Channel, predict_pb2_grpc.PredictStub] | None = None
 
     @property
     def _stub(self) -> predict_pb2_grpc.PredictStub:
         loop = asyncio.get_running_loop()
-        if self._stub_of_loop is None or self._loop is not loop:
+        if self._pool is None or self._loop is not loop:
             if self._loop is not None and self._loop is not loop and self._loop.is_running():
                 raise RuntimeError("this async client is in use in another event loop; make one client per loop")
             # The loop it was opened in has ended; its channel went with it.
-            self._channel = open_aio_channel(self._address, self._options, tls=self._tls, token=self._token)
+            self._pool = ChannelPool(self._open_channel, self._options, self._channels, predict_pb2_grpc.PredictStub)
+            self._channel = self._pool.channels[0]
             self._loop = loop
-            self._stub_of_loop = predict_pb2_grpc.PredictStub(self._channel)
-        return self._stub_of_loop
+        return self._pool.stub()
+
+    def _open_channel(self, options: list[tuple[str, Any]]) -> grpc.aio.Channel:
+        return open_aio_channel(self._address, options, tls=self._tls, token=self._token)
 
     async def __aenter__(self):
         return self
@@ -119,8 +135,8 @@ class AsyncPredictChannel(_Settings):
         await self.close()
 
     async def close(self) -> None:
-        channel, self._channel, self._stub_of_loop, self._loop = self._channel, None, None, None
-        if channel is not None:
+        pool, self._pool, self._channel, self._loop = self._pool, None, None, None
+        for channel in pool.channels if pool is not None else ():
             await channel.close()
 
 

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.cli.options import Connection, Json, int_list, with_connection
+from service.cli.options import Channels, Connection, Json, int_list, with_connection
 
 if TYPE_CHECKING:
     from clients.security import TlsConfig
@@ -87,7 +87,7 @@ def bench(
     batch: Annotated[int, typer.Option(min=1, help="batch rows per request")] = 1,
     dtype: Annotated[str, typer.Option(help="numpy dtype of the random input")] = "float32",
     mode: Annotated[str, typer.Option(help="unary | stream")] = "unary",
-    channels: Annotated[int, typer.Option(min=1, help="gRPC channels (connections) the workers share")] = 1,
+    channels: Channels = 1,
     reference: Annotated[Path | None, typer.Option(help="ONNX file or model repository: also run in-process")] = None,
     reference_threads: Annotated[
         int, typer.Option(help="intra-op threads of the in-process reference, 0 = ORT default")

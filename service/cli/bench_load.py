@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
+from clients.pool import ChannelPool
 from clients.request import build_request, channel_options, decode_outputs
 from clients.security import TlsConfig, open_aio_channel
 from protos.switchyard.v1 import predict_pb2 as pb
@@ -116,7 +117,13 @@ async def run_load(
     batch = int(next(iter(inputs.values())).shape[0]) if inputs else 1
     result = LoadResult(concurrency, mode, batch)
     budget = Budget(requests, seconds, progress)
-    opened = [open_aio_channel(target, channel_options(), tls=tls, token=token) for _ in range(max(1, channels))]
+    # A pool's channels each have a connection of their own (plain channels would share one).
+    opened = ChannelPool(
+        lambda options: open_aio_channel(target, options, tls=tls, token=token),
+        channel_options(),
+        max(1, channels),
+        lambda channel: channel,
+    ).channels
     try:
         worker = _unary_worker if mode == "unary" else _stream_worker
         started = time.perf_counter()

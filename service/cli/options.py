@@ -73,9 +73,10 @@ class Connection:
     tls: TlsConfig | None = None
     token: str | None = field(default=None, repr=False)  # never in a repr, a log line or an error
 
-    def client(self, kind: Callable[..., Client]) -> Client:
-        """`connection.client(SwitchyardClient)`: a client of that kind with this target, TLS and token."""
-        return kind(self.target, tls=self.tls, token=self.token)
+    def client(self, kind: Callable[..., Client], **settings: Any) -> Client:
+        """`connection.client(SwitchyardClient)`: a client of that kind with this target, TLS and token
+        (and any other client `settings`, e.g. channels=4)."""
+        return kind(self.target, tls=self.tls, token=self.token, **settings)
 
 
 def _quiet_grpc_core() -> None:
@@ -202,6 +203,14 @@ def with_connection(command: Callable[..., Result]) -> Callable[..., Result]:
 
 
 Json = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout instead of the table")]
+Channels = Annotated[
+    int,
+    typer.Option(
+        "--channels",
+        min=1,
+        help="gRPC channels, each its own connection, taken in turn: reaches every process of serve --workers N",
+    ),
+]
 
 
 def key_values(values: list[str] | None, flag: str, form: str = "KEY=VALUE") -> dict[str, str]:

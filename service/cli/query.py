@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service.cli.errors import CliError
-from service.cli.options import Connection, Json, key_values, with_connection
+from service.cli.options import Channels, Connection, Json, key_values, with_connection
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -93,13 +93,14 @@ def predict(
     as_json: Json = False,
     save_dir: Annotated[Path | None, typer.Option(help="write each output to DIR/NAME.npy")] = None,
     timeout: Annotated[float, typer.Option(help="seconds")] = 30.0,
+    channels: Channels = 1,
 ) -> None:
     """Call Predict with inputs from .npy files; print a summary per output (or all of it with --json)."""
     from clients import SwitchyardClient
 
     files = key_values(input, "--input", form="NAME=FILE.npy")
     inputs = {name: load_npy(Path(path)) for name, path in files.items()}
-    with connection.client(SwitchyardClient) as client:
+    with connection.client(SwitchyardClient, channels=channels) as client:
         outputs = client.predict(model, inputs, version=version, outputs=output or (), timeout=timeout)
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
