@@ -91,6 +91,9 @@ def model_config(entry: ModelEntry, version: ModelVersion) -> mc.ModelConfig:
         count=config.instances,
         gpus=[device.index or 0] if device is not None and device.kind == "gpu" else [],
     )
+    # perf_analyzer prints the cache figures of a model whose config enables the cache, and
+    # refuses the statistics of one that has cache figures but does not.
+    out.response_cache.enable = config.response_cache.enabled
     for key, value in config.labels.items():
         out.parameters[key].string_value = value
     if version.loaded is not None:
@@ -118,13 +121,16 @@ def version_statistics(version: ModelVersion) -> pb.ModelStatistics:
     out.inference_count = stats.inference_count
     out.execution_count = stats.execution_count
     infer = out.inference_stats
-    infer.success.CopyFrom(_duration(success, stats.cumulative_total_ns))
+    # Triton's definitions, which perf_analyzer divides by: success and queue count the cache
+    # hits too (a hit's time is its lookup; it waited in no queue), the compute figures do not.
+    hits = stats.cache_hit_count
+    infer.success.CopyFrom(_duration(success + hits, stats.cumulative_total_ns + stats.cumulative_cache_hit_ns))
     infer.fail.CopyFrom(_duration(stats.failure_count, stats.cumulative_failure_ns))
-    infer.queue.CopyFrom(_duration(success, stats.cumulative_queue_ns))
+    infer.queue.CopyFrom(_duration(success + hits, stats.cumulative_queue_ns))
     infer.compute_input.CopyFrom(_duration(success, stats.cumulative_compute_input_ns))
     infer.compute_infer.CopyFrom(_duration(success, stats.cumulative_infer_ns))
     infer.compute_output.CopyFrom(_duration(success, stats.cumulative_compute_output_ns))
-    # Response cache lookups (perf_analyzer reports these as cache hit/miss counts and times).
+    # Response cache lookups: key, lookup and decode (a miss: key and lookup).
     infer.cache_hit.CopyFrom(_duration(stats.cache_hit_count, stats.cumulative_cache_hit_ns))
     infer.cache_miss.CopyFrom(_duration(stats.cache_miss_count, stats.cumulative_cache_miss_ns))
     for size, (count, input_ns, infer_ns, output_ns) in sorted(stats.batch_executions.items()):
