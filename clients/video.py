@@ -20,6 +20,7 @@ never are, and the caller sees one reply per frame, in order (clients/video_resu
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
@@ -39,6 +40,8 @@ from clients.video_messages import (
     stream_config,
 )
 from clients.video_resume import DEFAULT_RESUME, FrameLedger, resumable, resume_delay
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AsyncVideoClient", "Classification", "Detection", "Frame", "FrameResult", "VideoClient", "stream_config"]
 
@@ -86,6 +89,7 @@ class AsyncVideoClient(AsyncPredictChannel):
             failures += 1
             if resume is None or not resumable(failure, resume) or failures >= resume.max_attempts:
                 raise failure
+            _resuming(model, failure, ledger)
             await asyncio.sleep(resume_delay(resume, failures))
 
 
@@ -124,7 +128,18 @@ class VideoClient(PredictChannel):
             failures += 1
             if resume is None or not resumable(failure, resume) or failures >= resume.max_attempts:
                 raise failure
+            _resuming(model, failure, ledger)
             time.sleep(resume_delay(resume, failures))
+
+
+def _resuming(model: str, failure: PredictError, ledger: FrameLedger) -> None:
+    log.info(
+        "video stream of %r ended %s (%s); resuming with %d unanswered frame(s)",
+        model,
+        failure.code.name,
+        failure.details,
+        ledger.unanswered,
+    )
 
 
 def _deadline(timeout: float | None) -> float | None:
