@@ -11,8 +11,13 @@ The repository calls, once per model version:
   runtime, wrong format, ...) are recorded as "skipped" with their reason.
 - strict=True: only the first viable candidate is tried; its failure raises.
 - selection="fastest": every viable candidate is loaded and timed on warmup inputs
-  (warmup(signature), or zeros shaped by the signature), the fastest is kept and the others
-  are unloaded; the trail records each timing.
+  (warmup(signature), or zeros shaped by the signature) in interleaved rounds
+  (backends/timing.py), the fastest is kept and the others are unloaded; the trail records
+  each median ("timed"), and the medians are kept in the timing cache, so the next start
+  with the same artifact, runtimes and CPU loads only the winner (reason "cached timing").
+- selection="auto" (the default): "fastest" when two or more CPU runtimes could serve the
+  model and nothing pins one (no backend, providers or GPU in the way), else "first". A model
+  whose first runtime answers in under 1 ms keeps it: the others are not worth loading.
 - Nothing loads: NoBackendLoadedError (a BackendLoadError, code UNAVAILABLE) whose .trail
   is the full trail and whose message leads with the cause (DecisionTrail.failure_reason):
   the first failure in the runtime's own words, the other failures, then the candidates
@@ -30,7 +35,6 @@ import enum
 import json
 import logging
 import re
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -41,7 +45,15 @@ import numpy as np
 
 from backends import registry
 from backends.base import Backend, ModelSignature
-from backends.selection import Candidate
+from backends.selection import Candidate, auto_selection
+from backends.timing import (
+    FASTEST_FLOOR_SECONDS,
+    TIMED_RUNS,
+    CachedTiming,
+    TimingCache,
+    input_shapes,
+    time_backends,
+)
 from protos.datatypes import numpy_dtype
 from protos.errors import BackendLoadError
 
@@ -231,6 +243,18 @@ def _entry(
     )
 
 
+def _remembered(
+    candidates: Sequence[Candidate], artifact: Path, cache: TimingCache | None
+) -> tuple[str | None, CachedTiming | None]:
+    """(cache key, the timing kept under it when it covers every viable candidate)."""
+    viable = [c for c in candidates if c.viable]
+    if cache is None or len(viable) < 2:
+        return None, None
+    key = cache.key({c.label: _artifact_for(artifact, c) for c in viable}, viable)
+    cached = cache.get(key)
+    return key, cached if cached is not None and {c.label for c in viable} <= set(cached.medians) else None
+
+
 def synthetic_inputs(signature: ModelSignature) -> dict[str, np.ndarray]:
     """Zeros shaped by the signature, dynamic dims as 1: warmup inputs when none are given."""
     inputs: dict[str, np.ndarray] = {}
@@ -254,6 +278,19 @@ def _unload(backend: Backend) -> None:
         log.exception("unloading %s failed", getattr(backend, "name", backend))
 
 
+@dataclass
+class _Loaded:
+    index: int  # in the candidate list, which orders the trail
+    candidate: Candidate
+    backend: Backend
+    signature: ModelSignature
+    load_seconds: float
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms"
+
+
 def load_with_fallback(
     candidates: Sequence[Candidate],
     artifact: Path,
@@ -263,98 +300,139 @@ def load_with_fallback(
     selection: str = "first",
     clock: Callable[[], float] = time.perf_counter,
     warmup: Warmup | None = None,
-    warmup_runs: int = 3,
+    warmup_runs: int = TIMED_RUNS,
     relative_to: Path | None = None,
+    timing_cache: TimingCache | None = None,
+    floor_seconds: float = FASTEST_FLOOR_SECONDS,
 ) -> LoadResult:
     """Load the first (or, with selection="fastest", the fastest) viable candidate; see the module doc.
 
+    selection="auto": "fastest" where two or more CPU runtimes could serve and nothing pins
+    one (backends.selection.auto_selection), else "first"; under auto, a model whose first
+    runtime answers in less than floor_seconds keeps it without loading the others.
     relative_to: the folder reasons show paths relative to (the model repository).
+    timing_cache: where the fastest selection's medians are kept, so a restart does not time again.
     """
     artifact = Path(artifact)
-    entries: list[tuple[Candidate, TrailEntry]] = []
-    loaded: list[tuple[Candidate, Backend, ModelSignature, float, float | None]] = []
+    auto = selection == "auto"
+    if auto:
+        selection = auto_selection(candidates, strict)
+    entries: dict[int, TrailEntry] = {}
+    loaded: list[_Loaded] = []
+    waiting: list[int] = []  # viable candidates the fastest selection may still load
     tried_failed: Candidate | None = None
 
-    for candidate in candidates:
-        if not candidate.viable:
-            entries.append((candidate, _entry(candidate, Outcome.SKIPPED, candidate.reason)))
-            continue
-        if (loaded and selection != "fastest") or (strict and tried_failed is not None):
-            why = (
-                f"strict: no fallback after {tried_failed.label} failed"
-                if strict and tried_failed
-                else f"not tried: {loaded[0][0].label} loaded first"
-            )
-            entries.append((candidate, _entry(candidate, Outcome.SKIPPED, why)))
-            continue
+    def attempt(index: int) -> _Loaded | None:
+        nonlocal tried_failed
+        candidate = candidates[index]
         start = clock()
         backend: Backend | None = None
         try:
             backend = create_backend(candidate.backend)
             signature = backend.load(_artifact_for(artifact, candidate), candidate.options, candidate.device)
-            load_seconds = clock() - start
-            infer_seconds = (
-                _time_inference(backend, signature, clock, warmup, warmup_runs) if selection == "fastest" else None
-            )
         except Exception as exc:
             reason, cause = _failure_texts(exc, relative_to)
-            entries.append((candidate, _entry(candidate, Outcome.FAILED, reason, clock() - start, cause=cause)))
+            entries[index] = _entry(candidate, Outcome.FAILED, reason, clock() - start, cause=cause)
             # The repository logs one line per model with the outcome; this is the detail.
             log.debug("backend %s failed to load %s: %s", candidate.label, artifact, reason, exc_info=exc)
             if backend is not None:
                 _unload(backend)
             if not loaded and tried_failed is None:
                 tried_failed = candidate
-            continue
-        loaded.append((candidate, backend, signature, load_seconds, infer_seconds))
-        entries.append(
-            (
-                candidate,
-                _entry(
-                    candidate,
-                    Outcome.TIMED if selection == "fastest" else Outcome.CHOSEN,
-                    "",
-                    load_seconds,
-                    infer_seconds,
-                ),
-            )
-        )
+            return None
+        item = _Loaded(index, candidate, backend, signature, clock() - start)
+        loaded.append(item)
+        return item
+
+    key, remembered = _remembered(candidates, artifact, timing_cache) if selection == "fastest" else (None, None)
+    order = list(range(len(candidates)))
+    if remembered is not None:  # the remembered winner loads first; the others only if it must be re-timed
+        best = next(i for i in order if candidates[i].viable and candidates[i].label == remembered.winner)
+        order = [best, *(i for i in order if i != best)]
+    for index in order:
+        candidate = candidates[index]
+        if not candidate.viable:
+            entries[index] = _entry(candidate, Outcome.SKIPPED, candidate.reason)
+        elif strict and tried_failed is not None:
+            why = f"strict: no fallback after {tried_failed.label} failed"
+            entries[index] = _entry(candidate, Outcome.SKIPPED, why)
+        elif loaded and selection == "fastest":
+            waiting.append(index)
+        elif loaded:
+            entries[index] = _entry(candidate, Outcome.SKIPPED, f"not tried: {loaded[0].candidate.label} loaded first")
+        else:
+            attempt(index)
+
+    def trail() -> DecisionTrail:
+        return DecisionTrail(tuple(entries[i] for i in sorted(entries)), strict, selection)
 
     if strict and tried_failed is not None:
-        for _, backend, *_ in loaded:
-            _unload(backend)
-        trail = DecisionTrail(tuple(e for _, e in entries), strict, selection)
+        for item in loaded:
+            _unload(item.backend)
         what = shown_path(_artifact_for(artifact, tried_failed), relative_to)
-        raise NoBackendLoadedError(trail.failure_reason(what), trail)
+        raise NoBackendLoadedError(trail().failure_reason(what), trail())
     if not loaded:
-        trail = DecisionTrail(tuple(e for _, e in entries), strict, selection)
-        raise NoBackendLoadedError(trail.failure_reason(shown_path(artifact, relative_to)), trail)
+        raise NoBackendLoadedError(trail().failure_reason(shown_path(artifact, relative_to)), trail())
 
-    winner = min(loaded, key=lambda item: item[4] or 0.0) if selection == "fastest" else loaded[0]
-    for item in loaded:
-        if item is not winner:
-            _unload(item[1])
-    final = []
-    for candidate, entry in entries:
-        if candidate is winner[0]:
-            reason = "fastest" if selection == "fastest" and len(loaded) > 1 else ""
-            entry = TrailEntry(**{**entry.__dict__, "outcome": Outcome.CHOSEN, "reason": reason})
-        elif entry.outcome is Outcome.TIMED:
-            entry = TrailEntry(**{**entry.__dict__, "reason": f"slower than {winner[0].label}"})
-        final.append(entry)
-    trail = DecisionTrail(tuple(final), strict, selection)
-    log.debug("model %s runs on %s: %s", artifact, trail.chosen_label, trail.summary())
-    return LoadResult(winner[1], winner[2], winner[0], trail)
+    def keep(winner: _Loaded, reason: str = "", median: float | None = None) -> _Loaded:
+        for item in loaded:
+            if item is not winner:
+                _unload(item.backend)
+        entries[winner.index] = _entry(winner.candidate, Outcome.CHOSEN, reason, winner.load_seconds, median)
+        return winner
 
+    def untimed(first: _Loaded, exc: Exception) -> _Loaded:
+        """The timing inputs do not run: serve the policy's first choice, as "first" would."""
+        why = f"not timed: the timing inputs failed ({_failure_texts(exc, relative_to)[0]})"
+        log.warning("%s: %s; keeping %s", shown_path(artifact, relative_to), why, first.candidate.label)
+        for index in waiting:
+            entries.setdefault(index, _entry(candidates[index], Outcome.SKIPPED, why))
+        for item in loaded[1:]:
+            entries[item.index] = _entry(item.candidate, Outcome.SKIPPED, why, item.load_seconds)
+        return keep(first, why)
 
-def _time_inference(
-    backend: Backend, signature: ModelSignature, clock: Callable[[], float], warmup: Warmup | None, runs: int
-) -> float:
-    inputs = warmup(signature) if warmup else synthetic_inputs(signature)
-    backend.infer(inputs)  # first run pays one-off costs (allocation, lazy compilation)
-    samples = []
-    for _ in range(max(1, runs)):
-        start = clock()
-        backend.infer(inputs)
-        samples.append(clock() - start)
-    return statistics.median(samples)
+    def from_cache(winner: _Loaded, cached: CachedTiming) -> _Loaded:
+        for index in waiting:
+            label = candidates[index].label
+            why = f"cached timing: median {_ms(cached.medians[label])}, slower than {winner.candidate.label}"
+            entries[index] = _entry(candidates[index], Outcome.TIMED, why, None, cached.medians[label])
+        log.info("%s: the runtimes' timings came from the cache: %s", shown_path(artifact, relative_to), cached.winner)
+        median = cached.medians[cached.winner]
+        return keep(winner, f"fastest: median {_ms(median)} (cached timing)", median)
+
+    def fastest(first: _Loaded) -> _Loaded:
+        try:
+            inputs = warmup(first.signature) if warmup else synthetic_inputs(first.signature)
+            same = remembered is not None and remembered.winner == first.candidate.label
+            if remembered is not None and same and remembered.inputs == input_shapes(inputs):
+                return from_cache(first, remembered)
+            if auto and remembered is None:
+                (median,) = time_backends([first.backend], inputs, clock, warmup_runs)
+                if median < floor_seconds:
+                    why = f"not timed: {first.candidate.label} answers in {_ms(median)}, under {_ms(floor_seconds)}"
+                    for index in waiting:
+                        entries[index] = _entry(candidates[index], Outcome.SKIPPED, why)
+                    return keep(first, f"median {_ms(median)}: other runtimes not worth timing", median)
+        except Exception as exc:
+            return untimed(first, exc)
+        for index in waiting:
+            if index not in entries and all(item.index != index for item in loaded):
+                attempt(index)
+        try:
+            medians = time_backends([item.backend for item in loaded], inputs, clock, warmup_runs)
+        except Exception as exc:
+            return untimed(first, exc)
+        timings = list(zip(loaded, medians, strict=True))
+        winner, median = min(timings, key=lambda pair: pair[1])
+        for item, seconds in timings:
+            if item is not winner:
+                why = f"median {_ms(seconds)}, slower than {winner.candidate.label}"
+                entries[item.index] = _entry(item.candidate, Outcome.TIMED, why, item.load_seconds, seconds)
+        if timing_cache is not None and key is not None and len(loaded) > 1:
+            timing_cache.put(key, {item.candidate.label: seconds for item, seconds in timings}, inputs)
+        return keep(winner, f"{'fastest: ' if len(loaded) > 1 else ''}median {_ms(median)}", median)
+
+    winner = fastest(loaded[0]) if selection == "fastest" else keep(loaded[0])
+    result = trail()
+    log.debug("model %s runs on %s: %s", artifact, result.chosen_label, result.summary())
+    return LoadResult(winner.backend, winner.signature, winner.candidate, result)

@@ -11,12 +11,15 @@ Default order (docs/hardware.md explains it):
   AMD GPU     onnxruntime MIGraphX EP; onnxruntime ROCm EP
   Intel GPU   openvino GPU;  Intel NPU  openvino NPU
   CPU         onnxruntime CPU (lower cold start and latency on small models, exact f32);
-              openvino CPU (reads OpenVINO IR and .tflite; bf16/AMX when asked for)
+              openvino CPU (reads OpenVINO IR and .tflite; exact f32 unless bf16 is asked for);
+              with both able to serve and no backend pinned, the faster by measurement
+              (selection "auto" -> "fastest", backends/loading.py)
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -74,7 +77,8 @@ class Preferences(BaseModel):
     providers: tuple[str, ...] = ()  # onnxruntime execution providers; implies backend onnxruntime
     precision: Precision | None = None  # None keeps each backend's default
     strict: bool = False  # a failed first choice leaves the model UNAVAILABLE
-    selection: Literal["first", "fastest"] = "first"
+    # auto: fastest where several CPU runtimes could serve and nothing pins one, else first
+    selection: Literal["auto", "first", "fastest"] = "auto"
     cache_dir: str | None = None  # engine / compiled-model caches go below it, per backend
 
     @field_validator("device")
@@ -373,6 +377,20 @@ def _options_for(route: _Route, prefs: Preferences, base: BackendOptions | None)
     if extra:
         provider_options[first] = extra | provider_options.get(first, {})
     return options.model_copy(update={"providers": route.providers, "provider_options": provider_options})
+
+
+def auto_selection(candidates: Sequence[Candidate], strict: bool = False) -> str:
+    """What selection "auto" means for these candidates: "fastest" or "first".
+
+    Timing pays off where more than one CPU runtime could serve the model: which one is faster
+    depends on the model (ONNX Runtime wins on small CNNs, OpenVINO on the PP-OCR detector).
+    A pinned backend or providers leave one viable route; a GPU keeps the policy's order (it
+    is ahead of the CPU for a reason); strict means the first choice or nothing.
+    """
+    viable = [c for c in candidates if c.viable]
+    if strict or len(viable) < 2 or any(c.device.kind != "cpu" for c in viable):
+        return "first"
+    return "fastest"
 
 
 INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")

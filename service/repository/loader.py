@@ -29,9 +29,11 @@ from backends.precision.calibration import ImagePreprocess
 from backends.probe import HardwareReport, probe
 from backends.registry import create_backend
 from backends.selection import Candidate, Preferences, select_candidates
+from backends.timing import TimingCache, timing_cache_dir
 from protos.errors import BackendLoadError, SwitchyardError
 from service.repository.config import ModelConfig, TensorConfig
 from service.repository.precision import PrecisionDecision, decide_precision, precision_cache_dir
+from service.repository.timing_inputs import timing_inputs
 from service.scheduling.batcher import policy_from_config
 from service.scheduling.isolation import MIB, IsolatedBackend, IsolationPolicy
 from service.scheduling.runner import ModelRunner
@@ -115,6 +117,8 @@ class ModelLoader:
             strict=prefs.strict,
             selection=prefs.selection,
             relative_to=version_dir.parent.parent,
+            warmup=timing_inputs(config),
+            timing_cache=TimingCache(timing_cache_dir(self._settings.cache_dir), self.report),
         )
         seconds = time.perf_counter() - started
         trail = dataclasses.replace(trail, precision=(*decision.lines(), f"effective {precision}"))

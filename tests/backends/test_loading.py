@@ -107,10 +107,10 @@ def test_fastest_times_real_runtimes_and_keeps_one(model_dir):
         timed = [e for e in result.trail.entries if e.outcome in (Outcome.TIMED, Outcome.CHOSEN)]
         assert {e.label for e in timed} == {"onnxruntime[CPU]@cpu", "openvino@cpu"}
         chosen = result.trail.chosen
-        assert chosen.reason == "fastest"
+        assert chosen.reason == f"fastest: median {chosen.infer_seconds * 1e3:.3g} ms"
         assert all(chosen.infer_seconds <= e.infer_seconds for e in timed)
         loser = next(e for e in timed if e is not chosen)
-        assert loser.reason == f"slower than {chosen.label}"
+        assert loser.reason == f"median {loser.infer_seconds * 1e3:.3g} ms, slower than {chosen.label}"
         out = result.backend.infer({"x": np.full((2, 4), -3, np.float32)})["y"]
         np.testing.assert_allclose(out, np.ones((2, 4)))
     finally:
