@@ -32,11 +32,23 @@ KEEP_ALIVE_SECONDS = 75
 
 
 def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    """A TCP listener. Its protocol is IPPROTO_TCP, not 0 (socket.create_server's): asyncio sets
+    TCP_NODELAY only on sockets that say TCP, and without it a reply written as headers then
+    body waits for the client's delayed ACK, 40 ms per request."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    listener = socket.socket(family, kind, proto)
     try:
-        return socket.create_server((host, port), family=family, backlog=2048, reuse_port=reuse_port)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind(address)
+        listener.listen(2048)
     except OSError as exc:
+        listener.close()
         raise RuntimeError(f"could not bind the HTTP port {host}:{port}: {exc.strerror or exc}") from None
+    return listener
 
 
 def _rotating(
