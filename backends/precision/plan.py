@@ -11,6 +11,8 @@ the model's decision trail.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,9 @@ from backends.precision.quantize_onnx import runtime_version as onnxruntime_vers
 Quantizer = Callable[[Path, Path, Sequence[Sample]], None]
 Runner = Callable[[Path, Sequence[Sample]], list[dict]]
 Comparer = Callable[[Sequence[Outputs], Sequence[Outputs]], GateFigures]
+Progress = Callable[[str], None]
+
+log = logging.getLogger("switchyard.precision")
 
 
 @dataclass(frozen=True)
@@ -75,15 +80,23 @@ def plan_int8(
     thresholds: GateThresholds,
     recipe: Int8Recipe = ONNXRUNTIME_INT8,
     compare: Comparer = measure,
+    progress: Progress = log.info,
 ) -> Int8Result:
-    """Quantize (or reuse the cached INT8 model), then gate it against FP32 on the calibration set."""
+    """Quantize (or reuse the cached INT8 model), then gate it against FP32 on the calibration set.
+
+    progress(text) is told when a build starts and ends, and when the gate runs: a build of a
+    real model takes tens of seconds, which a person watching the load should be able to see.
+    """
     key = artifact_key(model_file, digest(samples), "int8", recipe.runtime_version())
-    artifact, built = cached_artifact(
-        cache_dir / recipe.cache_folder,
-        key,
-        recipe.artifact_name(model_file),
-        lambda out: recipe.quantize(model_file, out, samples),
-    )
+
+    def build(out: Path) -> None:
+        progress(f"quantizing {model_file.name} to int8 with {recipe.runtime} over {len(samples)} calibration samples")
+        started = time.perf_counter()
+        recipe.quantize(model_file, out, samples)
+        progress(f"int8 {model_file.name} built in {time.perf_counter() - started:.1f}s (cached as {key})")
+
+    artifact, built = cached_artifact(cache_dir / recipe.cache_folder, key, recipe.artifact_name(model_file), build)
+    progress(f"gating int8 {model_file.name} against fp32 on {len(samples)} samples")
     figures = compare(recipe.run(model_file, samples), recipe.run(artifact, samples))
     problem = failure(figures, thresholds)
     how = "built" if built else "reused the cached artifact"

@@ -7,6 +7,7 @@ instead of quantizing on the load path. Exit status 1 when the gate rejects the 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -32,7 +33,12 @@ def quantize(
     if chosen is None or chosen not in versions:
         raise CliError(f"{model_dir.name}: no version folder {chosen if chosen is not None else '(none found)'}")
     step, artifact_dir = build_int8(
-        config, model_dir / str(chosen), precision_cache_dir(cache_dir), ModelLoader.calibration_preprocess(config)
+        config,
+        model_dir / str(chosen),
+        precision_cache_dir(cache_dir),
+        ModelLoader.calibration_preprocess(config),
+        # Progress on stderr: stdout carries only the result lines.
+        progress=lambda text: print(text, file=sys.stderr, flush=True),
     )
     print(f"{model_dir.name} version {chosen}: {step.line()}")
     if artifact_dir is None:

@@ -21,7 +21,15 @@ import numpy as np
 
 from backends.precision.calibration import CalibrationError, ImagePreprocess, load_calibration
 from backends.precision.gate import GateFigures, GateThresholds, Outputs, box_agreement, measure
-from backends.precision.plan import ONNXRUNTIME_INT8, Comparer, Int8Recipe, PrecisionStep, Quantizer, plan_int8
+from backends.precision.plan import (
+    ONNXRUNTIME_INT8,
+    Comparer,
+    Int8Recipe,
+    PrecisionStep,
+    Progress,
+    Quantizer,
+    plan_int8,
+)
 from backends.precision.quantize_onnx import onnx_input_names
 from backends.probe import HardwareReport
 from backends.selection import precision_order
@@ -78,6 +86,7 @@ def build_int8(
     cache_dir: Path,
     preprocess: ImagePreprocess | None = None,
     quantizer: Quantizer | None = None,
+    progress: Progress | None = None,
 ) -> tuple[PrecisionStep, Path | None]:
     """Build (or reuse) and gate the INT8 model of one version: (the step, its folder if it passed).
 
@@ -103,13 +112,14 @@ def build_int8(
         return PrecisionStep("int8", False, "could not read the model's inputs; details in the server log"), None
     thresholds, compare = gate_for(config)
     try:
-        result = plan_int8(model_file, samples, cache_dir, thresholds, recipe, compare)
+        say = progress or (lambda text: log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, text))
+        result = plan_int8(model_file, samples, cache_dir, thresholds, recipe, compare, say)
     except Exception:
         # A quantizer failure falls back like a failed gate; the details (paths, the runtime's
         # exception) go to the server log, not to clients.
         log.exception("int8 quantization of %s failed", version_dir.name)
         return PrecisionStep("int8", False, "quantization failed (details in the server log)"), None
-    log.info("int8 for %s: %s", version_dir.name, result.step.line())
+    log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, result.step.line())
     return result.step, result.artifact.parent if result.artifact else None
 
 

@@ -121,6 +121,7 @@ def test_quantize_command_builds_what_the_server_then_reuses(tmp_path: Path) -> 
     done = switchyard("quantize", str(model), "--cache-dir", str(cache))
     assert done.returncode == 0, done.stderr
     assert "int8: serves [cosine 0.99" in done.stdout and "gate passed; built" in done.stdout
+    assert "quantizing model.onnx to int8 with onnxruntime over 16 calibration samples" in done.stderr
     loaded = _load(model, cache)
     try:
         assert loaded.precision == "int8" and "reused the cached artifact" in loaded.trail.precision[0]

@@ -75,13 +75,19 @@ async def test_openvino_serves_the_nncf_int8_model(tmp_path: Path) -> None:
 def test_a_second_server_process_reuses_the_cached_int8_model(tmp_path: Path) -> None:
     repo = _repo(tmp_path, "backend: onnxruntime\nprecision: int8\nmax_batch_size: 4\n")
     flags = ("--cache-dir", str(tmp_path / "cache"))
-    steps, artifacts = [], []
-    for _ in range(2):
-        with serving(sys.executable, repo, *flags) as (_, address), SwitchyardClient(address) as client:
-            (version,) = client.get_model("tiny_cnn").versions
+    steps, artifacts, logs = [], [], []
+    for run in range(2):
+        log = tmp_path / f"server-{run}.log"
+        with log.open("w") as stderr, serving(sys.executable, repo, *flags, stderr=stderr) as (_, address):
+            with SwitchyardClient(address) as client:
+                (version,) = client.get_model("tiny_cnn").versions
             assert version.precision == "int8"
             steps.append(version.precision_steps[0])
         artifacts.append({p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("model.onnx")})
+        logs.append(log.read_text())
+    # The build announces itself in the log; the second server only gates the cached model.
+    assert "tiny_cnn version 1: quantizing model.onnx to int8" in logs[0]
+    assert "quantizing" not in logs[1] and "tiny_cnn version 1: gating int8 model.onnx" in logs[1]
     assert "gate passed; built" in steps[0]
     assert "gate passed; reused the cached artifact" in steps[1]
     # The second process measured the same model with the same figures: nothing was rebuilt.
