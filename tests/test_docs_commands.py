@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ EXCLUDED: tuple[tuple[str, str], ...] = (
 
 PERF_ANALYZER = ".cache/tools/perf_analyzer/run"
 SERVER_ADDRESS = re.compile(r"\b(?:localhost|127\.0\.0\.1|0\.0\.0\.0):8001\b")
+# The REST port (`serve --http-port`, default 8000), pointed at the test server's.
+REST_ADDRESS = re.compile(r"\b(?:localhost|127\.0\.0\.1|0\.0\.0\.0):8000\b")
 
 
 @dataclass(frozen=True)
@@ -220,8 +223,11 @@ def test_harvest_finds_the_client_commands_and_every_exclusion_is_used(capsys):
 @pytest.fixture(scope="module")
 def server_address():
     require_text_detection()
-    with serving(sys.executable, DEFAULT_REPOSITORY) as (_, address):
-        yield address
+    with socket.socket() as probe:  # a free port for REST: the server reports only its gRPC port
+        probe.bind(("127.0.0.1", 0))
+        http = probe.getsockname()[1]
+    with serving(sys.executable, DEFAULT_REPOSITORY, "--http-port", str(http)) as (_, address):
+        yield address, f"127.0.0.1:{http}"
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +241,8 @@ def scratch(tmp_path_factory) -> Path:
     return folder
 
 
-def run(command: Command, address: str, cwd: Path) -> subprocess.CompletedProcess:
+def run(command: Command, addresses: tuple[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    address, rest = addresses
     venv_bin = Path(sys.executable).parent
     env = {
         **os.environ,
@@ -243,14 +250,14 @@ def run(command: Command, address: str, cwd: Path) -> subprocess.CompletedProces
         "SWITCHYARD_TARGET": address,
         "COLUMNS": "200",  # rich tables at full width
     }
-    script = "set -o pipefail\n" + SERVER_ADDRESS.sub(address, command.text)
+    script = "set -o pipefail\n" + REST_ADDRESS.sub(rest, SERVER_ADDRESS.sub(address, command.text))
     return subprocess.run(
         ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=100, check=False
     )
 
 
 @pytest.mark.parametrize("command", runnable())
-def test_command_runs_as_written(command: Command, server_address: str, scratch: Path):
+def test_command_runs_as_written(command: Command, server_address: tuple[str, str], scratch: Path):
     if command.text.startswith(PERF_ANALYZER) and not (ROOT / PERF_ANALYZER).exists():
         pytest.skip("perf_analyzer is missing: run bash scripts/setup_triton_env.sh (scripts/test.sh does)")
     if "grpcurl" in command.text and not (Path(sys.executable).parent / "grpcurl").exists():
