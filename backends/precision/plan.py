@@ -81,11 +81,13 @@ def plan_int8(
     recipe: Int8Recipe = ONNXRUNTIME_INT8,
     compare: Comparer = measure,
     progress: Progress = log.info,
+    gate_samples: Sequence[Sample] | None = None,
 ) -> Int8Result:
     """Quantize (or reuse the cached INT8 model), then gate it against FP32 on the calibration set.
 
     progress(text) is told when a build starts and ends, and when the gate runs: a build of a
     real model takes tens of seconds, which a person watching the load should be able to see.
+    gate_samples: held-out samples to gate on (a validation set); default the calibration ones.
     """
     key = artifact_key(model_file, digest(samples), "int8", recipe.runtime_version())
 
@@ -96,12 +98,14 @@ def plan_int8(
         progress(f"int8 {model_file.name} built in {time.perf_counter() - started:.1f}s (cached as {key})")
 
     artifact, built = cached_artifact(cache_dir / recipe.cache_folder, key, recipe.artifact_name(model_file), build)
-    progress(f"gating int8 {model_file.name} against fp32 on {len(samples)} samples")
-    figures = compare(recipe.run(model_file, samples), recipe.run(artifact, samples))
+    gate_on, which = (gate_samples, "validation") if gate_samples else (samples, "calibration")
+    progress(f"gating int8 {model_file.name} against fp32 on {len(gate_on)} {which} samples")
+    figures = compare(recipe.run(model_file, gate_on), recipe.run(artifact, gate_on))
     problem = failure(figures, thresholds)
     how = "built" if built else "reused the cached artifact"
+    measured_on = f"{len(gate_on)} {which} samples"
     if problem:
-        return Int8Result(
-            PrecisionStep("int8", False, f"{recipe.runtime} gate failed: {problem}", figures), None, built
-        )
-    return Int8Result(PrecisionStep("int8", True, f"{recipe.runtime} gate passed; {how}", figures), artifact, built)
+        step = PrecisionStep("int8", False, f"{recipe.runtime} gate failed: {problem}; on {measured_on}", figures)
+        return Int8Result(step, None, built)
+    step = PrecisionStep("int8", True, f"{recipe.runtime} gate passed; {how}; on {measured_on}", figures)
+    return Int8Result(step, artifact, built)

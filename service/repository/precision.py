@@ -39,6 +39,8 @@ from service.vision.config import DbTextConfig
 from service.vision.postprocess import db_boxes
 
 CALIBRATION_FOLDER = "calibration"
+# Optional held-out samples (same formats): the gate runs on them instead of the calibration set.
+VALIDATION_FOLDER = "validation"
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +104,11 @@ def build_int8(
     if model_file is None:
         wanted = "model.onnx or model.xml" if recipe.runtime == "openvino" else "model.onnx"
         return PrecisionStep("int8", False, f"int8 is built from {wanted}; none in this version"), None
-    folder = _calibration_folder(version_dir)
     try:
-        samples = load_calibration(folder, _input_names(model_file), preprocess)
+        names = _input_names(model_file)
+        samples = load_calibration(_sample_folder(version_dir, CALIBRATION_FOLDER), names, preprocess)
+        validation = _sample_folder(version_dir, VALIDATION_FOLDER)
+        held_out = load_calibration(validation, names, preprocess) if validation.is_dir() else None
     except CalibrationError as exc:
         return PrecisionStep("int8", False, str(exc)), None
     except Exception:  # an unreadable model: the backend's own load reports it in its words
@@ -113,7 +117,7 @@ def build_int8(
     thresholds, compare = gate_for(config)
     try:
         say = progress or (lambda text: log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, text))
-        result = plan_int8(model_file, samples, cache_dir, thresholds, recipe, compare, say)
+        result = plan_int8(model_file, samples, cache_dir, thresholds, recipe, compare, say, held_out)
     except Exception:
         # A quantizer failure falls back like a failed gate; the details (paths, the runtime's
         # exception) go to the server log, not to clients.
@@ -191,7 +195,7 @@ def precision_cache_dir(cache_dir: Path | None) -> Path:
     return Path(cache_dir or Path.home() / ".cache" / "switchyard") / "precision"
 
 
-def _calibration_folder(version_dir: Path) -> Path:
-    """calibration/ in the version folder, else in the model folder (shared by its versions)."""
-    own = version_dir / CALIBRATION_FOLDER
-    return own if own.is_dir() else version_dir.parent / CALIBRATION_FOLDER
+def _sample_folder(version_dir: Path, name: str) -> Path:
+    """calibration/ (or validation/) in the version folder, else in the model folder (shared by its versions)."""
+    own = version_dir / name
+    return own if own.is_dir() else version_dir.parent / name

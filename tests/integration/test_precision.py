@@ -173,3 +173,22 @@ def test_auto_takes_int8_only_with_vnni_and_a_passing_gate(tmp_path: Path, flags
         assert len(built) == (1 if flags else 0)
     finally:
         loaded.backend.unload()
+
+
+def test_a_validation_folder_is_what_the_gate_measures(tmp_path: Path) -> None:
+    model = _repo(tmp_path, "backend: onnxruntime\nprecision: int8\n")
+    (model / "validation").mkdir()
+    np.savez(model / "validation" / "held_out.npz", input=_images(5, 123))
+    loaded = _load(model, tmp_path / "cache")
+    try:
+        assert loaded.precision == "int8"
+        assert loaded.trail.precision[0].endswith("gate passed; built; on 5 validation samples)")
+    finally:
+        loaded.backend.unload()
+    # Without it the gate measures the calibration set, and the artifact (keyed by that set) is reused.
+    shutil.rmtree(model / "validation")
+    again = _load(model, tmp_path / "cache")
+    try:
+        assert again.trail.precision[0].endswith("reused the cached artifact; on 16 calibration samples)")
+    finally:
+        again.backend.unload()
