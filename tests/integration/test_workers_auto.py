@@ -26,8 +26,11 @@ def test_auto_starts_one_worker_per_usable_core(tmp_path):
         ),
     ):
         instances = set()
-        for _ in range(8 * expected):  # each client is a new connection; the kernel picks a worker per connection
-            with SwitchyardClient(address) as client:
+        # Each client a new connection (its own subchannel pool: grpc would otherwise hand a new
+        # channel the connection a closed one left behind); the kernel picks a worker per connection.
+        fresh = [("grpc.use_local_subchannel_pool", 1)]
+        for _ in range(12 * expected):
+            with SwitchyardClient(address, options=fresh) as client:
                 instances.add(client.server_info(timeout=30).instance)
                 out = client.predict("add", {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)})
                 assert out["sum"].tolist() == [[2, 2, 2, 2]]
