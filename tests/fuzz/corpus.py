@@ -164,9 +164,6 @@ IN_BAND = {_path(PREDICT, "PredictStream"), _path(OIP, "ModelStreamInfer")}
 UNIMPLEMENTED = {
     _path(OIP, m)
     for m in (
-        "SystemSharedMemoryStatus",
-        "SystemSharedMemoryRegister",
-        "SystemSharedMemoryUnregister",
         "CudaSharedMemoryStatus",
         "CudaSharedMemoryRegister",
         "CudaSharedMemoryUnregister",
