@@ -179,3 +179,15 @@ def test_place_of_reads_tritons_parameters():
     del tensor.parameters["shared_memory_byte_size"]
     with pytest.raises(SwitchyardError, match="input 'x': parameter 'shared_memory_byte_size' must be a positive"):
         place_of("input", "x", tensor.parameters)
+
+
+def test_bytes_tensors_travel_length_prefixed(shm):
+    words = [b"switch", b"", b"yard"]
+    packed = b"".join(len(w).to_bytes(4, "little") + w for w in words)
+    shm.buf[: len(packed)] = packed
+    regions = SharedMemoryRegistry()
+    regions.register("r", key_of(shm), 0, 1024)
+    checked = regions.input("s", "BYTES", [3], Place("r", 0, len(packed)))
+    assert isinstance(checked.source, bytes)  # parsed from a private copy the client cannot change meanwhile
+    written = regions.write_output("t", np.array(words, dtype=object), Place("r", 512, 64))
+    assert bytes(shm.buf[512 : 512 + written]) == packed

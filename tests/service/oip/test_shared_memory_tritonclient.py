@@ -3,6 +3,8 @@ the server's switch (--shared-memory) seen through the wire."""
 
 from __future__ import annotations
 
+from multiprocessing import shared_memory
+
 import grpc
 import numpy as np
 import pytest
@@ -107,3 +109,43 @@ async def test_shared_memory_off_answers_unimplemented_and_is_not_advertised(cnn
             assert "tensor 'input'" in caught.value.details() and "shared memory is off" in caught.value.details()
     finally:
         await server.stop(grace=1.0)
+
+
+async def test_a_stream_reads_and_writes_shared_memory_and_answers_a_bad_region_in_band(cnn_repository):
+    frame = np.random.default_rng(5).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    block = shared_memory.SharedMemory(create=True, size=frame.nbytes + 64)
+    server = await start_server(cnn_repository)
+    try:
+        np.ndarray(frame.shape, np.float32, buffer=block.buf)[:] = frame
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            key = "/" + block.name.lstrip("/")
+            await stub.SystemSharedMemoryRegister(
+                pb.SystemSharedMemoryRegisterRequest(name="frame", key=key, byte_size=frame.nbytes + 64)
+            )
+
+            def request(region: str, request_id: str) -> pb.ModelInferRequest:
+                message = pb.ModelInferRequest(model_name="tiny_cnn", id=request_id)
+                tensor = message.inputs.add(name="input", datatype="FP32", shape=list(frame.shape))
+                tensor.parameters["shared_memory_region"].string_param = region
+                tensor.parameters["shared_memory_byte_size"].int64_param = frame.nbytes
+                wanted = message.outputs.add(name="probabilities")
+                wanted.parameters["shared_memory_region"].string_param = "frame"
+                wanted.parameters["shared_memory_byte_size"].int64_param = 40
+                wanted.parameters["shared_memory_offset"].int64_param = frame.nbytes
+                return message
+
+            replies = [r async for r in stub.ModelStreamInfer(iter([request("frame", "a"), request("gone", "b")]))]
+            plain = pb.ModelInferRequest(model_name="tiny_cnn", raw_input_contents=[frame.tobytes()])
+            plain.inputs.add(name="input", datatype="FP32", shape=list(frame.shape))
+            plain.outputs.add(name="probabilities")
+            expected = np.frombuffer((await stub.ModelInfer(plain)).raw_output_contents[0], np.float32)
+        assert not replies[0].error_message and replies[0].infer_response.id == "a"
+        written = np.frombuffer(block.buf, np.float32, count=10, offset=frame.nbytes).copy()
+        np.testing.assert_array_equal(written, expected)
+        assert "input 'input'" in replies[1].error_message and "'gone'" in replies[1].error_message
+        assert replies[1].infer_response.id == "b"
+    finally:
+        await server.stop(grace=1.0)
+        block.close()
+        block.unlink()
