@@ -48,6 +48,11 @@ class RepositoryCollector:
         executions = CounterMetricFamily(
             "switchyard_executions", "Backend executions (a batch of requests counts once).", labels=LABELS
         )
+        inline = CounterMetricFamily(
+            "switchyard_inline_executions",
+            "Backend executions run on the event loop instead of the executor (--inline-compute-us).",
+            labels=LABELS,
+        )
         queue = HistogramMetricFamily(
             "switchyard_request_queue_duration_seconds", "Time a successful request waited in the queue.", labels=LABELS
         )
@@ -124,6 +129,7 @@ class RepositoryCollector:
                     requests.add_metric([*labels, code], count)
                 inferences.add_metric(labels, stats.inference_count)
                 executions.add_metric(labels, stats.execution_count)
+                inline.add_metric(labels, stats.inline_execution_count)
                 add_histogram(queue, labels, stats.queue_seconds)
                 add_histogram(compute, labels, stats.compute_seconds)
                 add_histogram(total, labels, stats.total_seconds)
@@ -131,7 +137,7 @@ class RepositoryCollector:
                 depth.add_metric(labels, runner.queue_depth)
                 in_flight.add_metric(labels, runner.in_flight)
         yield from (requests, inferences, executions, queue, compute, total, batch, depth, in_flight, load, state)
-        yield from (restarts, warmup, reload_failures, precision)
+        yield from (restarts, warmup, reload_failures, precision, inline)
 
 
 def add_histogram(family: HistogramMetricFamily, labels: list[str], histogram: Histogram) -> None:

@@ -15,6 +15,13 @@ above it). It starts from the first WARMUP_CALLS calls, which run on the executo
 warmup requests count). One call far above the threshold (JUMP × threshold) takes the model
 off the loop at once rather than after many slow calls; it comes back once its calls are
 short again (≈1,000 short calls to decay from 10× the threshold).
+
+A call during which the calling thread ran for less than half its wall time says little
+about the model: the thread was preempted (a busy machine), waited for the GIL, or waited
+for the runtime's own threads. Such a call is left out unless it took JUMP × threshold or
+more, so a model that is slow is always seen, while a fast one on a busy core is judged by
+the calls that actually ran (on a machine with a load average of 10 on 2 cores, half of a
+90 µs model's calls took 250–500 µs of wall time).
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ class InlineGate:
         self.open = False  # closed until the warm-up calls have been seen
         self._warmup: list[float] | None = []
 
-    def observe(self, seconds: float) -> None:
-        """One backend call of this many seconds (wall clock) for one request."""
+    def observe(self, seconds: float, cpu_seconds: float) -> None:
+        """One backend call for one request: its wall time, and the calling thread's CPU time in it."""
+        if cpu_seconds < seconds * 0.5 and seconds < self.threshold_s * JUMP:
+            return
         warmup = self._warmup
         if warmup is not None:
             warmup.append(seconds)

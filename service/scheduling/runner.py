@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from time import thread_time_ns
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,7 @@ class BatchOutcome(list):
     batch = 0
     requests = 0
     input_ns = infer_ns = output_ns = 0
+    infer_cpu_ns = 0  # the executor thread's CPU time during the backend call
 
 
 class ModelRunner:
@@ -179,7 +181,7 @@ class ModelRunner:
                 outcome.batch, outcome.requests, outcome.input_ns, outcome.infer_ns, outcome.output_ns
             )
             if self.inline_gate is not None:
-                self.inline_gate.observe(outcome.infer_ns / 1e9)
+                self.inline_gate.observe(outcome.infer_ns / 1e9, outcome.infer_cpu_ns / 1e9)
 
     def _run_inline(self, request: InferRequest, batch: int, gate: InlineGate) -> tuple[dict, float, int]:
         """One request's backend call on the event loop (the gate is open and the model idle)."""
@@ -189,6 +191,7 @@ class ModelRunner:
             raise DeadlineExceededError(f"model '{self.name}': the request's deadline passed before it was queued")
         if TRACING.tracer is not None:
             request.batch_trace = (batch, started, (request.trace,) if request.trace is not None else ())
+        cpu = thread_time_ns()
         try:
             outputs = self.backend.infer(request.inputs)
         except SwitchyardError:
@@ -196,7 +199,7 @@ class ModelRunner:
         except Exception as exc:
             raise BackendError(f"model '{self.name}': {exc}") from None
         compute_ns = int((now() - started) * 1e9)
-        gate.observe(compute_ns / 1e9)
+        gate.observe(compute_ns / 1e9, (thread_time_ns() - cpu) / 1e9)
         self.stats.record_execution(batch, 1, 0, compute_ns, 0)
         self.stats.inline_execution_count += 1
         return select_outputs(outputs, request.outputs), started, compute_ns
@@ -227,6 +230,7 @@ class ModelRunner:
         gathered = now()
         if TRACING.tracer is not None:
             _note_batch(items, live, gathered)
+        cpu = thread_time_ns()
         try:
             outputs = self.backend.infer(inputs)
         except Exception as exc:
@@ -235,6 +239,7 @@ class ModelRunner:
                 outcome[i] = error
             return outcome
         inferred = now()
+        outcome.infer_cpu_ns = thread_time_ns() - cpu
         compute_ns = int((inferred - gathered) * 1e9)
         if len(live) == 1:
             item = items[live[0]]
