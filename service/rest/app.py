@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from service.rest.auth import RestAuth
 from service.rest.calls import CallFailed, ServicerCall
-from service.rest.errors import HTTP_STATUS, RestError, code_of_status, error_response
+from service.rest.errors import HTTP_STATUS, RestError, error_response
 from service.rest.observe import Observers, RestCall
 from service.rest.routes import Handler, Services, handlers
 from service.rpc.status import grpc_status
@@ -63,7 +63,9 @@ def _endpoint(
             auth.admit(observed.route, rpc, request.headers)
             headers = request.headers.get("x-request-id")
             response = await handler(request, ServicerCall((("x-request-id", headers),) if headers else ()))
-            code = code_of_status(response.status_code)
+            # An answer, even "not ready" (503), is not a failed call: gRPC's ServerReady says
+            # ready=false with status OK, and probes polling a loading server fill no log.
+            code = grpc.StatusCode.OK
         except RestError as exc:
             code, message = exc.code, exc.message
             response = error_response(exc.status, message, exc.headers)

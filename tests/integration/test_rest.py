@@ -264,3 +264,26 @@ async def test_http_port_off_and_stop_closes_the_listener(model_repo):
         await on.stop(grace=1)
         with pytest.raises(httpx.ConnectError):
             await client.get(url)
+
+
+async def test_stop_lets_a_running_rest_request_finish_then_closes_the_port(model_repo):
+    server = await started_server(make_settings(model_repo, models=["slow"], http_port=0))
+    x = np.ones((384, 384), np.float32)
+    header = json.dumps(
+        {
+            "inputs": [
+                {"name": "x", "datatype": "FP32", "shape": [384, 384], "parameters": {"binary_data_size": x.nbytes}}
+            ]
+        }
+    ).encode()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=60) as client:
+        running = asyncio.ensure_future(
+            client.post("/v2/models/slow/infer", content=header + x.tobytes(), headers={HEADER: str(len(header))})
+        )
+        while not server.gate.active:  # in the servicer: the same drain gate as gRPC calls
+            await asyncio.sleep(0)
+        await server.stop(grace=60)
+        reply = await running
+        assert reply.status_code == 200, reply.text
+        with pytest.raises(httpx.ConnectError):
+            await client.get("/v2/health/live")
