@@ -225,9 +225,12 @@ def encode_response(
     raw: bool,
     regions: SharedMemoryRegistry | None = None,
     places: Mapping[str, Place] | None = None,
+    into: pb.ModelInferResponse | None = None,
 ) -> pb.ModelInferResponse:
+    """Outputs -> a ModelInferResponse, or filled into `into` (a stream reply's field: no copy of big outputs)."""
     started = stage_start()
-    response = pb.ModelInferResponse(model_name=request.model_name, model_version=str(version), id=request.id)
+    response = pb.ModelInferResponse() if into is None else into
+    response.model_name, response.model_version, response.id = request.model_name, str(version), request.id
     datatypes = {
         name: codec.output_datatype(array, declared_datatype(signature, name)) for name, array in outputs.items()
     }

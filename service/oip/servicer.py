@@ -127,7 +127,10 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     # Inference ---------------------------------------------------------------------
 
-    async def _infer(self, request: pb.ModelInferRequest, deadline: float | None) -> pb.ModelInferResponse:
+    async def _infer(
+        self, request: pb.ModelInferRequest, deadline: float | None, into: pb.ModelInferResponse | None = None
+    ) -> pb.ModelInferResponse:
+        """`into`: the message to fill (a stream reply's `infer_response`), so outputs are not copied into it."""
         version = self._repository.get(request.model_name, request.model_version)
         regions = self._regions
         with self._intake.lease() as lease:  # the tensors' bytes count against the budget until the reply
@@ -140,7 +143,7 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
                 version.ready_runner.record_rejected(exc)
                 raise
             outputs = await self._answers.infer(version, infer_request)
-            return encode_response(request, version.version, version.signature, outputs, raw, regions, places)
+            return encode_response(request, version.version, version.signature, outputs, raw, regions, places, into)
 
     @unary_errors
     async def ModelInfer(self, request, context):
@@ -152,8 +155,10 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
     ) -> pb.ModelStreamInferResponse:
         # An undecodable message's reply names no model or id; its error names its position.
         request = item if isinstance(item, pb.ModelInferRequest) else pb.ModelInferRequest()
+        reply = pb.ModelStreamInferResponse()
         try:
-            return pb.ModelStreamInferResponse(infer_response=await self._infer(decoded(item), deadline))
+            await self._infer(decoded(item), deadline, into=reply.infer_response)
+            return reply
         except Exception as exc:
             _, message = in_band_error(exc, f"ModelStreamInfer (model '{request.model_name}', id '{request.id}')")
             return pb.ModelStreamInferResponse(

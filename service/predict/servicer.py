@@ -74,13 +74,13 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
     async def _predict_in_band(
         self, item: pb.PredictStreamRequest | Undecodable, deadline: float | None
     ) -> pb.PredictStreamResponse:
-        request = pb.PredictRequest()  # an undecodable message's reply names no model or id
         reply = pb.PredictStreamResponse()
         try:
-            request = decoded(item).request
-            await self._predict(request, deadline, into=reply.response)
+            await self._predict(decoded(item).request, deadline, into=reply.response)
             return reply
         except Exception as exc:
+            # An undecodable message's reply names no model or id.
+            request = item.request if isinstance(item, pb.PredictStreamRequest) else pb.PredictRequest()
             code, message = in_band_error(exc, f"PredictStream (model '{request.model}', id '{request.id}')")
             return pb.PredictStreamResponse(
                 response=pb.PredictResponse(model=request.model, version=request.version, id=request.id),

@@ -16,14 +16,14 @@ def validate_inputs(
     model: str, signature: ModelSignature, inputs: Mapping[str, np.ndarray], max_batch_size: int
 ) -> int:
     """Raise InvalidInputError naming the tensor on any mismatch; returns the batch size (1 when unbatched)."""
-    expected = {spec.name for spec in signature.inputs}
-    unknown = sorted(set(inputs) - expected)
-    if unknown:
-        raise InvalidInputError(
-            f"model '{model}' has no input '{clipped(unknown[0])}'; its inputs are {sorted(expected)}"
-        )
-    missing = sorted(expected - set(inputs))
-    if missing:
+    if len(inputs) != len(signature.inputs) or any(spec.name not in inputs for spec in signature.inputs):
+        expected = {spec.name for spec in signature.inputs}
+        unknown = sorted(set(inputs) - expected)
+        if unknown:
+            raise InvalidInputError(
+                f"model '{model}' has no input '{clipped(unknown[0])}'; its inputs are {sorted(expected)}"
+            )
+        missing = sorted(expected - set(inputs))
         raise InvalidInputError(f"model '{model}': input '{missing[0]}' is missing")
     batch = 1
     for spec in signature.inputs:
