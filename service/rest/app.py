@@ -23,6 +23,7 @@ from service.rest.auth import RestAuth
 from service.rest.calls import CallFailed, ServicerCall
 from service.rest.errors import HTTP_STATUS, RestError, error_response
 from service.rest.observe import Observers, RestCall
+from service.rest.peer import PEER
 from service.rest.routes import Handler, Services, handlers
 from service.rpc.status import grpc_status
 
@@ -60,7 +61,7 @@ def _endpoint(
         observed = RestCall(request.method, path, request.url.path, model, version, request.headers, observers)
         message = ""
         try:
-            auth.admit(observed.route, rpc, request.headers)
+            auth.admit(observed.route, rpc, request.headers, request.scope.get("extensions", {}).get(PEER, {}))
             headers = request.headers.get("x-request-id")
             response = await handler(request, ServicerCall((("x-request-id", headers),) if headers else ()))
             # An answer, even "not ready" (503), is not a failed call: gRPC's ServerReady says

@@ -3,15 +3,15 @@
 Each route stands for an RPC of inference.GRPCInferenceService and needs that RPC's group
 (service/security/groups.py); `Authorization: Bearer <token>` is the gRPC metadata of the
 same name. The health routes are open, as grpc.health.v1 Check is: probes carry no
-credentials. Client certificates are verified by TLS (--tls-client-ca), but an identity is
-taken from a token or the anonymous groups only: the HTTP server does not hand the peer
-certificate to the application.
+credentials. With --tls-client-ca, a verified client certificate is an identity as over gRPC
+(its names reach the request through service/rest/peer.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from service.rest.errors import RestError
 from service.security.audit import AuthStats
@@ -27,14 +27,16 @@ class RestAuth:
         self._authenticator = authenticator
         self._stats = stats
 
-    def admit(self, route: str, rpc: str | None, headers: Mapping[str, str]) -> None:
-        """Let the request through (its identity set for the log) or raise 401/403."""
+    def admit(self, route: str, rpc: str | None, headers: Mapping[str, str], peer: Mapping[str, Any]) -> None:
+        """Let the request through (its identity set for the log) or raise 401/403.
+
+        `peer`: the TLS client certificate's names (service/rest/peer.py), empty without one."""
         if self._authenticator is None or rpc is None:
             return
         group = group_of(f"/{OIP}/{rpc}")
         header = headers.get("authorization")
         metadata = [("authorization", header)] if header is not None else []
-        decision = self._authenticator.decide(route, group, metadata, dict)
+        decision = self._authenticator.decide(route, group, metadata, lambda: peer)
         name = decision.identity.name if decision.identity else ""
         self._stats.count(name, group.value if group else "none", decision.outcome.value)
         if decision.outcome is Outcome.ALLOWED:

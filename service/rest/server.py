@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from service.rest.peer import PeerHttpProtocol
 from service.security.tls import CertificateFiles
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class RestServer:
             ssl_ca_certs=files.client_ca if files else None,
             ssl_cert_reqs=ssl.CERT_REQUIRED if files and files.client_ca else ssl.CERT_NONE,
             ssl_context_factory=_rotating(certificates) if certificates is not None else None,
+            # With client certificates, requests carry the peer's names for the auth layer.
+            http=PeerHttpProtocol if files and files.client_ca else "auto",
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

@@ -110,6 +110,50 @@ async def test_a_rotated_certificate_is_served_to_new_connections(secured, pki):
     assert reply.status_code == 200 and after != before
 
 
+def certificate_context(pki: Pki, name: str, dns: str = "client.example", cn: str | None = None) -> ssl.SSLContext:
+    leaf = pki.client(dns, cn)
+    cert, key = pki.folder / f"{name}.pem", pki.folder / f"{name}.key"
+    cert.write_bytes(leaf.cert)
+    key.write_bytes(leaf.key)
+    context = ssl.create_default_context(cadata=pki.ca_pem.decode())
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "status"),
+    [
+        ({"dns": "camera.example"}, "/v2/models/add/infer", 200),  # camera: infer, metadata
+        ({"dns": "other.example", "cn": "viewer"}, "/v2/models/add", 200),  # viewer: metadata
+        ({"dns": "other.example", "cn": "viewer"}, "/v2/models/add/infer", 403),
+        ({"dns": "stranger.example"}, "/v2/models/add", 401),  # signed by the CA, but no identity
+    ],
+)
+async def test_client_certificates_are_identities_over_rest(model_repo, pki, tmp_path, who, path, status):
+    config = tmp_path / "auth.yaml"
+    config.write_text(auth_yaml(clients=True))
+    files = pki.server(ServerFiles(pki.folder / "id.pem", pki.folder / "id.key"))
+    server = await started_server(
+        make_settings(
+            model_repo,
+            models=["add"],
+            http_port=0,
+            tls_cert=files.cert,
+            tls_key=files.key,
+            tls_client_ca=pki.ca_file,
+            auth_config=config,
+        )
+    )
+    try:
+        context = certificate_context(pki, "who", **who)
+        async with httpx.AsyncClient(verify=context, timeout=30) as http:
+            url = f"https://127.0.0.1:{server.http_port}{path}"
+            reply = await (http.post(url, json=ADD) if path.endswith("infer") else http.get(url))
+        assert reply.status_code == status, reply.text
+    finally:
+        await server.stop(grace=0)
+
+
 async def test_client_certificates_are_required_with_a_client_ca(model_repo, pki):
     files = pki.server(ServerFiles(pki.folder / "m.pem", pki.folder / "m.key"))
     server = await started_server(
@@ -123,13 +167,7 @@ async def test_client_certificates_are_required_with_a_client_ca(model_repo, pki
         async with httpx.AsyncClient(verify=bare, timeout=10) as http:
             with pytest.raises(httpx.HTTPError):
                 await http.get(url)
-        leaf = pki.client()
-        cert, key = pki.folder / "client.pem", pki.folder / "client.key"
-        cert.write_bytes(leaf.cert)
-        key.write_bytes(leaf.key)
-        with_cert = ssl.create_default_context(cadata=pki.ca_pem.decode())
-        with_cert.load_cert_chain(cert, key)
-        async with httpx.AsyncClient(verify=with_cert, timeout=10) as http:
+        async with httpx.AsyncClient(verify=certificate_context(pki, "client"), timeout=10) as http:
             assert (await http.get(url)).status_code == 200
     finally:
         await server.stop(grace=0)
