@@ -113,7 +113,7 @@ def test_final_stage_runs_the_server_as_non_root(flavor):
     assert user.isdigit() and int(user) != 0, "numeric non-root USER (runAsNonRoot can check it)"
     assert user == "10001", "the chart's runAsUser"
     assert json.loads(last["ENTRYPOINT"]) == ["switchyard"] and json.loads(last["CMD"]) == ["serve"]
-    assert set(last["EXPOSE"].split()) == {"8001", "8002"}
+    assert set(last["EXPOSE"].split()) == {"8000", "8001", "8002"}  # REST, gRPC, metrics
     labels = " ".join(i.args for i in chain if i.keyword == "LABEL")
     assert "org.opencontainers.image.version=" in labels and "org.opencontainers.image.source=" in labels
     assert f'io.switchyard.hardware="{flavor}"' in labels
