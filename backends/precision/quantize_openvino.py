@@ -30,15 +30,18 @@ def quantize_openvino(source: Path, target: Path, samples: Sequence[Sample]) -> 
     openvino.save_model(quantized, str(target))
 
 
-def run_openvino(model: Path, samples: Sequence[Sample], threads: int = 1) -> list[dict[str, np.ndarray]]:
-    """Outputs of `model` for each sample on the CPU, f32 outside the quantized ops.
+def run_openvino(
+    model: Path, samples: Sequence[Sample], threads: int = 1, hint: str = "f32"
+) -> list[dict[str, np.ndarray]]:
+    """Outputs of `model` for each sample on the CPU at INFERENCE_PRECISION_HINT `hint`.
 
-    The reference and the candidate both run here, so the gate compares INT8 with exact FP32
-    on the same runtime rather than with OpenVINO's silent BF16 on AMX CPUs.
+    The reference and the candidate both run here, so the gate compares INT8 (or BF16) with
+    exact FP32 on the same runtime rather than with OpenVINO's silent BF16 on AMX CPUs; f32
+    applies outside the quantized ops of an INT8 model.
     """
     import openvino
 
-    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": str(threads)}
+    config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": str(threads)}
     compiled = openvino.Core().compile_model(str(model), "CPU", config)
     request = compiled.create_infer_request()
     names = [o.get_any_name() for o in compiled.outputs]

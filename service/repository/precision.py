@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from backends.precision.calibration import CalibrationError, ImagePreprocess, load_calibration
-from backends.precision.gate import GateFigures, GateThresholds, Outputs, box_agreement, measure
+from backends.precision.gate import GateFigures, GateThresholds, Outputs, box_agreement, failure, measure
 from backends.precision.plan import (
     ONNXRUNTIME_INT8,
     Comparer,
@@ -31,6 +31,7 @@ from backends.precision.plan import (
     plan_int8,
 )
 from backends.precision.quantize_onnx import onnx_input_names
+from backends.precision.quantize_openvino import run_openvino
 from backends.probe import HardwareReport
 from backends.selection import precision_order
 from protos.errors import BackendLoadError
@@ -65,21 +66,61 @@ def decide_precision(
     preprocess: ImagePreprocess | None = None,
     quantizer: Quantizer | None = None,
 ) -> PrecisionDecision:
-    """Build and gate int8 when the policy puts it first; the rest of the order is left to the selection."""
+    """Build and gate int8 when the policy puts it first, gate bf16 (OpenVINO) when it comes next.
+
+    The rest of the order is left to the selection: the first precision a route offers serves.
+    """
     order = precision_order(config.precision, report)
-    if order[0] != "int8":
-        return PrecisionDecision(config.precision, order)
-    if config.backend == "tensorrt":
-        # TensorRT calibrates while it builds the engine (backends/tensorrt/int8.py) and keeps
-        # the table beside its engine cache; a route that cannot build INT8 falls back below.
-        step = PrecisionStep("int8", True, "tensorrt calibrates at engine build; no FP32 gate on this route")
-        return PrecisionDecision(config.precision, order, (step,))
-    step, artifact_dir = build_int8(config, version_dir, cache_dir, preprocess, quantizer)
-    if step.ok:
-        return PrecisionDecision(config.precision, ("int8",), (step,), artifact_dir)
-    if config.strict:
-        raise BackendLoadError(f"strict: int8 requested and rejected, no fallback: {step.reason}")
-    return PrecisionDecision(config.precision, order[1:], (step,))
+    steps: list[PrecisionStep] = []
+    if order[0] == "int8":
+        if config.backend == "tensorrt":
+            # TensorRT calibrates while it builds the engine (backends/tensorrt/int8.py) and keeps
+            # the table beside its engine cache; a route that cannot build INT8 falls back below.
+            step = PrecisionStep("int8", True, "tensorrt calibrates at engine build; no FP32 gate on this route")
+            return PrecisionDecision(config.precision, order, (step,))
+        step, artifact_dir = build_int8(config, version_dir, cache_dir, preprocess, quantizer)
+        if step.ok:
+            return PrecisionDecision(config.precision, ("int8",), (step,), artifact_dir)
+        if config.strict:
+            raise BackendLoadError(f"strict: int8 requested and rejected, no fallback: {step.reason}")
+        steps.append(step)
+        order = order[1:]
+    if order[0] == "bf16" and config.backend in ("auto", "openvino"):
+        half = gate_bf16(config, version_dir, preprocess)
+        if half is not None:
+            steps.append(half)
+            if not half.ok:
+                if config.strict:
+                    raise BackendLoadError(f"strict: bf16 rejected, no fallback: {half.reason}")
+                order = order[1:]
+    return PrecisionDecision(config.precision, order, tuple(steps))
+
+
+def gate_bf16(config: ModelConfig, version_dir: Path, preprocess: ImagePreprocess | None) -> PrecisionStep | None:
+    """OpenVINO's BF16 against its exact FP32 on the model's samples; None when it has none to gate on.
+
+    BF16 needs no build, so without calibration/ or validation/ samples it serves ungated, as
+    before such folders existed.
+    """
+    model_file = _source_model(version_dir, "openvino")
+    folders = [_sample_folder(version_dir, f) for f in (VALIDATION_FOLDER, CALIBRATION_FOLDER)]
+    folder = next((f for f in folders if f.is_dir()), None)
+    if model_file is None or folder is None:
+        return None
+    thresholds, compare = gate_for(config)
+    try:
+        samples = load_calibration(folder, _input_names(model_file), preprocess)
+        figures = compare(run_openvino(model_file, samples), run_openvino(model_file, samples, hint="bf16"))
+    except CalibrationError as exc:
+        return PrecisionStep("bf16", False, str(exc))
+    except Exception:
+        log.exception("bf16 gate of %s failed to run", version_dir.name)
+        return PrecisionStep("bf16", False, "the gate could not run; details in the server log")
+    problem = failure(figures, thresholds)
+    verdict = f"openvino gate failed: {problem}" if problem else "openvino gate passed"
+    step = PrecisionStep("bf16", problem is None, f"{verdict}; on {len(samples)} {folder.name} samples", figures)
+    log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, step.line())
+    return step
 
 
 def build_int8(

@@ -192,3 +192,33 @@ def test_a_validation_folder_is_what_the_gate_measures(tmp_path: Path) -> None:
         assert again.trail.precision[0].endswith("reused the cached artifact; on 16 calibration samples)")
     finally:
         again.backend.unload()
+
+
+def _load_on(model: Path, cache: Path, report):
+    loader = ModelLoader(make_settings(model.parent, cache_dir=cache), report=report)
+    return loader.load("tiny_cnn", load_model_config(model / "config.yaml"), model / "1")
+
+
+def test_bf16_is_gated_against_exact_fp32_on_openvino(tmp_path: Path) -> None:
+    model = _repo(tmp_path, "backend: openvino\nprecision: bf16\n")
+    loaded = _load_on(model, tmp_path / "cache", _cpu("avx512_bf16"))
+    try:
+        assert (loaded.backend_name, loaded.precision) == ("openvino", "bf16")
+        assert loaded.trail.precision[0].startswith("bf16: serves [cosine 0.99")
+        assert loaded.trail.precision[0].endswith("(openvino gate passed; on 16 calibration samples)")
+    finally:
+        loaded.backend.unload()
+
+
+def test_int8_then_bf16_rejected_serves_fp32_with_both_figures(tmp_path: Path) -> None:
+    if not probe().cpu.supports_bf16:
+        pytest.skip("this CPU has no BF16: OpenVINO's bf16 hint would run f32 and pass an exact gate")
+    model = _repo(tmp_path, "backend: openvino\n" + IMPOSSIBLE)
+    loaded = _load_on(model, tmp_path / "cache", _cpu("avx512_vnni", "avx512_bf16"))
+    try:
+        int8, bf16, effective = loaded.trail.precision
+        assert int8.startswith("int8: rejected [cosine") and "openvino gate failed" in int8
+        assert bf16.startswith("bf16: rejected [cosine") and "openvino gate failed: cosine" in bf16
+        assert (effective, loaded.precision, loaded.backend_name) == ("effective fp32", "fp32", "openvino")
+    finally:
+        loaded.backend.unload()
