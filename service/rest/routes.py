@@ -7,6 +7,7 @@ the method each route stands for: its auth group and its place in the docs.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,9 +26,12 @@ from service.rest.calls import ServicerCall, call
 from service.rest.documents import document
 from service.rest.errors import RestError, error_response, json_response
 from service.rest.replies import infer_reply, predict_reply
-from service.rest.requests import infer_request, parse_json, set_parameters
+from service.rest.requests import ReplyLayout, infer_request, parse_json, set_parameters
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+# JSON up to this size is parsed and written on the event loop (~2 ms); bigger (tensors as
+# JSON numbers) in a worker thread. Binary tensors are never parsed, only sliced.
+INLINE_JSON_BYTES = 256 * 1024
 
 Handler = Callable[[Request, ServicerCall], Awaitable[Response]]
 
@@ -102,10 +106,16 @@ def handlers(services: Services) -> dict[str, Handler]:
         if media in IMAGE_TYPES:
             return await _image(services, name, version, body, context)
         json_part, binary_part = split_body(body, request.headers.get(HEADER_LENGTH))
-        message, layout = infer_request(parse_json(json_part), BinaryParts(binary_part), name, version)
+        if len(json_part) > INLINE_JSON_BYTES:  # parsing a big JSON tensor would hold the event loop
+            message, layout = await asyncio.to_thread(_convert, json_part, binary_part, name, version)
+        else:
+            message, layout = _convert(json_part, binary_part, name, version)
         del body, json_part, binary_part  # the message holds the tensors now
         reply = await call(oip.ModelInfer, message, context)
-        content, headers = infer_reply(reply, layout)
+        if reply.ByteSize() > INLINE_JSON_BYTES:  # as for requests: big JSON is written off the loop
+            content, headers = await asyncio.to_thread(infer_reply, reply, layout)
+        else:
+            content, headers = infer_reply(reply, layout)
         return Response(content, headers=headers)
 
     async def repository_index(request: Request, context: ServicerCall) -> Response:
@@ -141,6 +151,12 @@ def handlers(services: Services) -> dict[str, Handler]:
         "load": load,
         "unload": unload,
     }
+
+
+def _convert(
+    json_part: memoryview, binary_part: memoryview, name: str, version: str
+) -> tuple[pb.ModelInferRequest, ReplyLayout]:
+    return infer_request(parse_json(json_part), BinaryParts(binary_part), name, version)
 
 
 async def _image(services: Services, name: str, version: str, body: bytes, context: ServicerCall) -> Response:

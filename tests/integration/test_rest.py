@@ -101,6 +101,19 @@ async def test_json_infer_answers_json(rest):
     assert outputs["diff"]["data"] == [-9, -8, -7, -6]
 
 
+async def test_a_big_json_body_answers_the_same(rest):
+    # Over INLINE_JSON_BYTES: parsed in a worker thread, the same conversion.
+    _, client = rest
+    a = np.random.default_rng(3).random((20_000, 4), dtype=np.float32)
+    body = add_json(a.ravel().tolist(), [1.0] * a.size)
+    assert len(json.dumps(body)) > 256 * 1024
+    reply = await client.post("/v2/models/add/infer", json=body)
+    assert reply.status_code == 200, reply.text
+    outputs = {o["name"]: o for o in reply.json()["outputs"]}
+    assert outputs["sum"]["shape"] == [20_000, 4]
+    assert np.array_equal(np.array(outputs["sum"]["data"], np.float32).reshape(20_000, 4), a + 1)
+
+
 async def test_binary_inputs_and_outputs(rest):
     _, client = rest
     a = np.arange(8, dtype=np.float32).reshape(2, 4)
