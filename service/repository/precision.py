@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backends.base import Device
 from backends.precision.calibration import CalibrationError, ImagePreprocess, load_calibration
 from backends.precision.gate import GateFigures, GateThresholds, Outputs, box_agreement, failure, measure
 from backends.precision.plan import (
@@ -66,7 +67,7 @@ def decide_precision(
     preprocess: ImagePreprocess | None = None,
     quantizer: Quantizer | None = None,
 ) -> PrecisionDecision:
-    """Build and gate int8 when the policy puts it first, gate bf16 (OpenVINO) when it comes next.
+    """Build and gate int8 when the policy puts it first, gate bf16/fp16 on OpenVINO's CPU when next.
 
     The rest of the order is left to the selection: the first precision a route offers serves.
     """
@@ -85,22 +86,36 @@ def decide_precision(
             raise BackendLoadError(f"strict: int8 requested and rejected, no fallback: {step.reason}")
         steps.append(step)
         order = order[1:]
-    if order[0] == "bf16" and config.backend in ("auto", "openvino"):
-        half = gate_bf16(config, version_dir, preprocess)
+    if order[0] in HALF_HINTS and _openvino_cpu_serves(config, report):
+        half = gate_half(config, version_dir, order[0], preprocess)
         if half is not None:
             steps.append(half)
             if not half.ok:
                 if config.strict:
-                    raise BackendLoadError(f"strict: bf16 rejected, no fallback: {half.reason}")
+                    raise BackendLoadError(f"strict: {order[0]} rejected, no fallback: {half.reason}")
                 order = order[1:]
     return PrecisionDecision(config.precision, order, tuple(steps))
 
 
-def gate_bf16(config: ModelConfig, version_dir: Path, preprocess: ImagePreprocess | None) -> PrecisionStep | None:
-    """OpenVINO's BF16 against its exact FP32 on the model's samples; None when it has none to gate on.
+HALF_HINTS = {"bf16": "bf16", "fp16": "f16"}
 
-    BF16 needs no build, so without calibration/ or validation/ samples it serves ungated, as
-    before such folders existed.
+
+def _openvino_cpu_serves(config: ModelConfig, report: HardwareReport) -> bool:
+    """Whether a bf16/fp16 request lands on OpenVINO's CPU route: the only CPU route offering
+    them, taken when no accelerator route comes first (the policy puts GPUs and NPUs first)."""
+    device = Device.parse(config.device)
+    if config.backend not in ("auto", "openvino") or device.kind not in ("auto", "cpu"):
+        return False
+    return device.kind == "cpu" or not report.accelerators
+
+
+def gate_half(
+    config: ModelConfig, version_dir: Path, precision: str, preprocess: ImagePreprocess | None
+) -> PrecisionStep | None:
+    """OpenVINO's BF16 or FP16 against its exact FP32 on the model's samples; None without samples.
+
+    Half precision needs no build, so without calibration/ or validation/ samples it serves
+    ungated, as before such folders existed.
     """
     model_file = _source_model(version_dir, "openvino")
     folders = [_sample_folder(version_dir, f) for f in (VALIDATION_FOLDER, CALIBRATION_FOLDER)]
@@ -110,15 +125,16 @@ def gate_bf16(config: ModelConfig, version_dir: Path, preprocess: ImagePreproces
     thresholds, compare = gate_for(config)
     try:
         samples = load_calibration(folder, _input_names(model_file), preprocess)
-        figures = compare(run_openvino(model_file, samples), run_openvino(model_file, samples, hint="bf16"))
+        reduced = run_openvino(model_file, samples, hint=HALF_HINTS[precision])
+        figures = compare(run_openvino(model_file, samples), reduced)
     except CalibrationError as exc:
-        return PrecisionStep("bf16", False, str(exc))
+        return PrecisionStep(precision, False, str(exc))
     except Exception:
-        log.exception("bf16 gate of %s failed to run", version_dir.name)
-        return PrecisionStep("bf16", False, "the gate could not run; details in the server log")
+        log.exception("%s gate of %s failed to run", precision, version_dir.name)
+        return PrecisionStep(precision, False, "the gate could not run; details in the server log")
     problem = failure(figures, thresholds)
     verdict = f"openvino gate failed: {problem}" if problem else "openvino gate passed"
-    step = PrecisionStep("bf16", problem is None, f"{verdict}; on {len(samples)} {folder.name} samples", figures)
+    step = PrecisionStep(precision, problem is None, f"{verdict}; on {len(samples)} {folder.name} samples", figures)
     log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, step.line())
     return step
 

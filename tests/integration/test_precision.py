@@ -204,7 +204,7 @@ def test_bf16_is_gated_against_exact_fp32_on_openvino(tmp_path: Path) -> None:
     loaded = _load_on(model, tmp_path / "cache", _cpu("avx512_bf16"))
     try:
         assert (loaded.backend_name, loaded.precision) == ("openvino", "bf16")
-        assert loaded.trail.precision[0].startswith("bf16: serves [cosine 0.99")
+        assert loaded.trail.precision[0].startswith("bf16: serves [cosine ")
         assert loaded.trail.precision[0].endswith("(openvino gate passed; on 16 calibration samples)")
     finally:
         loaded.backend.unload()
@@ -222,3 +222,25 @@ def test_int8_then_bf16_rejected_serves_fp32_with_both_figures(tmp_path: Path) -
         assert (effective, loaded.precision, loaded.backend_name) == ("effective fp32", "fp32", "openvino")
     finally:
         loaded.backend.unload()
+
+
+def test_fp16_on_the_openvino_cpu_is_gated_and_falls_back(tmp_path: Path) -> None:
+    fp16_cpu = _cpu("avx512_fp16")
+    passing = _load_on(_repo(tmp_path / "a", "backend: openvino\nprecision: fp16\n"), tmp_path / "cache", fp16_cpu)
+    try:
+        assert passing.precision == "fp16"
+        assert passing.trail.precision[0].startswith("fp16: serves [cosine ")
+    finally:
+        passing.backend.unload()
+    if not probe().cpu.supports_fp16:
+        pytest.skip("this CPU has no FP16: OpenVINO's f16 hint would run f32 and pass an exact gate")
+    strict_gate = "backend: openvino\nprecision: fp16\nprecision_gate: {max_abs_error: 0}\n"
+    rejected = _load_on(_repo(tmp_path / "b", strict_gate), tmp_path / "cache", fp16_cpu)
+    try:
+        fp16, effective = rejected.trail.precision
+        assert fp16.startswith("fp16: rejected [cosine") and "openvino gate failed: max_abs_error" in fp16
+        assert (effective, rejected.precision) == ("effective fp32", "fp32")
+    finally:
+        rejected.backend.unload()
+    with pytest.raises(BackendLoadError, match="strict: fp16 rejected, no fallback: openvino gate failed"):
+        _load_on(_repo(tmp_path / "c", strict_gate + "strict: true\n"), tmp_path / "cache", fp16_cpu)
