@@ -200,6 +200,8 @@ def check_before_loading(settings: ServerSettings) -> None:
         raise CliError(f"no model {', '.join(map(repr, unknown))} in {shown_path(root)} (it has {has})")
     if int(settings.workers) > 1 and settings.port == 0:
         raise CliError("--workers needs a fixed --port: port 0 would give each worker its own port")
+    if int(settings.workers) > 1 and settings.http_port == 0:
+        raise CliError("--workers needs a fixed --http-port (or -1, off): port 0 would give each worker its own port")
     if not settings.reuse_port:  # workers of one `serve --workers N` share the port on purpose
         check_port_free(settings.host, settings.port, "--port")
         if settings.metrics_port > 0:

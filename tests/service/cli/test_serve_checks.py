@@ -59,3 +59,10 @@ def test_settings_are_named_by_flag_and_variable() -> None:
     assert setting_label("port") == "--port / SWITCHYARD_PORT"
     assert setting_label("models") == "--model / SWITCHYARD_MODELS"
     assert setting_label("reuse_port") == "SWITCHYARD_REUSE_PORT"  # set by the supervisor only: no flag
+
+
+def test_workers_need_a_fixed_http_port(tmp_path):
+    (tmp_path / "add").mkdir()
+    (tmp_path / "add" / "config.yaml").write_text("backend: onnxruntime\n")
+    with pytest.raises(CliError, match="--workers needs a fixed --http-port"):
+        check_before_loading(ServerSettings(model_repository=tmp_path, port=9, workers=2, http_port=0))
