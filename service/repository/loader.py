@@ -32,7 +32,7 @@ from backends.selection import Candidate, Preferences, select_candidates
 from backends.timing import TimingCache, timing_cache_dir
 from protos.errors import BackendLoadError, SwitchyardError
 from service.repository.config import ModelConfig, TensorConfig
-from service.repository.precision import PrecisionDecision, decide_precision, precision_cache_dir
+from service.repository.precision import PrecisionDecision, decide_precision, gate_loaded, precision_cache_dir
 from service.repository.timing_inputs import timing_inputs
 from service.scheduling.batcher import policy_from_config
 from service.scheduling.isolation import MIB, IsolatedBackend, IsolationPolicy
@@ -110,9 +110,7 @@ class ModelLoader:
         )
         artifact_dir, candidates, precision = self._precision_candidates(decision, version_dir, prefs, base_options)
         # Reasons show paths relative to the repository (<root>/<model>/<version>), never absolute.
-        backend, signature, chosen, trail = load_with_fallback(
-            candidates,
-            artifact_dir,
+        load_args: dict[str, Any] = dict(
             create_backend=self.backend_factory(name, version_dir.name, config),
             strict=prefs.strict,
             selection=prefs.selection,
@@ -120,6 +118,20 @@ class ModelLoader:
             warmup=timing_inputs(config),
             timing_cache=TimingCache(timing_cache_dir(self._settings.cache_dir), self.report),
         )
+        backend, signature, chosen, trail = load_with_fallback(candidates, artifact_dir, **load_args)
+        # Precisions a runtime applies while loading (GPU FP16, TensorRT INT8) are gated now.
+        checked = gate_loaded(
+            config, version_dir, decision, precision, backend, chosen.backend, self.calibration_preprocess(config)
+        )
+        if checked is not None:
+            decision = dataclasses.replace(decision, steps=(*decision.steps, checked))
+            if not checked.ok:
+                backend.unload()
+                if prefs.strict:
+                    raise BackendLoadError(f"strict: {precision} rejected, no fallback: {checked.reason}")
+                precision, exact = "fp32", prefs.model_copy(update={"precision": "fp32"})
+                candidates = select_candidates(self.report, version_dir, exact, base_options)
+                backend, signature, chosen, trail = load_with_fallback(candidates, version_dir, **load_args)
         seconds = time.perf_counter() - started
         trail = dataclasses.replace(trail, precision=(*decision.lines(), f"effective {precision}"))
         log.debug("model %s: %s", name, trail.summary())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.base import Device
+from backends.base import Backend, Device
 from backends.precision.calibration import CalibrationError, ImagePreprocess, load_calibration
 from backends.precision.gate import GateFigures, GateThresholds, Outputs, box_agreement, failure, measure
 from backends.precision.plan import (
@@ -31,7 +31,7 @@ from backends.precision.plan import (
     Quantizer,
     plan_int8,
 )
-from backends.precision.quantize_onnx import onnx_input_names
+from backends.precision.quantize_onnx import onnx_input_names, run_onnx
 from backends.precision.quantize_openvino import run_openvino
 from backends.probe import HardwareReport
 from backends.selection import precision_order
@@ -77,7 +77,7 @@ def decide_precision(
         if config.backend == "tensorrt":
             # TensorRT calibrates while it builds the engine (backends/tensorrt/int8.py) and keeps
             # the table beside its engine cache; a route that cannot build INT8 falls back below.
-            step = PrecisionStep("int8", True, "tensorrt calibrates at engine build; no FP32 gate on this route")
+            step = PrecisionStep("int8", True, "tensorrt calibrates at engine build; gated once loaded")
             return PrecisionDecision(config.precision, order, (step,))
         step, artifact_dir = build_int8(config, version_dir, cache_dir, preprocess, quantizer)
         if step.ok:
@@ -135,6 +135,42 @@ def gate_half(
     problem = failure(figures, thresholds)
     verdict = f"openvino gate failed: {problem}" if problem else "openvino gate passed"
     step = PrecisionStep(precision, problem is None, f"{verdict}; on {len(samples)} {folder.name} samples", figures)
+    log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, step.line())
+    return step
+
+
+def gate_loaded(
+    config: ModelConfig,
+    version_dir: Path,
+    decision: PrecisionDecision,
+    precision: str,
+    backend: Backend,
+    runtime: str,
+    preprocess: ImagePreprocess | None = None,
+) -> PrecisionStep | None:
+    """A precision the runtime applied while loading (FP16/BF16 on a GPU, TensorRT's INT8), checked
+    against ONNX Runtime's CPU FP32 on the model's samples; None when it was gated before the load,
+    is fp32, or has no model.onnx or samples to be measured on."""
+    model_file = version_dir / "model.onnx"
+    already = any(s.precision == precision and s.figures is not None for s in decision.steps)
+    if precision == "fp32" or already or not model_file.is_file():
+        return None
+    folders = [_sample_folder(version_dir, f) for f in (VALIDATION_FOLDER, CALIBRATION_FOLDER)]
+    folder = next((f for f in folders if f.is_dir()), None)
+    if folder is None:
+        return None
+    thresholds, compare = gate_for(config)
+    try:
+        samples = load_calibration(folder, onnx_input_names(model_file), preprocess)
+        figures = compare(run_onnx(model_file, samples), [backend.infer(s) for s in samples])
+    except CalibrationError as exc:
+        return PrecisionStep(precision, False, str(exc))
+    except Exception:
+        log.exception("%s gate of %s on %s failed to run", precision, version_dir.name, runtime)
+        return PrecisionStep(precision, False, "the gate could not run; details in the server log")
+    problem = failure(figures, thresholds)
+    verdict = f"{runtime} gate failed: {problem}" if problem else f"{runtime} gate passed"
+    step = PrecisionStep(precision, problem is None, f"{verdict} against onnxruntime cpu fp32", figures)
     log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, step.line())
     return step
 

@@ -18,7 +18,7 @@ def test_tensorrt_int8_is_calibrated_by_the_engine_build(tmp_path: Path) -> None
     decision = decide_precision(ModelConfig(backend="tensorrt", precision="int8"), tmp_path, report, tmp_path)
     # No ONNX Runtime or NNCF artifact: the TensorRT route is asked for int8 itself, fp16 after it.
     assert decision.int8_artifact_dir is None and decision.order == ("int8", "fp16", "fp32")
-    assert decision.lines() == ("int8: serves (tensorrt calibrates at engine build; no FP32 gate on this route)",)
+    assert decision.lines() == ("int8: serves (tensorrt calibrates at engine build; gated once loaded)",)
     (trt, *_) = select_candidates(report, "onnx", Preferences(backend="tensorrt", precision="int8"))
     assert trt.backend == "tensorrt" and trt.options.precision == "int8"
 
