@@ -7,7 +7,9 @@ Imported only once tracing starts: it needs the OpenTelemetry SDK.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -17,6 +19,19 @@ from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
 # Unsampled traces held at once while their root runs; beyond it the oldest is forgotten
 # (spans of a request that never ends must not grow memory without bound).
 MAX_HELD_TRACES = 4096
+
+
+# Set while Tracing.start_root starts a root it already decided to sample (service/observability/tracing.py).
+_FORCED: ContextVar[bool] = ContextVar("switchyard_forced_sampling", default=False)
+
+
+@contextmanager
+def forced_sampling() -> Iterator[None]:
+    token = _FORCED.set(True)
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
 
 
 class RecordingSampler(Sampler):
@@ -32,6 +47,8 @@ class RecordingSampler(Sampler):
     def should_sample(
         self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
     ) -> SamplingResult:
+        if _FORCED.get():
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
         result = self._inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         if result.decision is Decision.DROP:
             return SamplingResult(Decision.RECORD_ONLY, attributes, result.trace_state)

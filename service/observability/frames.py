@@ -31,8 +31,8 @@ class FrameSpan:
             "switchyard.frame.index": index,
             "switchyard.frame.pts": pts,
         }
-        self.span = TRACING.tracer.start_span(
-            "video.frame", context=context.Context(), attributes=attributes, links=links, start_time=received_ns
+        self.span = TRACING.start_root(
+            "video.frame", context.Context(), trace.SpanKind.INTERNAL, attributes, links, received_ns
         )
         self._token = context.attach(trace.set_span_in_context(self.span))
 

@@ -130,10 +130,7 @@ class _Call:
             self._start_span(service, name, model, version, request_id, metadata)
 
     def _start_span(self, service: str, name: str, model: str, version: str, request_id: str, metadata) -> None:
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace
-        from opentelemetry.propagate import extract
-
+        otel = TRACING.otel
         attributes = {
             "rpc.system": "grpc",
             "rpc.service": service,
@@ -144,11 +141,9 @@ class _Call:
             attributes["switchyard.model"] = model
         if version:
             attributes["switchyard.model_version"] = version
-        parent = extract({k: v for k, v in metadata if isinstance(v, str)})
-        self.span = TRACING.tracer.start_span(
-            f"{service}/{name}", context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
-        )
-        self.token = otel_context.attach(trace.set_span_in_context(self.span, parent))
+        parent = otel.extract({k: v for k, v in metadata if isinstance(v, str)})
+        self.span = TRACING.start_root(f"{service}/{name}", parent, otel.SpanKind.SERVER, attributes)
+        self.token = otel.attach(otel.set_span_in_context(self.span, parent))
 
     def raised(self, exc: BaseException) -> None:
         self.error = exc
@@ -178,15 +173,13 @@ class _Call:
             self._end_span(code, context.details())
 
     def _end_span(self, code: grpc.StatusCode, details: str | None) -> None:
-        from opentelemetry import context as otel_context
-        from opentelemetry.trace import Status, StatusCode
-
+        otel = TRACING.otel
         self.span.set_attribute("rpc.grpc.status_code", code.value[0])
         if code is not grpc.StatusCode.OK:
-            self.span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details or ''}"[:300]))
+            self.span.set_status(otel.Status(otel.StatusCode.ERROR, f"{code.name}: {details or ''}"[:300]))
         self.span.end()
         try:
-            otel_context.detach(self.token)
+            otel.detach(self.token)
         except ValueError:
             pass  # the call ended in another context (a cancelled stream): nothing to restore
 

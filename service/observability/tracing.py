@@ -6,10 +6,11 @@ null context). The SDK is imported only when tracing starts, so a server without
 runs as before.
 
 Sampling: a parent-based ratio (`--trace-rate`): a client's `traceparent` with the sampled flag
-is always continued. Every trace the ratio leaves out is still *recorded* (RECORD_ONLY, cheap:
-spans in memory), and ExportDecider exports it after all when its local root span ends with an
-error status or took longer than `--trace-slow-ms`: the interesting requests are never lost to
-the ratio.
+is always continued. A request the ratio leaves out is still kept, cheaply: its root is a
+DeferredSpan (service/observability/deferred.py) holding its stages as plain tuples, turned
+into spans and exported only when it ends with an error status or took longer than
+`--trace-slow-ms`: the interesting requests are never lost to the ratio. (Roots started
+straight on the SDK tracer are recorded instead, and ExportDecider makes the same choice.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +26,25 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _NULL = contextlib.nullcontext()
+
+
+class Otel:
+    """What the per-request path calls of OpenTelemetry, bound once when tracing starts: the
+    package is optional, and an import inside a function costs microseconds on every call."""
+
+    def __init__(self) -> None:
+        from opentelemetry import context, trace
+        from opentelemetry.propagate import extract
+        from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+        from service.observability.deferred import DeferredSpan, new_context
+        from service.observability.export import forced_sampling
+
+        self.get_current_span = trace.get_current_span
+        self.set_span_in_context = trace.set_span_in_context
+        self.attach, self.detach, self.extract = context.attach, context.detach, extract
+        self.Link, self.SpanKind, self.Status, self.StatusCode = Link, SpanKind, Status, StatusCode
+        self.DeferredSpan, self.new_context, self.forced_sampling = DeferredSpan, new_context, forced_sampling
 
 
 class Tracing:
@@ -37,6 +58,9 @@ class Tracing:
         self.endpoint = ""
         self._sampler: Any = None
         self._provider: Any = None
+        self._processor: Any = None
+        self._scope: Any = None
+        self.otel: Any = None  # an Otel while tracing is on
 
     @property
     def on(self) -> bool:
@@ -54,6 +78,7 @@ class Tracing:
         from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
         from service.observability.export import ExportDecider, RecordingSampler
 
@@ -66,10 +91,50 @@ class Tracing:
         self._sampler = RecordingSampler(rate)
         self._provider = TracerProvider(resource=resource, sampler=self._sampler)
         exporter = _exporter(endpoint, protocol)
-        self._provider.add_span_processor(ExportDecider(BatchSpanProcessor(exporter), lambda: self.slow_ms))
+        self._processor = ExportDecider(BatchSpanProcessor(exporter), lambda: self.slow_ms)
+        self._provider.add_span_processor(self._processor)
         self.tracer = self._provider.get_tracer("switchyard")
+        self._scope = InstrumentationScope("switchyard")
+        self.otel = self.otel or Otel()
         log.info("tracing to %s (OTLP %s), rate %g, slow requests over %g ms always", endpoint, protocol, rate, slow_ms)
         return True
+
+    def start_root(
+        self,
+        name: str,
+        parent: Any,
+        kind: Any,
+        attributes: Mapping[str, Any] | None = None,
+        links: Sequence[Any] = (),
+        start_ns: int | None = None,
+    ) -> Any:
+        """A request's local root span (tracing on). Sampled (a caller's sampled `traceparent`
+        in `parent`, else the ratio): an SDK span, exported as it ends. Otherwise a DeferredSpan
+        (service/observability/deferred.py), exported only if it fails or is slow."""
+        otel = self.otel
+        remote = otel.get_current_span(parent).get_span_context()
+        sampled = remote.trace_flags.sampled if remote.is_valid else random.random() < self.rate
+        if sampled:
+            with otel.forced_sampling():
+                return self.tracer.start_span(
+                    name, context=parent, kind=kind, attributes=attributes, links=links, start_time=start_ns
+                )
+        context = otel.new_context(remote.trace_id if remote.is_valid else None)
+        parent_context = remote if remote.is_valid else None
+        return otel.DeferredSpan(context, parent_context, name, kind, attributes, links, start_ns, self._deferred_ended)
+
+    def _deferred_ended(self, span: Any, end_ns: int) -> None:
+        from service.observability.deferred import materialize
+
+        if span.status.status_code is not self.otel.StatusCode.ERROR:
+            slow_ms = self.slow_ms
+            if slow_ms <= 0 or (end_ns - span.start_ns) / 1e6 < slow_ms:
+                return
+        processor = self._processor
+        if processor is None:
+            return  # tracing stopped while the request ran
+        for readable in materialize(span, end_ns, self._provider.resource, self._scope):
+            processor.on_end(readable)
 
     def set_rate(self, rate: float) -> None:
         if self._sampler is not None:
@@ -79,7 +144,8 @@ class Tracing:
     def close(self) -> None:
         if self._provider is not None:
             self._provider.shutdown()  # flushes what is queued
-            self._provider, self.tracer, self.endpoint = None, None, ""
+            # self.otel stays bound: a request still ending after close may call it.
+            self._provider, self._processor, self.tracer, self.endpoint = None, None, None, ""
 
 
 # The process's tracing: one server per process (service/workers.py runs others as processes).
@@ -101,9 +167,12 @@ def record_span(
     tracer = TRACING.tracer
     if tracer is None:
         return
-    from opentelemetry.trace import Link
-
-    span = tracer.start_span(name, start_time=start_ns, attributes=attributes, links=[Link(c) for c in links])
+    otel = TRACING.otel
+    current = otel.get_current_span()
+    if isinstance(current, otel.DeferredSpan):
+        current.add_child(name, start_ns, end_ns, attributes, links)
+        return
+    span = tracer.start_span(name, start_time=start_ns, attributes=attributes, links=[otel.Link(c) for c in links])
     span.end(end_time=end_ns)
 
 
@@ -111,9 +180,7 @@ def current_span_context() -> Any:
     """The current span's context when tracing is on (for links), else None."""
     if TRACING.tracer is None:
         return None
-    from opentelemetry import trace
-
-    return trace.get_current_span().get_span_context()
+    return TRACING.otel.get_current_span().get_span_context()
 
 
 def epoch_ns(monotonic_s: float) -> int:
@@ -125,9 +192,7 @@ def trace_ids() -> tuple[str, str]:
     """(trace id, span id) in hex of the current span, or ("", "") outside a recorded one."""
     if TRACING.tracer is None:
         return "", ""
-    from opentelemetry import trace
-
-    context = trace.get_current_span().get_span_context()
+    context = TRACING.otel.get_current_span().get_span_context()
     if not context.is_valid:
         return "", ""
     return f"{context.trace_id:032x}", f"{context.span_id:016x}"
