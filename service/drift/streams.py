@@ -11,6 +11,7 @@ own (smaller) windows against the model's reference. It is fed on the monitor's 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,6 +20,7 @@ from service.drift.frames import FRAME_TENSORS
 from service.drift.monitor import DriftObserver, FeatureScore, VersionDrift, drift_observer
 from service.scheduling.runner import ModelRunner
 
+log = logging.getLogger(__name__)
 # Frames a stream's windows keep per statistic (at most the model's window): a few minutes of a
 # camera at the default sample rate, 24 KB per stream.
 STREAM_WINDOW = 1000
@@ -51,7 +53,19 @@ class StreamDrift:
         self.observer.frame(image, self)
 
     def close(self) -> None:
+        """The stream ended: its summary leaves /metrics, and one log line keeps it."""
         self.observer.monitor.streams.discard(self)
+        means = self.means
+        if means:
+            worst = max(self.scores, key=lambda s: s.psi, default=None)
+            log.info(
+                "%s stream %d ended: %d frames sampled, mean brightness %.1f, contrast %.1f, blur %.1f%s",
+                self.model.subject,
+                self.number,
+                self.sampled,
+                *means.values(),
+                f"; largest PSI {worst.psi:.3f} ({worst.tensor})" if worst is not None else "",
+            )
 
     @property
     def sampled(self) -> int:

@@ -8,6 +8,7 @@ see the same codec.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import cv2
 import numpy as np
@@ -147,7 +148,8 @@ async def hold_open(client: AsyncVideoClient, frames: list[Frame], answered: asy
             answered.set()
 
 
-async def test_one_dark_stream_among_healthy_traffic_is_flagged_on_its_own(frames_repo):
+async def test_one_dark_stream_among_healthy_traffic_is_flagged_on_its_own(frames_repo, caplog):
+    caplog.set_level(logging.INFO, logger="service.drift.streams")
     rng = np.random.default_rng(2)
     async for running in start_server(make_settings(frames_repo)):
         server, client = running.server, AsyncVideoClient(running.address)
@@ -181,6 +183,8 @@ async def test_one_dark_stream_among_healthy_traffic_is_flagged_on_its_own(frame
             await client.close()
         await server.drift.drain()
         assert registry.get_sample_value("switchyard_drift_streams_drifting", labels) is None
+        ended = [r.getMessage() for r in caplog.records if "ended:" in r.getMessage()]
+        assert any(f"stream {stream.number} ended: {len(dark)} frames sampled" in m for m in ended), ended
 
 
 async def test_unary_image_predict_feeds_the_frame_statistics(frames_repo):
