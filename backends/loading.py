@@ -291,6 +291,18 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms"
 
 
+@dataclass
+class _Timing:
+    """What selection "fastest" needs: how to time, where to remember, and what is remembered."""
+
+    warmup: Warmup | None
+    runs: int
+    cache: TimingCache | None
+    floor_seconds: float | None  # selection auto: a first runtime under this is kept untimed
+    key: str | None = None
+    remembered: CachedTiming | None = None
+
+
 def load_with_fallback(
     candidates: Sequence[Candidate],
     artifact: Path,
@@ -313,126 +325,152 @@ def load_with_fallback(
     relative_to: the folder reasons show paths relative to (the model repository).
     timing_cache: where the fastest selection's medians are kept, so a restart does not time again.
     """
-    artifact = Path(artifact)
     auto = selection == "auto"
     if auto:
         selection = auto_selection(candidates, strict)
-    entries: dict[int, TrailEntry] = {}
-    loaded: list[_Loaded] = []
-    waiting: list[int] = []  # viable candidates the fastest selection may still load
-    tried_failed: Candidate | None = None
+    timing = _Timing(warmup, warmup_runs, timing_cache, floor_seconds if auto else None)
+    run = _Selection(candidates, Path(artifact), create_backend, strict, selection, clock, relative_to)
+    return run.load(timing)
 
-    def attempt(index: int) -> _Loaded | None:
-        nonlocal tried_failed
-        candidate = candidates[index]
-        start = clock()
+
+class _Selection:
+    """One load_with_fallback call: the candidates tried, loaded, and the trail entries so far."""
+
+    def __init__(
+        self,
+        candidates: Sequence[Candidate],
+        artifact: Path,
+        create_backend: Callable[[str], Backend],
+        strict: bool,
+        selection: str,
+        clock: Callable[[], float],
+        relative_to: Path | None,
+    ) -> None:
+        self.candidates, self.artifact, self.create_backend = candidates, artifact, create_backend
+        self.strict, self.selection, self.clock, self.relative_to = strict, selection, clock, relative_to
+        self.entries: dict[int, TrailEntry] = {}
+        self.loaded: list[_Loaded] = []
+        self.waiting: list[int] = []  # viable candidates the fastest selection may still load
+        self.tried_failed: Candidate | None = None
+
+    def load(self, timing: _Timing) -> LoadResult:
+        order = list(range(len(self.candidates)))
+        if self.selection == "fastest":
+            timing.key, timing.remembered = _remembered(self.candidates, self.artifact, timing.cache)
+        if timing.remembered is not None:  # the remembered winner loads first; the others only to re-time
+            best = next(i for i in order if self.candidates[i].label == timing.remembered.winner)
+            order = [best, *(i for i in order if i != best)]
+        for index in order:
+            self._consider(index)
+        if self.strict and self.tried_failed is not None:
+            for item in self.loaded:
+                _unload(item.backend)
+            what = shown_path(_artifact_for(self.artifact, self.tried_failed), self.relative_to)
+            raise NoBackendLoadedError(self.trail().failure_reason(what), self.trail())
+        if not self.loaded:
+            what = shown_path(self.artifact, self.relative_to)
+            raise NoBackendLoadedError(self.trail().failure_reason(what), self.trail())
+        first = self.loaded[0]
+        winner = self._fastest(first, timing) if self.selection == "fastest" else self._keep(first)
+        result = self.trail()
+        log.debug("model %s runs on %s: %s", self.artifact, result.chosen_label, result.summary())
+        return LoadResult(winner.backend, winner.signature, winner.candidate, result)
+
+    def trail(self) -> DecisionTrail:
+        return DecisionTrail(tuple(self.entries[i] for i in sorted(self.entries)), self.strict, self.selection)
+
+    def _consider(self, index: int) -> None:
+        candidate = self.candidates[index]
+        if not candidate.viable:
+            self.entries[index] = _entry(candidate, Outcome.SKIPPED, candidate.reason)
+        elif self.strict and self.tried_failed is not None:
+            why = f"strict: no fallback after {self.tried_failed.label} failed"
+            self.entries[index] = _entry(candidate, Outcome.SKIPPED, why)
+        elif self.loaded and self.selection == "fastest":
+            self.waiting.append(index)
+        elif self.loaded:
+            why = f"not tried: {self.loaded[0].candidate.label} loaded first"
+            self.entries[index] = _entry(candidate, Outcome.SKIPPED, why)
+        else:
+            self._attempt(index)
+
+    def _attempt(self, index: int) -> _Loaded | None:
+        candidate = self.candidates[index]
+        start = self.clock()
         backend: Backend | None = None
         try:
-            backend = create_backend(candidate.backend)
-            signature = backend.load(_artifact_for(artifact, candidate), candidate.options, candidate.device)
+            backend = self.create_backend(candidate.backend)
+            signature = backend.load(_artifact_for(self.artifact, candidate), candidate.options, candidate.device)
         except Exception as exc:
-            reason, cause = _failure_texts(exc, relative_to)
-            entries[index] = _entry(candidate, Outcome.FAILED, reason, clock() - start, cause=cause)
+            reason, cause = _failure_texts(exc, self.relative_to)
+            self.entries[index] = _entry(candidate, Outcome.FAILED, reason, self.clock() - start, cause=cause)
             # The repository logs one line per model with the outcome; this is the detail.
-            log.debug("backend %s failed to load %s: %s", candidate.label, artifact, reason, exc_info=exc)
+            log.debug("backend %s failed to load %s: %s", candidate.label, self.artifact, reason, exc_info=exc)
             if backend is not None:
                 _unload(backend)
-            if not loaded and tried_failed is None:
-                tried_failed = candidate
+            if not self.loaded and self.tried_failed is None:
+                self.tried_failed = candidate
             return None
-        item = _Loaded(index, candidate, backend, signature, clock() - start)
-        loaded.append(item)
+        item = _Loaded(index, candidate, backend, signature, self.clock() - start)
+        self.loaded.append(item)
         return item
 
-    key, remembered = _remembered(candidates, artifact, timing_cache) if selection == "fastest" else (None, None)
-    order = list(range(len(candidates)))
-    if remembered is not None:  # the remembered winner loads first; the others only if it must be re-timed
-        best = next(i for i in order if candidates[i].viable and candidates[i].label == remembered.winner)
-        order = [best, *(i for i in order if i != best)]
-    for index in order:
-        candidate = candidates[index]
-        if not candidate.viable:
-            entries[index] = _entry(candidate, Outcome.SKIPPED, candidate.reason)
-        elif strict and tried_failed is not None:
-            why = f"strict: no fallback after {tried_failed.label} failed"
-            entries[index] = _entry(candidate, Outcome.SKIPPED, why)
-        elif loaded and selection == "fastest":
-            waiting.append(index)
-        elif loaded:
-            entries[index] = _entry(candidate, Outcome.SKIPPED, f"not tried: {loaded[0].candidate.label} loaded first")
-        else:
-            attempt(index)
-
-    def trail() -> DecisionTrail:
-        return DecisionTrail(tuple(entries[i] for i in sorted(entries)), strict, selection)
-
-    if strict and tried_failed is not None:
-        for item in loaded:
-            _unload(item.backend)
-        what = shown_path(_artifact_for(artifact, tried_failed), relative_to)
-        raise NoBackendLoadedError(trail().failure_reason(what), trail())
-    if not loaded:
-        raise NoBackendLoadedError(trail().failure_reason(shown_path(artifact, relative_to)), trail())
-
-    def keep(winner: _Loaded, reason: str = "", median: float | None = None) -> _Loaded:
-        for item in loaded:
+    def _keep(self, winner: _Loaded, reason: str = "", median: float | None = None) -> _Loaded:
+        for item in self.loaded:
             if item is not winner:
                 _unload(item.backend)
-        entries[winner.index] = _entry(winner.candidate, Outcome.CHOSEN, reason, winner.load_seconds, median)
+        self.entries[winner.index] = _entry(winner.candidate, Outcome.CHOSEN, reason, winner.load_seconds, median)
         return winner
 
-    def untimed(first: _Loaded, exc: Exception) -> _Loaded:
-        """The timing inputs do not run: serve the policy's first choice, as "first" would."""
-        why = f"not timed: the timing inputs failed ({_failure_texts(exc, relative_to)[0]})"
-        log.warning("%s: %s; keeping %s", shown_path(artifact, relative_to), why, first.candidate.label)
-        for index in waiting:
-            entries.setdefault(index, _entry(candidates[index], Outcome.SKIPPED, why))
-        for item in loaded[1:]:
-            entries[item.index] = _entry(item.candidate, Outcome.SKIPPED, why, item.load_seconds)
-        return keep(first, why)
+    def _skip_waiting(self, why: str) -> None:
+        for index in self.waiting:
+            self.entries.setdefault(index, _entry(self.candidates[index], Outcome.SKIPPED, why))
 
-    def from_cache(winner: _Loaded, cached: CachedTiming) -> _Loaded:
-        for index in waiting:
-            label = candidates[index].label
-            why = f"cached timing: median {_ms(cached.medians[label])}, slower than {winner.candidate.label}"
-            entries[index] = _entry(candidates[index], Outcome.TIMED, why, None, cached.medians[label])
-        log.info("%s: the runtimes' timings came from the cache: %s", shown_path(artifact, relative_to), cached.winner)
-        median = cached.medians[cached.winner]
-        return keep(winner, f"fastest: median {_ms(median)} (cached timing)", median)
-
-    def fastest(first: _Loaded) -> _Loaded:
+    def _fastest(self, first: _Loaded, timing: _Timing) -> _Loaded:
         try:
-            inputs = warmup(first.signature) if warmup else synthetic_inputs(first.signature)
-            same = remembered is not None and remembered.winner == first.candidate.label
-            if remembered is not None and same and remembered.inputs == input_shapes(inputs):
-                return from_cache(first, remembered)
-            if auto and remembered is None:
-                (median,) = time_backends([first.backend], inputs, clock, warmup_runs)
-                if median < floor_seconds:
-                    why = f"not timed: {first.candidate.label} answers in {_ms(median)}, under {_ms(floor_seconds)}"
-                    for index in waiting:
-                        entries[index] = _entry(candidates[index], Outcome.SKIPPED, why)
-                    return keep(first, f"median {_ms(median)}: other runtimes not worth timing", median)
+            inputs = timing.warmup(first.signature) if timing.warmup else synthetic_inputs(first.signature)
+            remembered = timing.remembered
+            if remembered is not None and remembered.winner == first.candidate.label:
+                if remembered.inputs == input_shapes(inputs):
+                    return self._from_cache(first, remembered)
+            if timing.floor_seconds is not None and remembered is None:
+                (median,) = time_backends([first.backend], inputs, self.clock, timing.runs)
+                if median < timing.floor_seconds:
+                    label, floor = first.candidate.label, _ms(timing.floor_seconds)
+                    self._skip_waiting(f"not timed: {label} answers in {_ms(median)}, under {floor}")
+                    return self._keep(first, f"median {_ms(median)}: other runtimes not worth timing", median)
+            for index in self.waiting:
+                if index not in self.entries and all(item.index != index for item in self.loaded):
+                    self._attempt(index)
+            medians = time_backends([item.backend for item in self.loaded], inputs, self.clock, timing.runs)
         except Exception as exc:
-            return untimed(first, exc)
-        for index in waiting:
-            if index not in entries and all(item.index != index for item in loaded):
-                attempt(index)
-        try:
-            medians = time_backends([item.backend for item in loaded], inputs, clock, warmup_runs)
-        except Exception as exc:
-            return untimed(first, exc)
-        timings = list(zip(loaded, medians, strict=True))
+            return self._untimed(first, exc)
+        timings = list(zip(self.loaded, medians, strict=True))
         winner, median = min(timings, key=lambda pair: pair[1])
         for item, seconds in timings:
             if item is not winner:
                 why = f"median {_ms(seconds)}, slower than {winner.candidate.label}"
-                entries[item.index] = _entry(item.candidate, Outcome.TIMED, why, item.load_seconds, seconds)
-        if timing_cache is not None and key is not None and len(loaded) > 1:
-            timing_cache.put(key, {item.candidate.label: seconds for item, seconds in timings}, inputs)
-        return keep(winner, f"{'fastest: ' if len(loaded) > 1 else ''}median {_ms(median)}", median)
+                self.entries[item.index] = _entry(item.candidate, Outcome.TIMED, why, item.load_seconds, seconds)
+        if timing.cache is not None and timing.key is not None and len(timings) > 1:
+            timing.cache.put(timing.key, {item.candidate.label: seconds for item, seconds in timings}, inputs)
+        return self._keep(winner, f"{'fastest: ' if len(timings) > 1 else ''}median {_ms(median)}", median)
 
-    winner = fastest(loaded[0]) if selection == "fastest" else keep(loaded[0])
-    result = trail()
-    log.debug("model %s runs on %s: %s", artifact, result.chosen_label, result.summary())
-    return LoadResult(winner.backend, winner.signature, winner.candidate, result)
+    def _from_cache(self, winner: _Loaded, cached: CachedTiming) -> _Loaded:
+        for index in self.waiting:
+            label = self.candidates[index].label
+            why = f"cached timing: median {_ms(cached.medians[label])}, slower than {winner.candidate.label}"
+            self.entries[index] = _entry(self.candidates[index], Outcome.TIMED, why, None, cached.medians[label])
+        where = shown_path(self.artifact, self.relative_to)
+        log.info("%s: the runtimes' timings came from the cache: %s", where, cached.winner)
+        median = cached.medians[cached.winner]
+        return self._keep(winner, f"fastest: median {_ms(median)} (cached timing)", median)
+
+    def _untimed(self, first: _Loaded, exc: Exception) -> _Loaded:
+        """The timing inputs do not run: serve the policy's first choice, as "first" would."""
+        why = f"not timed: the timing inputs failed ({_failure_texts(exc, self.relative_to)[0]})"
+        log.warning("%s: %s; keeping %s", shown_path(self.artifact, self.relative_to), why, first.candidate.label)
+        self._skip_waiting(why)
+        for item in self.loaded:
+            if item is not first:
+                self.entries[item.index] = _entry(item.candidate, Outcome.SKIPPED, why, item.load_seconds)
+        return self._keep(first, why)
