@@ -26,20 +26,19 @@ The repository calls, once per model version:
   repository) are shown relative to it, any other absolute path by its file name.
 
 trail.to_dict() is what GetModel returns; trail.chosen_label ("onnxruntime[CPU]@cpu") is
-the metric label of the chosen backend/device.
+the metric label of the chosen backend/device. The trail's types live in backends/trail.py
+(re-exported here); timing and its cache in backends/timing.py.
 """
 
 from __future__ import annotations
 
-import enum
-import json
 import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,126 +53,15 @@ from backends.timing import (
     input_shapes,
     time_backends,
 )
+from backends.trail import DecisionTrail as DecisionTrail
+from backends.trail import NoBackendLoadedError as NoBackendLoadedError
+from backends.trail import Outcome as Outcome
+from backends.trail import TrailEntry as TrailEntry
 from protos.datatypes import numpy_dtype
-from protos.errors import BackendLoadError
 
 log = logging.getLogger("switchyard.selection")
 
 Warmup = Callable[[ModelSignature], Mapping[str, np.ndarray]]
-
-
-class Outcome(enum.Enum):
-    CHOSEN = "chosen"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    TIMED = "timed"
-
-
-@dataclass(frozen=True)
-class TrailEntry:
-    label: str  # onnxruntime[CUDA]@nvidia:gpu:0
-    backend: str
-    device: str
-    providers: tuple[str, ...]
-    outcome: Outcome
-    reason: str = ""
-    load_seconds: float | None = None
-    infer_seconds: float | None = None  # median warmup inference, selection "fastest" only
-    skip: str | None = None  # the SkipReason code for skipped candidates
-    # A failed candidate's error in the runtime's own words (reason minus our "could not load X: " wrapper).
-    cause: str = ""
-
-    @property
-    def context(self) -> str:
-        """What our wrapper said around the runtime's words, e.g. "onnxruntime could not load model.onnx"."""
-        if self.cause and self.reason != self.cause and self.reason.endswith(self.cause):
-            return self.reason[: -len(self.cause)].rstrip(": ")
-        return ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"outcome": self.outcome.value}
-
-    def line(self) -> str:
-        timing = f" load {self.load_seconds:.3f}s" if self.load_seconds is not None else ""
-        if self.infer_seconds is not None:
-            timing += f" infer {self.infer_seconds * 1e3:.3f}ms"
-        return f"{self.label}: {self.outcome.value}{timing}" + (f" ({self.reason})" if self.reason else "")
-
-
-@dataclass(frozen=True)
-class DecisionTrail:
-    entries: tuple[TrailEntry, ...]
-    strict: bool = False
-    selection: str = "first"
-    # The precision decision, one line per precision tried (int8 gate figures included).
-    precision: tuple[str, ...] = ()
-
-    @property
-    def chosen(self) -> TrailEntry | None:
-        return next((e for e in self.entries if e.outcome is Outcome.CHOSEN), None)
-
-    @property
-    def chosen_label(self) -> str:
-        return self.chosen.label if self.chosen else "none"
-
-    def summary(self) -> str:
-        """One line per candidate, for logs and error messages."""
-        return "; ".join([*(f"precision {line}" for line in self.precision), *(e.line() for e in self.entries)])
-
-    @property
-    def failures(self) -> tuple[TrailEntry, ...]:
-        return tuple(e for e in self.entries if e.outcome is Outcome.FAILED)
-
-    def failure_reason(self, what: str) -> str:
-        """Why `what` did not load, cause first: what a person reads in ListModels and the log.
-
-        The first failure leads, in the runtime's own words and then which candidate said it;
-        the other failures follow; the candidates skipped without trying (no such GPU, runtime
-        not installed) come last, grouped by reason.
-        """
-        failures = self.failures
-        if failures:
-            first = failures[0]
-            where = f"strict: {first.label} failed to load {what}; no fallback" if self.strict else first.label
-            if first.context:
-                where += f": {first.context}"
-            parts = [f"{first.cause or first.reason} ({where})"]
-            if len(failures) > 1:
-                parts.append("also failed: " + "; ".join(f"{e.label}: {e.cause or e.reason}" for e in failures[1:]))
-        else:
-            parts = [f"no backend could load {what} here"]
-        skipped = [e for e in self.entries if e.outcome is Outcome.SKIPPED]
-        if skipped:
-            parts.append("skipped: " + _grouped(skipped))
-        return " | ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "strict": self.strict,
-            "selection": self.selection,
-            "chosen": self.chosen_label,
-            "precision": list(self.precision),
-            "entries": [e.to_dict() for e in self.entries],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-
-class NoBackendLoadedError(BackendLoadError):
-    """No candidate loaded (or strict mode's first choice failed); .trail says why."""
-
-    def __init__(self, message: str, trail: DecisionTrail) -> None:
-        super().__init__(message)
-        self.trail = trail
-
-
-def _grouped(entries: Sequence[TrailEntry]) -> str:
-    """'a, b (no AMD GPU found); c (tensorrt is not installed)': one reason per group, first-seen order."""
-    labels: dict[str, list[str]] = {}
-    for e in entries:
-        labels.setdefault(e.reason, []).append(e.label)
-    return "; ".join(", ".join(names) + (f" ({reason})" if reason else "") for reason, names in labels.items())
 
 
 # OpenVINO prefixes its messages with C++ source locations ("Exception from src/...cpp:84:").
