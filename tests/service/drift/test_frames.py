@@ -100,3 +100,18 @@ def test_sampled_frames_reach_the_version_on_the_monitors_thread():
         assert tracker.drifting
     finally:
         monitor.close()
+
+
+def test_a_baseline_from_traffic_takes_the_frame_statistics_too():
+    rng = np.random.default_rng(5)
+    tracker = VersionDrift("m", 1, DriftConfig(sample_rate=1.0, window=300, baseline_requests=400), None)
+    for _ in range(400):  # each frame of a stream is one request as well
+        tracker.update_frame(frame_statistics(picture(rng, 60, 80)))
+        tracker.update({"x": np.zeros((1, 2))}, {})
+    assert tracker.reference is not None and set(tracker.reference.frames) == {BRIGHTNESS, CONTRAST, BLUR}
+    assert tracker.reference.frames[BRIGHTNESS].features[0].count == 400
+    for _ in range(300):
+        tracker.update_frame(frame_statistics(cv2.GaussianBlur(picture(rng, 60, 80), (0, 0), 3)))
+    tracker.rescore()
+    scores = {s.tensor: s.psi for s in tracker.scores}
+    assert scores[BLUR] > 0.2 and scores[BRIGHTNESS] < 0.2
