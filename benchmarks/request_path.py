@@ -7,7 +7,7 @@ server's CPU µs per request (/proc utime+stime). Trees run in turn within each 
 noisy neighbour hits both alike. `--tree before=/tmp/old` adds an older checkout (e.g.
 `git archive HEAD~5 | tar -x -C /tmp/old`); its `python -m service` runs from that folder.
 
-With --profile, py-spy samples the server (this tree) during one extra run per RPC and the
+With --profile, py-spy samples the server (of each tree) during one run per RPC instead, and the
 summary lists the functions with the most samples (self and cumulative), as µs per request.
 
     python -m benchmarks.request_path --rpcs Predict,PredictStream,ModelInfer,ModelStreamInfer -c 1,32
@@ -120,8 +120,10 @@ def main() -> None:
                             rows.setdefault((name, rpc, c), []).append(measured(args, server, port, rpc, c))
                 finally:
                     stop_server(server)
-        if args.profile:
-            server, port = start_server(repo, Path(tmp) / "port-profile", args.server_cpu, extra=extra)
+        for name, tree in trees.items() if args.profile else ():
+            print(f"\n== {name} ({tree})")
+            port_file = Path(tmp) / f"port-profile-{name}"
+            server, port = start_server(repo, port_file, args.server_cpu, extra=extra, cwd=tree)
             try:
                 for rpc in rpcs:
                     for c in levels:

@@ -7,6 +7,7 @@ server's CPU time per request from /proc, and runs the in-process ONNX Runtime r
 on the server's core with the same inputs. Every run is bounded (--seconds each).
 
     python -m benchmarks.serving --seconds 3 --out bench-results.json
+    python -m benchmarks.serving --seconds 4 --rounds 3 --models tiny_plain,medium_b500 --concurrency 1,32
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,33 +142,60 @@ def inprocess(args, artifact: Path, batch: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=1, help="runs per cell; the summary shows their medians")
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--models", default=",".join(f"{b}_{s}" for b in ("tiny", "medium") for s in CONFIGS))
+    parser.add_argument("--serve-args", default="", help="extra serve flags, space separated")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args()
     rows = []
+    models = args.models.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
         artifacts = build_repository(repo)
-        for base, artifact in artifacts.items():
-            for batch in (1, 8):
-                row = inprocess(args, artifact, batch)
-                row["model"] = f"{base} in-process"
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-        server, port = start_server(repo, Path(tmp) / "port", cpu=args.server_cpu)
-        try:
-            for model in args.models.split(","):
-                for concurrency in (int(c) for c in args.concurrency.split(",")):
-                    row = bench(args, model, concurrency, port, server.pid, Path(tmp) / "one.json")
+        for _ in range(args.rounds):
+            for base, artifact in artifacts.items():
+                if not any(m.startswith(base) for m in models):
+                    continue
+                for batch in (1, 8):
+                    row = inprocess(args, artifact, batch)
+                    row["model"] = f"{base} in-process (batch {batch})"
                     rows.append(row)
                     print(json.dumps(row), flush=True)
+        server, port = start_server(repo, Path(tmp) / "port", cpu=args.server_cpu, extra=args.serve_args.split())
+        try:
+            for _ in range(args.rounds):
+                for model in models:
+                    for concurrency in (int(c) for c in args.concurrency.split(",")):
+                        row = bench(args, model, concurrency, port, server.pid, Path(tmp) / "one.json")
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
         finally:
             stop_server(server)
     args.out.write_text(json.dumps(rows, indent=2))
     print(f"wrote {args.out}")
+    print_medians(rows)
+
+
+def print_medians(rows: list[dict]) -> None:
+    """One line per (model, concurrency): the medians of its runs."""
+    cells: dict[tuple[str, int], list[dict]] = {}
+    for row in rows:
+        cells.setdefault((row["model"], row["concurrency"]), []).append(row)
+    print("| model / config | concurrency | infer/s | p50 ms | p99 ms | server CPU µs/request | runs |")
+    print("|---|---|---|---|---|---|---|")
+    for (model, concurrency), runs in cells.items():
+
+        def median(key: str, runs: list[dict] = runs) -> str:
+            values = [r[key] for r in runs if key in r]
+            return f"{statistics.median(values):,.2f}" if values else "—"
+
+        print(
+            f"| {model} | {concurrency} | {median('infer_per_s')} | {median('p50_ms')} | {median('p99_ms')} "
+            f"| {median('server_cpu_us_per_request')} | {len(runs)} |"
+        )
 
 
 if __name__ == "__main__":
