@@ -1,5 +1,6 @@
 """SIGTERM on one of several `switchyard serve` replicas: the clients move away without a failed
-call, and a stream open on the draining replica gets every message it sent answered."""
+call, and a stream open on the draining replica (PredictStream, StreamVideo) gets every message
+the replica read answered, then ends UNAVAILABLE "server draining: reconnect"."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients import PredictError, SwitchyardClient
+from clients import Frame, PredictError, SwitchyardClient, VideoClient
 from clients.request import build_request
 from tests.conftest import start_serve_process, write_model
-from tests.fixtures.models import add_model
+from tests.fixtures.models import add_model, tiny_cnn
 
 ONES = {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}
 
@@ -26,6 +27,7 @@ ONES = {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}
 def add_repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("drain_repo")
     write_model(repo, "add", add_model(), "backend: onnxruntime\n")
+    write_model(repo, "cnn", tiny_cnn(), "backend: onnxruntime\npreprocess: {size: [64, 64]}\n")
     return repo
 
 
@@ -42,16 +44,20 @@ def stop(proc) -> None:
 
 
 def wait_not_serving(address: str) -> None:
+    """Until the replica's health says NOT_SERVING (or it is gone).
+
+    Asked with unary Check calls: a health Watch opened while the replica shuts down was seen
+    to hang past its own deadline in the test process (grpcio 1.85 sync client).
+    """
     with grpc.insecure_channel(address) as channel:
-        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=60)
-        try:
-            for reply in watch:
-                if reply.status == health_pb2.HealthCheckResponse.NOT_SERVING:
-                    return
-        except grpc.RpcError:
-            return  # the replica is already gone
-        finally:
-            watch.cancel()
+        health = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            except grpc.RpcError:
+                return  # the replica is already gone
+            if reply.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                return
 
 
 def test_round_robin_loses_no_call_when_a_replica_drains(add_repo):
@@ -117,6 +123,41 @@ def test_open_stream_on_a_draining_replica_gets_every_read_message_answered(add_
         assert ended.value.code == grpc.StatusCode.UNAVAILABLE
         assert "draining" in ended.value.details and "reconnect" in ended.value.details
         assert answered[:5] == ["0", "1", "2", "3", "4"]
+        assert proc.wait(timeout=60) == 0  # the stream ended, so the replica did not wait out its grace
+    finally:
+        sent.put(None)
+        stop(proc)
+
+
+def test_open_video_stream_on_a_draining_replica_answers_what_it_read_in_order_then_says_reconnect(add_repo):
+    proc, address = serve(add_repo)
+    sent: queue.Queue = queue.Queue()
+    picture = np.zeros((64, 64, 3), np.uint8).tobytes()
+    try:
+        with VideoClient(address, retry=None) as client:
+
+            def frames():
+                while (index := sent.get()) is not None:
+                    yield Frame(picture, index=index)
+
+            raw = dict(encoding="raw", width=64, height=64, pixel_format="RGB", returns="tensors")
+            results = client.stream(frames(), model="cnn", resume=None, **raw)
+            for index in range(5):
+                sent.put(index)
+            answered = [next(results) for _ in range(5)]
+            for index in range(5, 30):  # frames in flight: some read before the drain, some not
+                sent.put(index)
+            proc.send_signal(signal.SIGTERM)
+            wait_not_serving(address)
+            with pytest.raises(PredictError) as ended:
+                for result in results:
+                    answered.append(result)
+            sent.put(None)
+        assert ended.value.code == grpc.StatusCode.UNAVAILABLE
+        assert "draining" in ended.value.details and "reconnect" in ended.value.details
+        # What the replica read is answered, in order, with results (not errors): a prefix.
+        assert [r.index for r in answered] == list(range(len(answered)))
+        assert all(r.ok for r in answered)
         assert proc.wait(timeout=60) == 0  # the stream ended, so the replica did not wait out its grace
     finally:
         sent.put(None)
