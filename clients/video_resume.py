@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import Any
 
+import grpc
+
 from clients.connection import RetryPolicy
 from clients.errors import PredictError
 from clients.video_messages import Frame, SendTimes
@@ -46,8 +48,19 @@ def resume_delay(policy: RetryPolicy, attempt: int) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
+# grpc.aio reports a stream that the server ended while a frame was being written as INTERNAL
+# "Internal error from Core": the failed write overwrites the server's own status
+# (grpc/grpc#36066), so a drain's UNAVAILABLE can arrive as this. Every frame is accounted for
+# either way (answered, or sent again), so such an end is resumed like UNAVAILABLE.
+CORE_WRITE_RACE = "Internal error from Core"
+
+
 def resumable(error: PredictError, policy: RetryPolicy | None) -> bool:
-    return policy is not None and error.code.name in policy.codes
+    if policy is None:
+        return False
+    if error.code == grpc.StatusCode.INTERNAL and error.details == CORE_WRITE_RACE:
+        return True
+    return error.code.name in policy.codes
 
 
 class FrameLedger:

@@ -8,6 +8,7 @@ periods (of 1 s here, minutes in production) it lives through, however loaded th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import signal
@@ -17,7 +18,7 @@ import sys
 import numpy as np
 import pytest
 
-from clients import Frame, VideoClient
+from clients import AsyncVideoClient, Frame, VideoClient
 from clients.connection import RetryPolicy
 from tests.conftest import serving, start_serve_process, write_model
 from tests.fixtures.models import tiny_cnn
@@ -100,17 +101,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Replicas:
+    """The first replica up; the second one's address reserved (on the client's list from the
+    start) but not serving until `start_second()`, so a stream can only open on the first."""
+
+    def __init__(self, repo) -> None:
+        self.repo = repo
+        self.first, self.first_address = start_serve_process(sys.executable, repo, "--grace-period", "120")
+        self.second_port = free_port()
+        self.second = None
+        self.targets = [self.first_address, f"127.0.0.1:{self.second_port}"]
+
+    def start_second(self) -> None:
+        self.second, _ = start_serve_process(sys.executable, self.repo, "--port", str(self.second_port))
+
+    def drain_first(self) -> None:
+        self.first.send_signal(signal.SIGTERM)
+        wait_not_serving(self.first_address)
+
+    def stop(self) -> None:
+        stop(self.first)
+        if self.second is not None:
+            stop(self.second)
+
+
 def test_sigterm_of_the_streams_server_moves_it_to_the_other_without_losing_a_frame(video_repo, caplog):
     caplog.set_level(logging.INFO, logger="clients.video")
-    first, first_address = start_serve_process(sys.executable, video_repo, "--grace-period", "120")
-    second = None
+    replicas = Replicas(video_repo)
     sent: queue.Queue = queue.Queue()
     try:
-        # The second replica's address is on the client's list from the start, but it is not up
-        # yet: the stream can only open on the first one.
-        second_port = free_port()
-        targets = [first_address, f"127.0.0.1:{second_port}"]
-        with VideoClient(targets, timeout=300, wait_for_ready=True) as client:
+        with VideoClient(replicas.targets, timeout=300, wait_for_ready=True) as client:
 
             def frames():
                 while (index := sent.get()) is not None:
@@ -121,20 +141,48 @@ def test_sigterm_of_the_streams_server_moves_it_to_the_other_without_losing_a_fr
             for index in range(20):
                 sent.put(index)
                 answered.append(next(results))
-            second, _ = start_serve_process(sys.executable, video_repo, "--port", str(second_port))
+            replicas.start_second()
             for index in range(20, 40):  # some are read by the first replica before it stops, some not
                 sent.put(index)
-            first.send_signal(signal.SIGTERM)
-            wait_not_serving(first_address)
+            replicas.drain_first()
             for index in range(40, 60):
                 sent.put(index)
             sent.put(None)
             answered.extend(results)
-        assert first.wait(timeout=60) == 0  # answered what it read, then left without waiting out its grace
+        assert replicas.first.wait(timeout=60) == 0  # answered what it read, left long before its grace
         assert_seamless(answered, 60)
         assert resumes(caplog) >= 1
     finally:
         sent.put(None)
-        stop(first)
-        if second is not None:
-            stop(second)
+        replicas.stop()
+
+
+async def test_an_async_stream_moves_to_the_other_replica_too(video_repo, caplog):
+    caplog.set_level(logging.INFO, logger="clients.video")
+    replicas = await asyncio.to_thread(Replicas, video_repo)
+    sent: asyncio.Queue = asyncio.Queue()
+    try:
+        async with AsyncVideoClient(replicas.targets, timeout=300, wait_for_ready=True) as client:
+
+            async def frames():
+                while (index := await sent.get()) is not None:
+                    yield Frame(PICTURES[index % 4], index=index)
+
+            results = aiter(client.stream(frames(), model="cnn", resume=PATIENT, **RAW))
+            answered = []
+            for index in range(20):
+                sent.put_nowait(index)
+                answered.append(await anext(results))
+            await asyncio.to_thread(replicas.start_second)
+            for index in range(20, 40):
+                sent.put_nowait(index)
+            await asyncio.to_thread(replicas.drain_first)
+            for index in range(40, 60):
+                sent.put_nowait(index)
+            sent.put_nowait(None)
+            answered.extend([result async for result in results])
+        assert await asyncio.to_thread(replicas.first.wait, 60) == 0
+        assert_seamless(answered, 60)
+        assert resumes(caplog) >= 1
+    finally:
+        await asyncio.to_thread(replicas.stop)
