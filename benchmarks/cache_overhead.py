@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import struct
@@ -57,9 +58,11 @@ def tensor_requests(kind: str) -> RequestFactory:
     if kind == "hit":
         return lambda _: fixed
 
-    def unique(number: int) -> pb.PredictRequest:
+    numbers = itertools.count(1)  # across rounds too: a number sent before would be a hit
+
+    def unique(_: int) -> pb.PredictRequest:
         changed = values.copy()
-        changed.flat[0] = number  # exact in float32 far past the requests a run sends
+        changed.flat[0] = next(numbers)  # exact in float32 far past the requests a run sends
         return build_request("tiny_cnn", {"input": changed})
 
     return unique
@@ -71,8 +74,10 @@ def image_requests(kind: str) -> RequestFactory:
     if kind == "hit":
         return lambda _: fixed
 
-    def unique(number: int) -> pb.PredictRequest:
-        comment = f"request {number}".encode()
+    numbers = itertools.count(1)
+
+    def unique(_: int) -> pb.PredictRequest:
+        comment = f"request {next(numbers)}".encode()
         # A COM segment right after SOI: decoders skip it, the cache key sees other bytes.
         marked = jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + jpeg[2:]
         return build_request("text_detection", {"image": np.array([marked], dtype=object)})
@@ -83,13 +88,15 @@ def image_requests(kind: str) -> RequestFactory:
 REQUESTS = {"tiny_cnn": tensor_requests, "text_detection": image_requests}
 
 
-async def measure(addresses: dict[str, str], rows, levels: list[int], seconds: float, rounds: int) -> list:
+async def measure(addresses: dict[str, tuple[str, int]], rows, levels: list[int], seconds: float, rounds: int) -> list:
     cells = {(model, label, c): Cell() for model in MODELS for label, _, _ in rows for c in levels}
+    factories = {(model, kind): REQUESTS[model](kind) for model in MODELS for kind in ("hit", "miss")}
     for _ in range(rounds):
         for model in MODELS:
             for concurrency in levels:
                 for label, server, kind in rows:
-                    result = await load(addresses[server], REQUESTS[model](kind), concurrency, seconds)
+                    address, pid = addresses[server]
+                    result = await load(address, factories[(model, kind)], concurrency, seconds, server_pid=pid)
                     cells[(model, label, concurrency)].add(*result)
     return [(model, label, c, cells[(model, label, c)]) for model in MODELS for c in levels for label, _, _ in rows]
 
@@ -113,13 +120,13 @@ def main() -> None:
         if len(rows) > len(ROWS):
             flags["redis"] = ["--cache-redis", stack.enter_context(redis_server()).url]
         try:
-            addresses = {}
+            addresses: dict[str, tuple[str, int]] = {}
             for name, extra in flags.items():
                 process, port = start_server(
                     repository(folder / name), folder / f"{name}.port", cpu=args.server_cpu, extra=extra
                 )
                 servers.append(process)
-                addresses[name] = f"127.0.0.1:{port}"
+                addresses[name] = (f"127.0.0.1:{port}", process.pid)
             results = asyncio.run(measure(addresses, rows, levels, args.seconds, args.rounds))
         finally:
             for process in servers:

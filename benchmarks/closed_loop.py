@@ -9,6 +9,8 @@ and each cell reports the median over the rounds.
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -29,21 +31,35 @@ class Cell:
     rates: list[float] = field(default_factory=list)
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
 
-    def add(self, rate: float, p50: float, p99: float) -> None:
+    def add(self, rate: float, p50: float, p99: float, cpu_us: float = math.nan) -> None:
         self.rates.append(rate)
         self.p50.append(p50)
         self.p99.append(p99)
+        self.cpu_us.append(cpu_us)
 
-    def medians(self) -> tuple[float, float, float]:
-        rate, p50, p99 = (statistics.median(values) for values in (self.rates, self.p50, self.p99))
-        return rate, p50, p99
+    def medians(self) -> tuple[float, float, float, float]:
+        rate, p50, p99, cpu = (statistics.median(v) for v in (self.rates, self.p50, self.p99, self.cpu_us))
+        return rate, p50, p99, cpu
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (Linux)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def load(
-    address: str, requests: RequestFactory, concurrency: int, seconds: float, timeout: float = 120
-) -> tuple[float, float, float]:
-    """(requests/s, p50 ms, p99 ms) of `concurrency` callers sharing one channel for `seconds`."""
+    address: str,
+    requests: RequestFactory,
+    concurrency: int,
+    seconds: float,
+    timeout: float = 120,
+    server_pid: int | None = None,
+) -> tuple[float, float, float, float]:
+    """(requests/s, p50 ms, p99 ms, server CPU µs per request) of `concurrency` callers sharing
+    one channel for `seconds`; the CPU figure is NaN without `server_pid`."""
     latencies: list[float] = []
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", 64 << 20)]
     async with grpc.aio.insecure_channel(address, options=options) as channel:
@@ -59,20 +75,28 @@ async def load(
                 await stub.Predict(request, timeout=timeout)
                 latencies.append(time.perf_counter() - start)
 
+        cpu_before = process_cpu_seconds(server_pid) if server_pid is not None else math.nan
         started = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu = process_cpu_seconds(server_pid) - cpu_before if server_pid is not None else math.nan
     ms = np.array(latencies) * 1000
-    return len(latencies) / elapsed, float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+    count = len(latencies)
+    return count / elapsed, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), cpu / count * 1e6
 
 
 def print_table(rows: list[tuple[str, int, Cell]], baseline: dict[int, float] | None = None) -> None:
     """One line per (label, concurrency): medians, and req/s relative to `baseline[concurrency]`."""
-    print(f"{'configuration':<28} {'c':>3} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'vs base':>8} {'rounds':>7}")
+    print(
+        f"{'configuration':<28} {'c':>3} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'vs base':>8} "
+        f"{'server CPU us/req':>18} {'rounds':>7}"
+    )
     for label, concurrency, cell in rows:
-        rate, p50, p99 = cell.medians()
+        rate, p50, p99, cpu = cell.medians()
         ratio = f"{rate / baseline[concurrency]:.3f}" if baseline and baseline.get(concurrency) else ""
+        shown_cpu = "" if math.isnan(cpu) else f"{cpu:.0f}"
         print(
-            f"{label:<28} {concurrency:>3} {rate:>9.1f} {p50:>9.2f} {p99:>9.2f} {ratio:>8} {len(cell.rates):>7}",
+            f"{label:<28} {concurrency:>3} {rate:>9.1f} {p50:>9.2f} {p99:>9.2f} {ratio:>8} {shown_cpu:>18} "
+            f"{len(cell.rates):>7}",
             flush=True,
         )

@@ -26,7 +26,8 @@ from benchmarks.closed_loop import Cell, load, print_table
 from benchmarks.server import ROOT, start_server, stop_server
 from clients.request import build_request
 
-MODES = {"tracing off": None, "rate 0.001": "0.001", "rate 1": "1"}
+# Two identical "off" servers: their difference is the noise floor of the run.
+MODES = {"tracing off": None, "rate 0.001": "0.001", "rate 1": "1", "tracing off (again)": None}
 
 
 def _receiver(port_out, stop, counted) -> None:
@@ -49,13 +50,17 @@ def _receiver(port_out, stop, counted) -> None:
     server.stop(0)
 
 
-async def measure(addresses: dict[str, str], levels: list[int], seconds: float, rounds: int) -> list:
+async def measure(addresses: dict[str, tuple[str, int]], levels: list[int], seconds: float, rounds: int) -> list:
     request = build_request("tiny_cnn", {"input": np.random.default_rng(0).random((1, 3, 64, 64), np.float32)})
     cells = {(mode, c): Cell() for mode in addresses for c in levels}
-    for _ in range(rounds):
+    for round_number in range(rounds):
+        order = list(addresses.items())
+        if round_number % 2:
+            order.reverse()  # no configuration always runs first (or right after another's load)
         for concurrency in levels:
-            for mode, address in addresses.items():
-                cells[(mode, concurrency)].add(*await load(address, lambda _: request, concurrency, seconds))
+            for mode, (address, pid) in order:
+                result = await load(address, lambda _: request, concurrency, seconds, server_pid=pid)
+                cells[(mode, concurrency)].add(*result)
     return [(mode, c, cells[(mode, c)]) for c in levels for mode in addresses]
 
 
@@ -77,7 +82,7 @@ def main() -> None:
     servers = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            addresses = {}
+            addresses: dict[str, tuple[str, int]] = {}
             for index, (mode, rate) in enumerate(MODES.items()):
                 flags = ["--model", "tiny_cnn"]
                 if rate is not None:
@@ -86,7 +91,7 @@ def main() -> None:
                     ROOT / "model_repository", Path(tmp) / f"{index}.port", cpu=args.server_cpu, extra=flags
                 )
                 servers.append(process)
-                addresses[mode] = f"127.0.0.1:{port}"
+                addresses[mode] = (f"127.0.0.1:{port}", process.pid)
             rows = asyncio.run(measure(addresses, levels, args.seconds, args.rounds))
     finally:
         for process in servers:
