@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,11 +26,26 @@ def quantize_openvino(source: Path, target: Path, samples: Sequence[Sample]) -> 
     import nncf
     import openvino
 
+    _route_nncf_logs()
     model = openvino.Core().read_model(str(source))
     # Sample dicts are keyed by input name, which is how OpenVINO's infer() takes them.
     dataset = nncf.Dataset(list(samples))
-    quantized = nncf.quantize(model, dataset, subset_size=len(samples))
+    # NNCF draws rich progress bars on sys.stdout; in a server whose every output line must be
+    # one JSON log record they would be stray text. The build's start and duration are logged
+    # by the caller instead. The logging handlers hold their own stream objects, so swapping
+    # sys.stdout for the call loses nothing else.
+    with contextlib.redirect_stdout(io.StringIO()):
+        quantized = nncf.quantize(model, dataset, subset_size=len(samples))
     openvino.save_model(quantized, str(target))
+
+
+def _route_nncf_logs() -> None:
+    """Send NNCF's warnings through the process's logging (JSON or text) rather than its own stdout handler."""
+    nncf_logger = logging.getLogger("nncf")
+    for handler in list(nncf_logger.handlers):
+        nncf_logger.removeHandler(handler)
+    nncf_logger.propagate = True
+    nncf_logger.setLevel(logging.WARNING)
 
 
 def run_openvino(

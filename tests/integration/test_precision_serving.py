@@ -93,3 +93,27 @@ def test_a_second_server_process_reuses_the_cached_int8_model(tmp_path: Path) ->
     # The second process measured the same model with the same figures: nothing was rebuilt.
     assert steps[0].partition(" (")[0] == steps[1].partition(" (")[0]
     assert len(artifacts[0]) == 1 and artifacts[1] == artifacts[0]
+
+
+def test_an_openvino_int8_build_in_json_mode_writes_only_json_lines(tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import start_serve_process
+
+    repo = _repo(tmp_path, "backend: openvino\nprecision: int8\nmax_batch_size: 4\n")
+    log = tmp_path / "server.log"
+    with log.open("w") as stderr:
+        proc, address = start_serve_process(
+            sys.executable, repo, "--cache-dir", str(tmp_path / "cache"), "--log-format", "json", stderr=stderr
+        )
+        try:
+            with SwitchyardClient(address) as client:
+                assert client.get_model("tiny_cnn").versions[0].precision == "int8"
+        finally:
+            proc.terminate()
+            stdout, _ = proc.communicate(timeout=60)
+    lines = [line for line in (stdout + log.read_text()).splitlines() if line.strip()]
+    # NNCF's progress bars and its own logger would otherwise land here as plain text.
+    records = [json.loads(line) for line in lines]
+    assert all(isinstance(record, dict) for record in records)
+    assert any("quantizing" in record.get("message", "") for record in records)
