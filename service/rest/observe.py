@@ -78,9 +78,8 @@ class RestCall:
         if version:
             attributes["switchyard.model_version"] = version
         parent = extract(dict(headers))
-        self.span = TRACING.tracer.start_span(
-            self.route, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
-        )
+        # Unsampled: a cheap deferred root, exported only if it fails or is slow (deferred.py).
+        self.span = TRACING.start_root(self.route, parent, trace.SpanKind.SERVER, attributes)
         self.token = otel_context.attach(trace.set_span_in_context(self.span, parent))
 
     def end(self, status: int, code: grpc.StatusCode, message: str, observers: Observers) -> None:
