@@ -178,7 +178,23 @@ def test_kserve_serving_runtime_speaks_grpc_v2_on_the_grpc_port(render_set):
     assert env["SWITCHYARD_MODEL_REPOSITORY"] == "/mnt/models"  # where KServe's storage initializer writes
     assert container["ports"] == [{"name": "h2c", "containerPort": int(env["SWITCHYARD_PORT"]), "protocol": "TCP"}]
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert env["SWITCHYARD_HTTP_PORT"] == "-1"  # KServe routes one port: REST stays closed
     assert not render_set("cpu-only").of_kind("ServingRuntime")
+
+
+def test_kserve_serving_runtime_can_speak_v2_rest_on_its_one_port(helm):
+    rendered = render(helm, "--set", "kserve.servingRuntime.enabled=true", "--set", "kserve.servingRuntime.protocol=v2")
+    (runtime,) = rendered.of_kind("ServingRuntime")
+    assert runtime["spec"]["protocolVersions"] == ["v2"]
+    (container,) = runtime["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["SWITCHYARD_HTTP_PORT"] == "8080"
+    assert container["ports"] == [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}]
+    refused = run_helm(
+        helm,
+        *template_args("--set", "kserve.servingRuntime.enabled=true", "--set", "kserve.servingRuntime.protocol=rest"),
+    )
+    assert refused.returncode != 0 and "protocol" in refused.stderr
 
 
 def test_cpu_pool_sets_the_cpu_limit_the_server_sizes_threads_by(render_set):
