@@ -1,6 +1,10 @@
 """Which recorded spans leave the process: the sampled ones, plus whole unsampled traces whose
 local root ended in error or was slow (service/observability/tracing.py says why).
 
+Requests start their roots through Tracing.start_root: an unsampled one is a DeferredSpan
+(deferred.py) that reaches this processor only as finished, sampled spans, if at all. The
+holding below is for unsampled spans started on the SDK tracer directly.
+
 Imported only once tracing starts: it needs the OpenTelemetry SDK.
 """
 
