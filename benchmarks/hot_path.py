@@ -73,14 +73,20 @@ def main() -> None:
         "encode_response": per_call_us(lambda: encode_response(message, 1, outputs, raw)),
         "protobuf serialise reply": per_call_us(reply.SerializeToString),
     }
-    for label, policy, concurrency in (
-        ("runner.infer, no batching, c=1", BatchPolicy(), 1),
-        ("runner.infer, no batching, c=32", BatchPolicy(), 32),
-        ("runner.infer, batching delay 0, c=32", BatchPolicy(max_batch_size=32), 32),
+    for label, policy, concurrency, inline in (
+        ("runner.infer, no batching, c=1", BatchPolicy(), 1, 0.0),
+        ("runner.infer, no batching, c=32", BatchPolicy(), 32, 0.0),
+        ("runner.infer, batching delay 0, c=32", BatchPolicy(max_batch_size=32), 32, 0.0),
+        # A generous threshold: a busy core must not decide whether the call runs on the loop.
+        ("runner.infer, on the event loop (inline), c=1", BatchPolicy(), 1, 0.01),
     ):
-        runner = ModelRunner("tiny_cnn", 1, backend, signature, max_batch_size=32, batching=policy)
+        runner = ModelRunner(
+            "tiny_cnn", 1, backend, signature, max_batch_size=32, batching=policy, device="cpu", inline_below_s=inline
+        )
         rows[label] = asyncio.run(runner_us(runner, infer_request, concurrency))
         rows[label + " (batches run)"] = runner.stats.execution_count
+        if inline:
+            rows[label + " (of them inline)"] = runner.stats.inline_execution_count
     for label, value in rows.items():
         print(f"{label:45s} {value:10.1f}")
 
