@@ -109,7 +109,12 @@ class SwitchyardServer:
         self.security = ServerSecurity.from_settings(settings)
         # Observability first: it sees (and logs) the calls the auth layer refuses too.
         self._traced = TRACING.start(
-            settings.otel_endpoint, settings.otel_protocol, settings.trace_rate, settings.trace_slow_ms, __version__
+            settings.otel_endpoint,
+            settings.otel_protocol,
+            settings.trace_rate,
+            settings.trace_slow_ms,
+            __version__,
+            timeout_seconds=settings.otel_timeout_seconds,
         )
         # Stage histograms and unknown-model counts: filled by the interceptor's calls, read by /metrics.
         self.stages, self.unknown_models, self.protocol_requests = StageStats(), UnknownModels(), ProtocolRequests()
@@ -287,7 +292,9 @@ class SwitchyardServer:
         self.drift.close()
         self.metrics.close()
         if self._traced:
-            TRACING.close()  # exports what is still queued
+            # Exports what is still queued, bounded by the export timeout; off the loop, which
+            # still runs the other shutdown steps' callbacks.
+            await asyncio.to_thread(TRACING.close)
         self._stopped.set()
 
     async def wait_stopped(self) -> None:

@@ -114,6 +114,9 @@ class ServerSettings(BaseSettings):
     access_log: bool = Field(default=False, description="log every request, not only the failed and slow ones")
     otel_endpoint: str | None = Field(default=None, description="OTLP collector HOST:PORT; tracing is off without one")
     otel_protocol: Literal["grpc", "http/protobuf"] = "grpc"
+    # An unreachable collector would otherwise hold every export, and the flush at shutdown,
+    # for the exporter's default of 10 s (with retries) - past a pod's termination grace.
+    otel_timeout_seconds: float = Field(default=3.0, gt=0, le=60, description="bound on one OTLP export")
     trace_rate: float = Field(default=0.01, ge=0, le=1, description="share of traces exported (parent-based)")
     trace_slow_ms: float = Field(
         default=1000.0, ge=0, description="requests slower than this are logged and traced whatever the rate; 0 = off"

@@ -66,7 +66,15 @@ class Tracing:
     def on(self) -> bool:
         return self.tracer is not None
 
-    def start(self, endpoint: str | None, protocol: str, rate: float, slow_ms: float, version: str) -> bool:
+    def start(
+        self,
+        endpoint: str | None,
+        protocol: str,
+        rate: float,
+        slow_ms: float,
+        version: str,
+        timeout_seconds: float = 3.0,
+    ) -> bool:
         """Set up the provider and its OTLP exporter; False (nothing done) without an endpoint."""
         endpoint = (
             endpoint
@@ -90,7 +98,7 @@ class Tracing:
         self.rate, self.start_rate, self.slow_ms, self.endpoint = rate, rate, slow_ms, endpoint
         self._sampler = RecordingSampler(rate)
         self._provider = TracerProvider(resource=resource, sampler=self._sampler)
-        exporter = _exporter(endpoint, protocol)
+        exporter = _exporter(endpoint, protocol, timeout_seconds)
         self._processor = ExportDecider(BatchSpanProcessor(exporter), lambda: self.slow_ms)
         self._provider.add_span_processor(self._processor)
         self.tracer = self._provider.get_tracer("switchyard")
@@ -198,7 +206,7 @@ def trace_ids() -> tuple[str, str]:
     return f"{context.trace_id:032x}", f"{context.span_id:016x}"
 
 
-def _exporter(endpoint: str, protocol: str) -> Any:
+def _exporter(endpoint: str, protocol: str, timeout_seconds: float) -> Any:
     if protocol == "http/protobuf":
         import importlib
 
@@ -207,8 +215,10 @@ def _exporter(endpoint: str, protocol: str) -> Any:
         except ImportError as exc:
             raise RuntimeError("--otel-protocol http/protobuf needs opentelemetry-exporter-otlp-proto-http") from exc
         url = endpoint if "://" in endpoint else f"http://{endpoint}"
-        return module.OTLPSpanExporter(endpoint=url.rstrip("/") + ("" if url.endswith("/v1/traces") else "/v1/traces"))
+        return module.OTLPSpanExporter(
+            endpoint=url.rstrip("/") + ("" if url.endswith("/v1/traces") else "/v1/traces"), timeout=timeout_seconds
+        )
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     secure = endpoint.startswith("https://")
-    return OTLPSpanExporter(endpoint=endpoint.split("://", 1)[-1], insecure=not secure)
+    return OTLPSpanExporter(endpoint=endpoint.split("://", 1)[-1], insecure=not secure, timeout=timeout_seconds)

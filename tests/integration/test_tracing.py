@@ -134,3 +134,29 @@ def test_rate_zero_exports_only_errors_and_slow_requests(repo) -> None:
 
 def _request_ids(spans) -> set[str]:
     return {str(s.attributes["switchyard.request_id"]) for s in spans if "switchyard.request_id" in s.attributes}
+
+
+def test_a_collector_that_never_answers_does_not_hold_the_shutdown(repo) -> None:
+    import socket
+    import time
+
+    # Accepts connections (the kernel's backlog) and never speaks: every export waits for its deadline.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        endpoint = f"127.0.0.1:{silent.getsockname()[1]}"
+        proc, address = start_serve_process(
+            sys.executable,
+            repo,
+            "--otel-endpoint",
+            endpoint,
+            "--trace-rate",
+            "1",
+            env={**FAST_EXPORT, "SWITCHYARD_OTEL_TIMEOUT_SECONDS": "0.5"},
+        )
+        with grpc.insecure_channel(address) as channel:
+            predict_pb2_grpc.PredictStub(channel).Predict(_tiny_request("r-silent"))
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        proc.stdout.close()
+        # The exporter's own default (10 s per export, then the flush at shutdown) would be far longer.
+        assert time.monotonic() - started < 8
