@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from service.observability.access_log import AccessLog
-from service.observability.logging import RequestContext, set_current_request
+from service.observability.logging import RequestContext, new_request_id, set_current_request
 from service.observability.stages import StageStats
 from service.observability.tracing import TRACING
 
@@ -122,7 +121,7 @@ class _Call:
         metadata = context.invocation_metadata() or ()
         if not request_id:
             request_id = next((v for k, v in metadata if k == "x-request-id" and isinstance(v, str)), "")
-        request_id = request_id or uuid.uuid4().hex[:16]
+        request_id = request_id or new_request_id()
         set_current_request(RequestContext(name, request_id, model, version, stages))
         self.span: Any = None
         self.token: Any = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -38,6 +39,12 @@ _request: ContextVar[RequestContext | None] = ContextVar("switchyard_request", d
 
 def current_request() -> RequestContext | None:
     return _request.get()
+
+
+def new_request_id() -> str:
+    """16 hex digits for a request that came without an id: random, not a UUID, because the
+    per-request cost matters here (os.urandom ~0.6 µs against uuid4's ~5 µs)."""
+    return os.urandom(8).hex()
 
 
 def set_current_request(request: RequestContext | None) -> None:

@@ -10,7 +10,6 @@ continues a client's `traceparent` header.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import grpc
 
 from service.observability.access_log import AccessLog
 from service.observability.collector import ProtocolRequests, UnknownModels
-from service.observability.logging import RequestContext, set_current_request
+from service.observability.logging import RequestContext, new_request_id, set_current_request
 from service.observability.stages import StageStats
 from service.observability.tracing import TRACING
 
@@ -52,7 +51,7 @@ class RestCall:
         self.route = f"{method} {route}"
         self.model = model
         self.started = time.perf_counter()
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request_id = headers.get("x-request-id") or new_request_id()
         set_current_request(RequestContext(self.route, request_id, model, version, observers.stages))
         self.span: Any = None
         self.token: Any = None
