@@ -12,7 +12,6 @@ import asyncio
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from backends.base import Device
 from backends.options import OnnxRuntimeOptions
@@ -20,28 +19,14 @@ from backends.registry import create_backend
 from service.scheduling.batcher import BatchPolicy
 from service.scheduling.inline import WARMUP_CALLS, InlineGate
 from service.scheduling.runner import InferRequest, ModelRunner
-from tests.fixtures.models import _model, tiny_cnn
+from tests.fixtures.models import slow_model, tiny_cnn
 
 THRESHOLD_S = 0.005
 
 
 def matmul_chain(width: int = 256, repeats: int = 8) -> onnx.ModelProto:
     """x [N, width] -> `repeats` MatMuls with one [width, width] matrix -> y: time grows with N."""
-    rng = np.random.default_rng(11)
-    w = numpy_helper.from_array((rng.normal(0, 1, (width, width)) / np.sqrt(width)).astype(np.float32), "w")
-    nodes, last = [], "x"
-    for i in range(repeats):
-        nodes.append(helper.make_node("MatMul", [last, "w"], [f"m{i}"]))
-        last = f"m{i}"
-    nodes.append(helper.make_node("Identity", [last], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "matmul_chain",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
-        initializer=[w],
-    )
-    return _model(graph)
+    return slow_model(width, repeats, rows="N")
 
 
 def real_runner(tmp_path, name: str, model: onnx.ModelProto, **kwargs) -> ModelRunner:
