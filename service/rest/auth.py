@@ -9,7 +9,6 @@ credentials. With --tls-client-ca, a verified client certificate is an identity 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,9 +16,7 @@ from service.rest.errors import RestError
 from service.security.audit import AuthStats
 from service.security.auth import Authenticator, Outcome
 from service.security.groups import OIP, group_of
-from service.security.identity import set_current_identity
-
-log = logging.getLogger("service.security.interceptor")
+from service.security.interceptor import judge_call
 
 
 class RestAuth:
@@ -36,14 +33,9 @@ class RestAuth:
         group = group_of(f"/{OIP}/{rpc}")
         header = headers.get("authorization")
         metadata = [("authorization", header)] if header is not None else []
-        decision = self._authenticator.decide(route, group, metadata, lambda: peer)
-        name = decision.identity.name if decision.identity else ""
-        self._stats.count(name, group.value if group else "none", decision.outcome.value)
+        decision = judge_call(self._authenticator, self._stats, route, group, metadata, lambda: peer)
         if decision.outcome is Outcome.ALLOWED:
-            set_current_identity(decision.identity)
             return
-        level = logging.INFO if decision.outcome is Outcome.DENIED else logging.DEBUG
-        log.log(level, "%s %s (identity %r): %s", decision.outcome.value, route, name, decision.message)
         if decision.outcome is Outcome.UNAUTHENTICATED:
             raise RestError(401, decision.message, headers={"www-authenticate": 'Bearer realm="switchyard"'})
         raise RestError(403, decision.message)

@@ -19,8 +19,8 @@ from typing import Any
 import grpc
 
 from service.security.audit import AuthStats
-from service.security.auth import Authenticator, Outcome
-from service.security.groups import OPEN_METHODS, group_of
+from service.security.auth import Authenticator, Decision, Outcome
+from service.security.groups import OPEN_METHODS, Group, group_of
 from service.security.identity import set_current_identity
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,26 @@ _KINDS = {
     (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
     (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
 }
+
+
+def judge_call(
+    authenticator: Authenticator, stats: AuthStats, route: str, group: Group | None, metadata: Any, peer: Any
+) -> Decision:
+    """Decide one call (gRPC or REST), count it, and on ALLOWED set its identity; a refusal is logged.
+
+    `metadata`: (key, value) pairs holding `authorization`; `peer`: the TLS peer, or a callable returning it.
+    """
+    decision = authenticator.decide(route, group, metadata, peer)
+    name = decision.identity.name if decision.identity else ""
+    stats.count(name, group.value if group else "none", decision.outcome.value)
+    if decision.outcome is Outcome.ALLOWED:
+        set_current_identity(decision.identity)
+        return decision
+    # A known identity out of its groups is worth a line; unauthenticated calls (scanners,
+    # misconfigured clients) could flood the log, so they are DEBUG and counted in the metric.
+    level = logging.INFO if decision.outcome is Outcome.DENIED else logging.DEBUG
+    log.log(level, "%s %s (identity %r): %s", decision.outcome.value, route, name, decision.message)
+    return decision
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
@@ -64,19 +84,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         group = group_of(method)
 
         async def admit(context: grpc.aio.ServicerContext) -> None:
-            decision = self._authenticator.decide(
-                method, group, context.invocation_metadata() or (), context.auth_context
-            )
-            name = decision.identity.name if decision.identity else ""
-            self._stats.count(name, group.value if group else "none", decision.outcome.value)
-            if decision.outcome is Outcome.ALLOWED:
-                set_current_identity(decision.identity)
-                return
-            # A known identity out of its groups is worth a line; unauthenticated calls (scanners,
-            # misconfigured clients) could flood the log, so they are DEBUG and counted in the metric.
-            level = logging.INFO if decision.outcome is Outcome.DENIED else logging.DEBUG
-            log.log(level, "%s %s (identity %r): %s", decision.outcome.value, method, name, decision.message)
-            await context.abort(_STATUS[decision.outcome], decision.message)
+            metadata = context.invocation_metadata() or ()
+            decision = judge_call(self._authenticator, self._stats, method, group, metadata, context.auth_context)
+            if decision.outcome is not Outcome.ALLOWED:
+                await context.abort(_STATUS[decision.outcome], decision.message)
 
         wrapped: Callable[..., Any]
         if inspect.isasyncgenfunction(behavior):
