@@ -129,20 +129,14 @@ class _Call:
             self._start_span(service, name, model, version, request_id, metadata)
 
     def _start_span(self, service: str, name: str, model: str, version: str, request_id: str, metadata) -> None:
-        otel = TRACING.otel
-        attributes = {
+        attributes: dict[str, Any] = {
             "rpc.system": "grpc",
             "rpc.service": service,
             "rpc.method": name,
             "switchyard.request_id": request_id,
         }
-        if model:
-            attributes["switchyard.model"] = model
-        if version:
-            attributes["switchyard.model_version"] = version
-        parent = otel.extract({k: v for k, v in metadata if isinstance(v, str)})
-        self.span = TRACING.start_root(f"{service}/{name}", parent, otel.SpanKind.SERVER, attributes)
-        self.token = otel.attach(otel.set_span_in_context(self.span, parent))
+        carrier = {k: v for k, v in metadata if isinstance(v, str)}
+        self.span, self.token = TRACING.start_server(f"{service}/{name}", carrier, attributes, model, version)
 
     def raised(self, exc: BaseException) -> None:
         self.error = exc
@@ -172,15 +166,9 @@ class _Call:
             self._end_span(code, context.details())
 
     def _end_span(self, code: grpc.StatusCode, details: str | None) -> None:
-        otel = TRACING.otel
         self.span.set_attribute("rpc.grpc.status_code", code.value[0])
-        if code is not grpc.StatusCode.OK:
-            self.span.set_status(otel.Status(otel.StatusCode.ERROR, f"{code.name}: {details or ''}"[:300]))
-        self.span.end()
-        try:
-            otel.detach(self.token)
-        except ValueError:
-            pass  # the call ended in another context (a cancelled stream): nothing to restore
+        error = None if code is grpc.StatusCode.OK else f"{code.name}: {details or ''}"
+        TRACING.end_server(self.span, self.token, error)
 
 
 def _request_fields(request: Any) -> tuple[str, str, str]:

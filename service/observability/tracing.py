@@ -107,6 +107,31 @@ class Tracing:
         log.info("tracing to %s (OTLP %s), rate %g, slow requests over %g ms always", endpoint, protocol, rate, slow_ms)
         return True
 
+    def start_server(
+        self, name: str, carrier: Mapping[str, str], attributes: dict[str, Any], model: str, version: str
+    ) -> tuple[Any, Any]:
+        """A call's server span, continuing the W3C context in `carrier` (gRPC metadata or HTTP
+        headers), made current; returns (span, token for otel.detach)."""
+        otel = self.otel
+        if model:
+            attributes["switchyard.model"] = model
+        if version:
+            attributes["switchyard.model_version"] = version
+        parent = otel.extract(carrier)
+        span = self.start_root(name, parent, otel.SpanKind.SERVER, attributes)
+        return span, otel.attach(otel.set_span_in_context(span, parent))
+
+    def end_server(self, span: Any, token: Any, error: str | None) -> None:
+        """End a start_server span (`error`: the failure to record, None for success) and restore the context."""
+        otel = self.otel
+        if error is not None:
+            span.set_status(otel.Status(otel.StatusCode.ERROR, error[:300]))
+        span.end()
+        try:
+            otel.detach(token)
+        except ValueError:
+            pass  # the call ended in another context (a cancelled call or stream): nothing to restore
+
     def start_root(
         self,
         name: str,

@@ -61,25 +61,15 @@ class RestCall:
     def _start_span(
         self, method: str, route: str, path: str, model: str, version: str, request_id: str, headers: Mapping[str, str]
     ) -> None:
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace
-        from opentelemetry.propagate import extract
-
-        attributes = {
+        attributes: dict[str, Any] = {
             "http.request.method": method,
             "http.route": route,
             "url.path": path,
             "switchyard.protocol": PROTOCOL,
             "switchyard.request_id": request_id,
         }
-        if model:
-            attributes["switchyard.model"] = model
-        if version:
-            attributes["switchyard.model_version"] = version
-        parent = extract(dict(headers))
         # Unsampled: a cheap deferred root, exported only if it fails or is slow (deferred.py).
-        self.span = TRACING.start_root(self.route, parent, trace.SpanKind.SERVER, attributes)
-        self.token = otel_context.attach(trace.set_span_in_context(self.span, parent))
+        self.span, self.token = TRACING.start_server(self.route, dict(headers), attributes, model, version)
 
     def end(self, status: int, code: grpc.StatusCode, message: str, observers: Observers) -> None:
         seconds = time.perf_counter() - self.started
@@ -93,14 +83,5 @@ class RestCall:
             self._end_span(status, code, message)
 
     def _end_span(self, status: int, code: grpc.StatusCode, message: str) -> None:
-        from opentelemetry import context as otel_context
-        from opentelemetry.trace import Status, StatusCode
-
         self.span.set_attribute("http.response.status_code", status)
-        if code is not grpc.StatusCode.OK:
-            self.span.set_status(Status(StatusCode.ERROR, f"{status}: {message}"[:300]))
-        self.span.end()
-        try:
-            otel_context.detach(self.token)
-        except ValueError:
-            pass  # ended in another context (a cancelled request): nothing to restore
+        TRACING.end_server(self.span, self.token, None if code is grpc.StatusCode.OK else f"{status}: {message}")
