@@ -15,7 +15,6 @@ shows medians over the rounds and req/s relative to "no cache".
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.closed_loop import Cell, RequestFactory, load, print_table
+from benchmarks.closed_loop import Cell, RequestFactory, arguments, load, print_table
 from benchmarks.server import ROOT, start_server, stop_server
 from clients.request import build_request
 from protos.switchyard.v1 import predict_pb2 as pb
@@ -102,11 +101,7 @@ async def measure(addresses: dict[str, tuple[str, int]], rows, levels: list[int]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", default="1,32")
-    parser.add_argument("--server-cpu", default="0", help="taskset core list for the servers")
+    parser = arguments(__doc__)
     parser.add_argument("--cache-bytes", type=int, default=256 << 20)
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]

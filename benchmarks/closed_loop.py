@@ -1,13 +1,15 @@
 """A closed loop of unary Predict calls over one grpc.aio channel, and the medians of rounds.
 
 Shared by the overhead benchmarks that compare servers started with different flags
-(`benchmarks.tracing_overhead`, `benchmarks.cache_overhead`): the same load runs against
+(`benchmarks.tracing_overhead`, `benchmarks.cache_overhead`; `benchmarks.security_overhead`
+takes its options): the same load runs against
 each server in turn, rounds interleaved so a noisy neighbour hits every configuration alike,
 and each cell reports the median over the rounds.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import math
 import os
@@ -21,6 +23,17 @@ import numpy as np
 
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options every server-comparing benchmark takes; a benchmark adds its own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", default="1,32")
+    parser.add_argument("--server-cpu", default="0", help="taskset core list for the servers")
+    return parser
+
 
 # request number -> the request to send (the same object for a fixed load)
 RequestFactory = Callable[[int], pb.PredictRequest]

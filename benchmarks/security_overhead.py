@@ -13,7 +13,6 @@ first call (TCP, plus the TLS handshake where there is one), the median of 20.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from benchmarks.closed_loop import arguments
 from benchmarks.server import ROOT, start_server, stop_server
 from clients.request import build_request
 from protos.switchyard.v1 import predict_pb2 as pb
@@ -129,11 +129,7 @@ async def measure(targets: list[Target], levels: list[int], seconds: float, roun
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", default="1,32")
-    parser.add_argument("--server-cpu", default="0", help="taskset core list for the servers")
+    parser = arguments(__doc__)
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,6 @@ and each configuration's req/s relative to tracing off.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.closed_loop import Cell, load, print_table
+from benchmarks.closed_loop import Cell, arguments, load, print_table
 from benchmarks.server import ROOT, start_server, stop_server
 from clients.request import build_request
 
@@ -65,11 +64,7 @@ async def measure(addresses: dict[str, tuple[str, int]], levels: list[int], seco
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", default="1,32")
-    parser.add_argument("--server-cpu", default="0", help="taskset core list for the servers")
+    parser = arguments(__doc__)
     args = parser.parse_args()
     if any(name.startswith("OTEL_EXPORTER_OTLP") for name in os.environ):
         raise SystemExit("unset the OTEL_EXPORTER_OTLP_* variables: the 'off' server would trace")
