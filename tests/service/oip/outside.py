@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -72,3 +73,21 @@ async def run(*argv: str | Path, timeout: float = 60, stdin: bytes | None = None
 
 async def run_client(program: str, *args: str | Path, timeout: float = 60) -> Completed:
     return await run(triton_python(), CLIENTS / program, *args, timeout=timeout)
+
+
+async def perf_analyzer_sweep(protocol: str, url: str, model: str = "simple_fp32", timeout: float = 60) -> Completed:
+    """perf_analyzer at concurrency 1 and 2 over `protocol` (grpc | http); asserts that both
+    levels measured a throughput and that its server-side section (our ModelStatistics) counted
+    requests at each."""
+    result = await run(
+        perf_analyzer(),
+        *("-m", model, "-i", protocol, "-u", url, "-b", "1", "--concurrency-range", "1:2"),
+        *("--measurement-interval", "1000", "--stability-percentage", "100"),
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    throughput = dict(re.findall(r"Concurrency: (\d+), throughput: ([\d.]+) infer/sec", result.stdout))
+    assert set(throughput) == {"1", "2"} and all(float(v) > 0 for v in throughput.values())
+    counts = [int(n) for n in re.findall(r"Successful request count: (\d+)", result.stdout)]
+    assert len(counts) == 2 and all(n > 0 for n in counts)
+    return result
