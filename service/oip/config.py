@@ -131,7 +131,7 @@ def version_statistics(version: ModelVersion) -> pb.ModelStatistics:
     infer.compute_infer.CopyFrom(_duration(success, stats.cumulative_infer_ns))
     infer.compute_output.CopyFrom(_duration(success, stats.cumulative_compute_output_ns))
     # Response cache lookups: key, lookup and decode (a miss: key and lookup).
-    infer.cache_hit.CopyFrom(_duration(stats.cache_hit_count, stats.cumulative_cache_hit_ns))
+    infer.cache_hit.CopyFrom(_duration(hits, stats.cumulative_cache_hit_ns))
     infer.cache_miss.CopyFrom(_duration(stats.cache_miss_count, stats.cumulative_cache_miss_ns))
     for size, (count, input_ns, infer_ns, output_ns) in sorted(stats.batch_executions.items()):
         out.batch_stats.add(

@@ -84,14 +84,16 @@ async def held(server, model: str):
     """Occupy the model's only instance with one request; yields (gate, runner, first call)."""
     runner = server.server.repository.get(model).runner
     gate = Gate(runner.backend)
-    runner.backend = gate
+    # A blocking backend must run on the executor: an earlier test may have measured the model
+    # fast enough to run on the event loop, where the holder would block the loop itself.
+    runner.backend, inline_gate, runner.inline_gate = gate, runner.inline_gate, None
     first = asyncio.ensure_future(server.client.predict(model, add_inputs(-1.0), timeout=30))
     try:
         await asyncio.to_thread(gate.entered.wait, 30)
         yield gate, runner, first
     finally:
         gate.opened.set()
-        runner.backend = gate.inner
+        runner.backend, runner.inline_gate = gate.inner, inline_gate
         await asyncio.gather(first, return_exceptions=True)
 
 

@@ -60,8 +60,10 @@ def test_perf_analyzer_reports_the_cache_hits(tmp_path: Path) -> None:
     hits, misses = _figure(output, "Cache hit count"), _figure(output, "Cache miss count")
     assert hits > 0 and misses <= 1, output
     # Its server-side section is the window's difference of our statistics: a hit is a
-    # successful request that never reached the model.
-    assert _figure(output, "Successful request count") == hits + misses
-    assert _figure(output, "Execution count") == misses
+    # successful request that never reached the model. A miss is counted at its lookup and
+    # its success (and execution) after the model ran, so the one request in flight (c=1) at
+    # either edge of the window can fall on one side for one figure and the other for another.
+    assert abs(_figure(output, "Successful request count") - (hits + misses)) <= 1, output
+    assert abs(_figure(output, "Execution count") - misses) <= 1, output
     hit_us = re.search(r"Average Cache Hit Latency: (\d+) usec", output)
     assert hit_us is not None and int(hit_us.group(1)) > 0, output
