@@ -20,6 +20,11 @@ warmup requests count). One call far above the threshold (JUMP × threshold) tak
 off the loop at once rather than after many slow calls; it comes back once its calls are
 short again (≈1,000 short calls to decay from 10× the threshold).
 
+A model with dynamic shapes is only as fast as its inputs are small: one request far larger
+than any seen would block the loop for as long as it takes. So a request runs inline only
+if its inputs are no larger (in bytes) than the largest call already measured under the
+threshold; anything bigger goes to the executor, and is measured there.
+
 A call during which the calling thread ran for less than half its wall time says little
 about the model: the thread was preempted (a busy machine), waited for the GIL, or waited
 for the runtime's own threads. Such a call is left out unless it took JUMP × threshold or
@@ -42,16 +47,24 @@ _DOWN = 1.0 - STEP * (1.0 - QUANTILE) / QUANTILE
 class InlineGate:
     """A running p95 of one runner's backend calls; `open` while it is under `threshold_s`."""
 
-    __slots__ = ("threshold_s", "p95", "open", "_warmup")
+    __slots__ = ("threshold_s", "p95", "open", "fast_bytes", "_warmup")
 
     def __init__(self, threshold_s: float) -> None:
         self.threshold_s = threshold_s
         self.p95 = 0.0
         self.open = False  # closed until the warm-up calls have been seen
+        self.fast_bytes = 0  # the largest input of a call measured under the threshold
         self._warmup: list[float] | None = []
 
-    def observe(self, seconds: float, cpu_seconds: float) -> None:
-        """One backend call for one request: its wall time, and the calling thread's CPU time in it."""
+    def admits(self, input_bytes: int) -> bool:
+        """Whether a request with inputs of this size may run on the loop now."""
+        return self.open and input_bytes <= self.fast_bytes
+
+    def observe(self, seconds: float, cpu_seconds: float, input_bytes: int = 0) -> None:
+        """One backend call for one request: its wall time, the calling thread's CPU time in it,
+        and the size of its inputs."""
+        if seconds < self.threshold_s and input_bytes > self.fast_bytes:
+            self.fast_bytes = input_bytes
         if cpu_seconds < seconds * 0.5 and seconds < self.threshold_s * JUMP:
             return
         warmup = self._warmup

@@ -59,6 +59,7 @@ class BatchOutcome(list):
     requests = 0
     input_ns = infer_ns = output_ns = 0
     infer_cpu_ns = 0  # the executor thread's CPU time during the backend call
+    input_bytes = 0  # what the backend call was given
 
 
 class ModelRunner:
@@ -138,7 +139,7 @@ class ModelRunner:
             if TRACING.tracer is not None:
                 request.trace = current_span_context()
             gate = self.inline_gate
-            if gate is not None and gate.open and self.batcher.idle:
+            if gate is not None and gate.open and self.batcher.idle and gate.admits(_input_bytes(request.inputs)):
                 outputs, started, compute_ns = self._run_inline(request, batch, gate)
             else:
                 outputs, started, compute_ns = await self.batcher.submit(request, batch, key)
@@ -181,7 +182,7 @@ class ModelRunner:
                 outcome.batch, outcome.requests, outcome.input_ns, outcome.infer_ns, outcome.output_ns
             )
             if self.inline_gate is not None:
-                self.inline_gate.observe(outcome.infer_ns / 1e9, outcome.infer_cpu_ns / 1e9)
+                self.inline_gate.observe(outcome.infer_ns / 1e9, outcome.infer_cpu_ns / 1e9, outcome.input_bytes)
 
     def _run_inline(self, request: InferRequest, batch: int, gate: InlineGate) -> tuple[dict, float, int]:
         """One request's backend call on the event loop (the gate is open and the model idle)."""
@@ -199,7 +200,7 @@ class ModelRunner:
         except Exception as exc:
             raise BackendError(f"model '{self.name}': {exc}") from None
         compute_ns = int((now() - started) * 1e9)
-        gate.observe(compute_ns / 1e9, (thread_time_ns() - cpu) / 1e9)
+        gate.observe(compute_ns / 1e9, (thread_time_ns() - cpu) / 1e9, _input_bytes(request.inputs))
         self.stats.record_execution(batch, 1, 0, compute_ns, 0)
         self.stats.inline_execution_count += 1
         return select_outputs(outputs, request.outputs), started, compute_ns
@@ -240,6 +241,7 @@ class ModelRunner:
             return outcome
         inferred = now()
         outcome.infer_cpu_ns = thread_time_ns() - cpu
+        outcome.input_bytes = _input_bytes(inputs)
         compute_ns = int((inferred - gathered) * 1e9)
         if len(live) == 1:
             item = items[live[0]]
@@ -303,3 +305,7 @@ def select_outputs(outputs: Mapping[str, np.ndarray], requested: tuple[str, ...]
     if not requested:
         return dict(outputs)
     return {name: outputs[name] for name in requested}
+
+
+def _input_bytes(inputs: dict) -> int:
+    return sum(array.nbytes for array in inputs.values())

@@ -104,10 +104,23 @@ async def test_a_model_whose_calls_grow_moves_back_off_the_loop(tmp_path):
     inline_before, executions_before = runner.stats.inline_execution_count, runner.stats.execution_count
     for _ in range(4):
         await runner.infer(rows(4096))  # the same model, 4096 rows: tens of ms a call
-    # At most the first big call ran inline (how the runner learned it grew); the rest went to the executor.
-    assert runner.stats.inline_execution_count - inline_before <= 1
+    # Inputs larger than any call measured fast never run on the loop, not even the first:
+    # the executor measured them, and the gate closed.
+    assert runner.stats.inline_execution_count == inline_before
     assert runner.stats.execution_count - executions_before == 4
     assert runner.inline_gate is not None and not runner.inline_gate.open
+
+
+async def test_a_request_larger_than_any_measured_fast_takes_the_executor_while_small_ones_stay_inline(tmp_path):
+    runner = real_runner(tmp_path, "sized", matmul_chain(), inline_below_s=0.005)
+    await warm(runner, rows(1))
+    gate = runner.inline_gate
+    assert gate is not None and gate.fast_bytes == rows(1).inputs["x"].nbytes
+    before = runner.stats.inline_execution_count
+    await runner.infer(rows(2))  # twice the largest input seen fast: the executor, and measured there
+    assert runner.stats.inline_execution_count == before
+    await runner.infer(rows(1))
+    assert runner.stats.inline_execution_count == before + 1
 
 
 async def test_batching_models_and_a_zero_threshold_keep_the_executor(tmp_path):
