@@ -70,7 +70,8 @@ def handlers(services: Services) -> dict[str, Handler]:
 
     async def ready(request: Request, context: ServicerCall) -> Response:
         reply = await call(oip.ServerReady, pb.ServerReadyRequest(), context)
-        return json_response({"ready": reply.ready}) if reply.ready else error_response(503, "server is not ready")
+        # The KServe v2 spec: 200 means ready, a 4xx not ready (Triton answers 400 too).
+        return json_response({"ready": reply.ready}) if reply.ready else error_response(400, "server is not ready")
 
     async def server_metadata(request: Request, context: ServicerCall) -> Response:
         return json_response(document(await call(oip.ServerMetadata, pb.ServerMetadataRequest(), context)))
@@ -85,7 +86,7 @@ def handlers(services: Services) -> dict[str, Handler]:
         reply = await call(oip.ModelReady, pb.ModelReadyRequest(name=name, version=version), context)
         if reply.ready:
             return json_response({"name": name, "ready": True})
-        return error_response(503, f"model '{name}' is not ready")
+        return error_response(400, f"model '{name}' is not ready")
 
     async def model_config(request: Request, context: ServicerCall) -> Response:
         name, version = _model(request)

@@ -84,6 +84,9 @@ async def test_health_metadata_config_and_stats_routes(rest):
     model = (await client.get("/v2/models/add")).json()
     assert model["inputs"][0] == {"name": "a", "datatype": "FP32", "shape": [-1, 4]}
     assert (await client.get("/v2/models/versioned/versions/1/ready")).json() == {"name": "versioned", "ready": True}
+    # The KServe v2 spec answers "not ready" with a 4xx, as Triton does (400).
+    not_ready = await client.get("/v2/models/corrupt/ready")
+    assert not_ready.status_code == 400 and "'corrupt' is not ready" in not_ready.json()["error"]
     config = (await client.get("/v2/models/add/config")).json()
     assert config["name"] == "add" and isinstance(config["max_batch_size"], int)
     stats = (await client.get("/v2/models/add/stats")).json()["model_stats"][0]
