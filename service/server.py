@@ -103,6 +103,7 @@ class SwitchyardServer:
             self.loader,
             None if settings.model_control == "explicit" else settings.models,
             drain_seconds=settings.reload_drain_seconds,
+            memory_factor=settings.reload_memory_factor,
         )
         self.watcher: RepositoryWatcher | None = None
         # TLS files, auth config and their combinations are checked before anything else starts.

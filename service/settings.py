@@ -71,6 +71,9 @@ class ServerSettings(BaseSettings):
     repository_poll_seconds: float = Field(default=0.0, ge=0)
     # How long requests already running on a version a reload replaced may take before it unloads.
     reload_drain_seconds: float = Field(default=30.0, ge=0)
+    # Free memory a swap needs beside the serving version, as a multiple of the new version's
+    # files (service/repository/headroom.py); 0 skips the check.
+    reload_memory_factor: float = Field(default=2.0, ge=0, le=100)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Server processes sharing the port (SO_REUSEPORT): one Python process is bound by its
     # event loop to about one core; more processes use more cores. Each loads every model.

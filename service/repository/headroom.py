@@ -21,7 +21,8 @@ from backends.probe.sysroot import SysRoot, parse_key_values
 
 MIB = 1 << 20
 # A runtime holds about its artifact's size once loaded, and more while it reads and
-# optimises the graph; twice the files' size is the estimate of what loading one more takes.
+# optimises the graph; twice the files' size is the default estimate of what loading one more
+# takes (the reload_memory_factor setting).
 LOAD_FACTOR = 2.0
 # cgroup v2 then v1, as a container sees its own cgroup (its namespace's root).
 _CGROUP_FILES = (
@@ -34,6 +35,7 @@ _CGROUP_FILES = (
 class Headroom:
     needed: int  # bytes the new version's load is estimated to take
     available: int  # bytes the device reports free
+    factor: float = LOAD_FACTOR  # needed / the files' size
 
     @property
     def enough(self) -> bool:
@@ -42,7 +44,7 @@ class Headroom:
     def reason(self, device: Device) -> str:
         return (
             f"not enough memory to load the new version beside the serving one: it needs about "
-            f"{self.needed / MIB:.1f} MiB ({LOAD_FACTOR:g}x its files), the {device} has "
+            f"{self.needed / MIB:.1f} MiB ({self.factor:g}x its files), the {device} has "
             f"{self.available / MIB:.1f} MiB available; free memory, or set `reload: replace` in its "
             "config.yaml to unload the serving version first"
         )
@@ -75,9 +77,11 @@ def available_bytes(device: Device, sysroot: Path) -> int | None:
     return min(found) if found else None
 
 
-def headroom(model_dir: Path, versions: list[int], device: Device, sysroot: Path) -> Headroom | None:
+def headroom(
+    model_dir: Path, versions: list[int], device: Device, sysroot: Path, factor: float = LOAD_FACTOR
+) -> Headroom | None:
     """The estimate against what the device reports; None when the device reports nothing."""
     available = available_bytes(device, sysroot)
     if available is None:
         return None
-    return Headroom(int(artifact_bytes(model_dir, versions) * LOAD_FACTOR), available)
+    return Headroom(int(artifact_bytes(model_dir, versions) * factor), available, factor)

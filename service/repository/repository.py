@@ -17,7 +17,7 @@ from protos.text import clipped
 from service.repository.config import load_model_config
 from service.repository.entries import ModelEntry, ModelState, ModelVersion
 from service.repository.folders import CONFIG, Folders, is_model_folder, missing_config_reason, scan
-from service.repository.headroom import headroom
+from service.repository.headroom import LOAD_FACTOR, headroom
 from service.repository.loader import ModelLoader
 from service.repository.names import check_model_name, check_version
 from service.repository.summary import line_level, model_line
@@ -31,9 +31,16 @@ Listener = Callable[[ModelEntry], None]
 
 class ModelRepository:
     def __init__(
-        self, root: Path, loader: ModelLoader, only: list[str] | None = None, drain_seconds: float = 30.0
+        self,
+        root: Path,
+        loader: ModelLoader,
+        only: list[str] | None = None,
+        drain_seconds: float = 30.0,
+        memory_factor: float = LOAD_FACTOR,
     ) -> None:
         self.root = root
+        # A swap needs this many times the new version's file size free beside the serving one; 0: not checked.
+        self.memory_factor = memory_factor
         # How long requests already running on a version that a reload replaced may take to finish.
         self.drain_seconds = drain_seconds
         # Reloads refused because the new versions failed, per model (the old ones kept serving).
@@ -187,6 +194,8 @@ class ModelRepository:
 
     def _shortfall(self, old: ModelEntry, new: ModelEntry) -> str:
         """Why the device lacks the memory to load `new` beside `old`; empty when it has it or does not say."""
+        if self.memory_factor <= 0:
+            return ""
         try:
             config = load_model_config(new.path / CONFIG, f"{new.name}/{CONFIG}")
         except SwitchyardError:
@@ -196,7 +205,8 @@ class ModelRepository:
                 device = version.loaded.device
                 try:
                     available = [int(p.name) for p in new.path.iterdir() if p.is_dir() and p.name.isdigit()]
-                    room = headroom(new.path, config.version_policy.select(available), device, self._loader.sysroot)
+                    versions = config.version_policy.select(available)
+                    room = headroom(new.path, versions, device, self._loader.sysroot, self.memory_factor)
                 except OSError:
                     return ""  # files moving under us: the build reports what it finds
                 return room.reason(device) if room is not None and not room.enough else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -78,3 +79,23 @@ async def test_reload_replace_needs_no_room_for_two(repository) -> None:
     system(sysroot, 1)
     after = await repository.load("tiny_cnn")
     assert after.versions[2].state is ModelState.READY and repository.reload_failures == {}
+
+
+async def test_the_memory_factor_is_a_setting_and_zero_turns_the_check_off(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    write_model(root, "tiny_cnn", models.tiny_cnn(), "backend: onnxruntime\n")
+    sysroot = system(tmp_path / "sysroot", 8 * 1024 * 1024)
+    settings = ServerSettings(model_repository=root, probe_sysroot=sysroot, metrics_port=-1)
+    for factor, swaps in ((8.0, False), (0.0, True)):
+        repository = ModelRepository(root, ModelLoader(settings), memory_factor=factor)
+        try:
+            before = await repository.load("tiny_cnn")
+            write_model(root, "tiny_cnn", models.tiny_cnn(classes=4), "backend: onnxruntime\n", version=2)
+            # Room for 4 copies of the new files: not the 8 asked for, and no check at all with 0.
+            system(sysroot, int(artifact_bytes(root / "tiny_cnn", [2]) * 4 // 1024))
+            after = await repository.load("tiny_cnn")
+            assert (after is not before) is swaps
+            assert ("8x its files" in before.last_reload_error) is not swaps
+        finally:
+            await repository.close()
+            shutil.rmtree(root / "tiny_cnn" / "2")
