@@ -201,3 +201,15 @@ def test_cpu_pool_sets_the_cpu_limit_the_server_sizes_threads_by(render_set):
     # backends/onnxruntime_options.py caps intra-op threads at the cgroup quota this creates.
     resources = render_set("cpu-only").deployments()["cpu"]["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert resources["limits"]["cpu"] == "2" and resources["requests"]["cpu"] == "1"
+
+
+def test_a_cpu_pool_may_run_one_worker_per_core_of_its_quota(helm, monkeypatch):
+    settings = pytest.importorskip("service.settings")
+    rendered = render(helm, "--set", "pools.cpu.env.SWITCHYARD_WORKERS=auto")
+    (container,) = [c for c in server_pods(rendered)[0]["spec"]["containers"] if c["name"] == "server"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert env["SWITCHYARD_WORKERS"] == "auto"
+    for key, value in env.items():
+        if key.startswith("SWITCHYARD_"):
+            monkeypatch.setenv(key, value)
+    assert settings.ServerSettings().workers == "auto"  # the server's own parsing of the rendered value
