@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,25 +118,17 @@ def gate_half(
     ungated, as before such folders existed.
     """
     model_file = _source_model(version_dir, "openvino")
-    folders = [_sample_folder(version_dir, f) for f in (VALIDATION_FOLDER, CALIBRATION_FOLDER)]
-    folder = next((f for f in folders if f.is_dir()), None)
+    folder = _gate_samples_folder(version_dir)
     if model_file is None or folder is None:
         return None
     thresholds, compare = gate_for(config)
-    try:
+
+    def measured() -> tuple[GateFigures, str]:
         samples = load_calibration(folder, _input_names(model_file), preprocess)
         reduced = run_openvino(model_file, samples, hint=HALF_HINTS[precision])
-        figures = compare(run_openvino(model_file, samples), reduced)
-    except CalibrationError as exc:
-        return PrecisionStep(precision, False, str(exc))
-    except Exception:
-        log.exception("%s gate of %s failed to run", precision, version_dir.name)
-        return PrecisionStep(precision, False, "the gate could not run; details in the server log")
-    problem = failure(figures, thresholds)
-    verdict = f"openvino gate failed: {problem}" if problem else "openvino gate passed"
-    step = PrecisionStep(precision, problem is None, f"{verdict}; on {len(samples)} {folder.name} samples", figures)
-    log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, step.line())
-    return step
+        return compare(run_openvino(model_file, samples), reduced), f"; on {len(samples)} {folder.name} samples"
+
+    return _judged(precision, version_dir, "openvino", thresholds, measured)
 
 
 def gate_loaded(
@@ -155,14 +147,36 @@ def gate_loaded(
     already = any(s.precision == precision and s.figures is not None for s in decision.steps)
     if precision == "fp32" or already or not model_file.is_file():
         return None
-    folders = [_sample_folder(version_dir, f) for f in (VALIDATION_FOLDER, CALIBRATION_FOLDER)]
-    folder = next((f for f in folders if f.is_dir()), None)
+    folder = _gate_samples_folder(version_dir)
     if folder is None:
         return None
     thresholds, compare = gate_for(config)
-    try:
+
+    def measured() -> tuple[GateFigures, str]:
         samples = load_calibration(folder, onnx_input_names(model_file), preprocess)
         figures = compare(run_onnx(model_file, samples), [backend.infer(s) for s in samples])
+        return figures, " against onnxruntime cpu fp32"
+
+    return _judged(precision, version_dir, runtime, thresholds, measured)
+
+
+def _gate_samples_folder(version_dir: Path) -> Path | None:
+    """validation/ when the model has one, else calibration/; None without either."""
+    folders = [_sample_folder(version_dir, f) for f in (VALIDATION_FOLDER, CALIBRATION_FOLDER)]
+    return next((f for f in folders if f.is_dir()), None)
+
+
+def _judged(
+    precision: str,
+    version_dir: Path,
+    runtime: str,
+    thresholds: GateThresholds,
+    measured: Callable[[], tuple[GateFigures, str]],
+) -> PrecisionStep:
+    """Run a gate's measurement (figures, and what they were measured on) and judge the figures;
+    a measurement that cannot run fails the step, with the details in the log."""
+    try:
+        figures, on = measured()
     except CalibrationError as exc:
         return PrecisionStep(precision, False, str(exc))
     except Exception:
@@ -170,7 +184,7 @@ def gate_loaded(
         return PrecisionStep(precision, False, "the gate could not run; details in the server log")
     problem = failure(figures, thresholds)
     verdict = f"{runtime} gate failed: {problem}" if problem else f"{runtime} gate passed"
-    step = PrecisionStep(precision, problem is None, f"{verdict} against onnxruntime cpu fp32", figures)
+    step = PrecisionStep(precision, problem is None, f"{verdict}{on}", figures)
     log.info("%s version %s: %s", version_dir.parent.name, version_dir.name, step.line())
     return step
 
