@@ -153,8 +153,13 @@ def test_open_video_stream_on_a_draining_replica_answers_what_it_read_in_order_t
                 for result in results:
                     answered.append(result)
             sent.put(None)
+        # UNAVAILABLE either way, which the video client resumes on. The server's own status says
+        # "server draining: reconnect"; but this client is still writing the frames the server no
+        # longer reads, and when the replica exits the kernel answers those bytes with a TCP reset,
+        # which can discard the status before grpc has read it ("Stream removed ... Broken pipe").
         assert ended.value.code == grpc.StatusCode.UNAVAILABLE
-        assert "draining" in ended.value.details and "reconnect" in ended.value.details
+        details = ended.value.details
+        assert ("draining" in details and "reconnect" in details) or "Stream removed" in details, details
         # What the replica read is answered, in order, with results (not errors): a prefix.
         assert [r.index for r in answered] == list(range(len(answered)))
         assert all(r.ok for r in answered)
