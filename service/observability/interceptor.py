@@ -22,16 +22,11 @@ from service.observability.access_log import AccessLog
 from service.observability.logging import RequestContext, new_request_id, set_current_request
 from service.observability.stages import StageStats
 from service.observability.tracing import TRACING
+from service.rpc.handlers import behavior_of, with_behavior
 
 if TYPE_CHECKING:
     from service.observability.collector import ProtocolRequests, UnknownModels
 
-_KINDS = {
-    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
-    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
-    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
-    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
-}
 _UNTRACED = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
 # The protocol label of switchyard_unknown_model_requests_total, by gRPC service.
 PROTOCOLS = {"switchyard.v1.Predict": "switchyard", "inference.GRPCInferenceService": "oip"}
@@ -66,8 +61,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        attribute, build = _KINDS[(handler.request_streaming, handler.response_streaming)]
-        behavior = getattr(handler, attribute)
+        behavior = behavior_of(handler)
         service, _, name = method.lstrip("/").rpartition("/")
         unary_request = not handler.request_streaming
         observed: Callable[..., Any]
@@ -99,9 +93,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
 
         else:
             return handler  # synchronous handlers (none are served) run on grpc's own threads
-        return build(
-            observed, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
+        return with_behavior(handler, observed)
 
 
 class _Call:

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from service.rpc.handlers import behavior_of, with_behavior
 from service.security.audit import AuthStats
 from service.security.auth import Authenticator, Decision, Outcome
 from service.security.groups import OPEN_METHODS, Group, group_of
@@ -26,13 +27,6 @@ from service.security.identity import set_current_identity
 log = logging.getLogger(__name__)
 
 _STATUS = {Outcome.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED, Outcome.DENIED: grpc.StatusCode.PERMISSION_DENIED}
-
-_KINDS = {
-    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
-    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
-    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
-    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
-}
 
 
 def judge_call(
@@ -79,8 +73,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return guarded
 
     def _guard(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        attribute, build = _KINDS[(handler.request_streaming, handler.response_streaming)]
-        behavior = getattr(handler, attribute)
+        behavior = behavior_of(handler)
         group = group_of(method)
 
         async def admit(context: grpc.aio.ServicerContext) -> None:
@@ -107,6 +100,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         else:
             # A synchronous handler would run on grpc's thread pool, outside this guard's reach.
             raise TypeError(f"{method}: only asyncio handlers can be served behind the auth layer")
-        return build(
-            wrapped, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
+        return with_behavior(handler, wrapped)
