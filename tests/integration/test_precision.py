@@ -16,31 +16,13 @@ from protos.inference import grpc_service_pb2 as oip
 from protos.inference import grpc_service_pb2_grpc
 from service.repository.config import load_model_config
 from service.repository.loader import ModelLoader
+from tests.fixtures.calibrated import calibrated_tiny_cnn, smooth_images
 from tests.integration.conftest import make_settings, start_server
 from tests.service.cli.conftest import switchyard
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_CNN = ROOT / "model_repository" / "tiny_cnn" / "1" / "model.onnx"
 # A CPU without VNNI or BF16, so fallback from int8 goes straight to fp32 on any machine.
 PLAIN_CPU = ROOT / "tests" / "fixtures" / "sysroots" / "cpu-container-quota"
-
-
-def _images(count: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    base = rng.random((count, 3, 8, 8), dtype=np.float32)
-    return np.repeat(np.repeat(base, 8, axis=2), 8, axis=3)
-
-
-def _repo(tmp_path: Path, config: str) -> Path:
-    if not TINY_CNN.is_file():
-        pytest.skip("model_repository/tiny_cnn missing: run scripts/fetch_models.py")
-    model = tmp_path / "repo" / "tiny_cnn"
-    (model / "1").mkdir(parents=True)
-    shutil.copy(TINY_CNN, model / "1" / "model.onnx")
-    (model / "calibration").mkdir()
-    np.savez(model / "calibration" / "batch.npz", input=_images(16, 7))
-    (model / "config.yaml").write_text(config)
-    return model
 
 
 def _load(model: Path, cache: Path):
@@ -55,14 +37,14 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_int8_serves_agrees_with_fp32_and_reuses_the_cache(tmp_path: Path) -> None:
-    model = _repo(tmp_path, "backend: onnxruntime\nprecision: int8\nmax_batch_size: 8\n")
+    model = calibrated_tiny_cnn(tmp_path, "backend: onnxruntime\nprecision: int8\nmax_batch_size: 8\n")
     loaded = _load(model, tmp_path / "cache")
-    fp32 = _load(_repo(tmp_path / "ref", "backend: onnxruntime\nmax_batch_size: 8\n"), tmp_path / "cache")
+    fp32 = _load(calibrated_tiny_cnn(tmp_path / "ref", "backend: onnxruntime\nmax_batch_size: 8\n"), tmp_path / "cache")
     try:
         assert loaded.precision == "int8" and fp32.precision == "fp32"
         assert loaded.trail.precision[0].startswith("int8: serves [cosine")
         assert "built" in loaded.trail.precision[0]
-        fresh = _images(4, 99)
+        fresh = smooth_images(4, 99)
         quantized = loaded.backend.infer({"input": fresh})["logits"]
         exact = fp32.backend.infer({"input": fresh})["logits"]
         assert not np.array_equal(quantized, exact)  # really a different (INT8) model
@@ -86,7 +68,7 @@ IMPOSSIBLE = "precision: int8\nprecision_gate: {min_cosine: 1.0, max_abs_error: 
 
 
 def test_impossible_gate_falls_back_to_fp32_and_says_why(tmp_path: Path) -> None:
-    loaded = _load(_repo(tmp_path, IMPOSSIBLE), tmp_path / "cache")
+    loaded = _load(calibrated_tiny_cnn(tmp_path, IMPOSSIBLE), tmp_path / "cache")
     try:
         assert loaded.precision == "fp32"
         rejected, effective = loaded.trail.precision
@@ -101,11 +83,11 @@ def test_impossible_gate_falls_back_to_fp32_and_says_why(tmp_path: Path) -> None
 
 def test_strict_impossible_gate_leaves_the_model_unavailable(tmp_path: Path) -> None:
     with pytest.raises(BackendLoadError, match="strict: int8 requested and rejected.*max_abs_error"):
-        _load(_repo(tmp_path, IMPOSSIBLE + "strict: true\n"), tmp_path / "cache")
+        _load(calibrated_tiny_cnn(tmp_path, IMPOSSIBLE + "strict: true\n"), tmp_path / "cache")
 
 
 def test_int8_without_calibration_data_falls_back(tmp_path: Path) -> None:
-    model = _repo(tmp_path, "precision: int8\n")
+    model = calibrated_tiny_cnn(tmp_path, "precision: int8\n")
     shutil.rmtree(model / "calibration")
     loaded = _load(model, tmp_path / "cache")
     try:
@@ -116,7 +98,7 @@ def test_int8_without_calibration_data_falls_back(tmp_path: Path) -> None:
 
 
 def test_quantize_command_builds_what_the_server_then_reuses(tmp_path: Path) -> None:
-    model = _repo(tmp_path, "precision: int8\n")
+    model = calibrated_tiny_cnn(tmp_path, "precision: int8\n")
     cache = tmp_path / "cache"
     done = switchyard("quantize", str(model), "--cache-dir", str(cache))
     assert done.returncode == 0, done.stderr
@@ -134,7 +116,7 @@ def test_quantize_command_builds_what_the_server_then_reuses(tmp_path: Path) -> 
 
 
 async def test_get_model_reports_the_effective_precision_and_its_figures(tmp_path: Path) -> None:
-    model = _repo(tmp_path, "precision: int8\nmax_batch_size: 4\n")
+    model = calibrated_tiny_cnn(tmp_path, "precision: int8\nmax_batch_size: 4\n")
     settings = make_settings(model.parent, cache_dir=tmp_path / "cache")
     async for running in start_server(settings):
         (version,) = (await running.client.get_model("tiny_cnn")).versions
@@ -162,7 +144,7 @@ def _cpu(*flags: str):
     ],
 )
 def test_auto_takes_int8_only_with_vnni_and_a_passing_gate(tmp_path: Path, flags, gate, precision, first_step) -> None:
-    model = _repo(tmp_path, "precision: auto\n" + gate)
+    model = calibrated_tiny_cnn(tmp_path, "precision: auto\n" + gate)
     loader = ModelLoader(make_settings(model.parent, cache_dir=tmp_path / "cache"), report=_cpu(*flags))
     loaded = loader.load("tiny_cnn", load_model_config(model / "config.yaml"), model / "1")
     try:
@@ -176,9 +158,9 @@ def test_auto_takes_int8_only_with_vnni_and_a_passing_gate(tmp_path: Path, flags
 
 
 def test_a_validation_folder_is_what_the_gate_measures(tmp_path: Path) -> None:
-    model = _repo(tmp_path, "backend: onnxruntime\nprecision: int8\n")
+    model = calibrated_tiny_cnn(tmp_path, "backend: onnxruntime\nprecision: int8\n")
     (model / "validation").mkdir()
-    np.savez(model / "validation" / "held_out.npz", input=_images(5, 123))
+    np.savez(model / "validation" / "held_out.npz", input=smooth_images(5, 123))
     loaded = _load(model, tmp_path / "cache")
     try:
         assert loaded.precision == "int8"
@@ -200,7 +182,7 @@ def _load_on(model: Path, cache: Path, report):
 
 
 def test_bf16_is_gated_against_exact_fp32_on_openvino(tmp_path: Path) -> None:
-    model = _repo(tmp_path, "backend: openvino\nprecision: bf16\n")
+    model = calibrated_tiny_cnn(tmp_path, "backend: openvino\nprecision: bf16\n")
     loaded = _load_on(model, tmp_path / "cache", _cpu("avx512_bf16"))
     try:
         assert (loaded.backend_name, loaded.precision) == ("openvino", "bf16")
@@ -213,7 +195,7 @@ def test_bf16_is_gated_against_exact_fp32_on_openvino(tmp_path: Path) -> None:
 def test_int8_then_bf16_rejected_serves_fp32_with_both_figures(tmp_path: Path) -> None:
     if not probe().cpu.supports_bf16:
         pytest.skip("this CPU has no BF16: OpenVINO's bf16 hint would run f32 and pass an exact gate")
-    model = _repo(tmp_path, "backend: openvino\n" + IMPOSSIBLE)
+    model = calibrated_tiny_cnn(tmp_path, "backend: openvino\n" + IMPOSSIBLE)
     loaded = _load_on(model, tmp_path / "cache", _cpu("avx512_vnni", "avx512_bf16"))
     try:
         int8, bf16, effective = loaded.trail.precision
@@ -226,7 +208,9 @@ def test_int8_then_bf16_rejected_serves_fp32_with_both_figures(tmp_path: Path) -
 
 def test_fp16_on_the_openvino_cpu_is_gated_and_falls_back(tmp_path: Path) -> None:
     fp16_cpu = _cpu("avx512_fp16")
-    passing = _load_on(_repo(tmp_path / "a", "backend: openvino\nprecision: fp16\n"), tmp_path / "cache", fp16_cpu)
+    passing = _load_on(
+        calibrated_tiny_cnn(tmp_path / "a", "backend: openvino\nprecision: fp16\n"), tmp_path / "cache", fp16_cpu
+    )
     try:
         assert passing.precision == "fp16"
         assert passing.trail.precision[0].startswith("fp16: serves [cosine ")
@@ -235,7 +219,7 @@ def test_fp16_on_the_openvino_cpu_is_gated_and_falls_back(tmp_path: Path) -> Non
     if not probe().cpu.supports_fp16:
         pytest.skip("this CPU has no FP16: OpenVINO's f16 hint would run f32 and pass an exact gate")
     strict_gate = "backend: openvino\nprecision: fp16\nprecision_gate: {max_abs_error: 0}\n"
-    rejected = _load_on(_repo(tmp_path / "b", strict_gate), tmp_path / "cache", fp16_cpu)
+    rejected = _load_on(calibrated_tiny_cnn(tmp_path / "b", strict_gate), tmp_path / "cache", fp16_cpu)
     try:
         fp16, effective = rejected.trail.precision
         assert fp16.startswith("fp16: rejected [cosine") and "openvino gate failed: max_abs_error" in fp16
@@ -243,4 +227,4 @@ def test_fp16_on_the_openvino_cpu_is_gated_and_falls_back(tmp_path: Path) -> Non
     finally:
         rejected.backend.unload()
     with pytest.raises(BackendLoadError, match="strict: fp16 rejected, no fallback: openvino gate failed"):
-        _load_on(_repo(tmp_path / "c", strict_gate + "strict: true\n"), tmp_path / "cache", fp16_cpu)
+        _load_on(calibrated_tiny_cnn(tmp_path / "c", strict_gate + "strict: true\n"), tmp_path / "cache", fp16_cpu)

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from clients import SwitchyardClient
 from service.metrics import RepositoryCollector
 from service.repository.summary import summary_rows
 from tests.conftest import serving
+from tests.fixtures.calibrated import TINY_CNN, calibrated_tiny_cnn, smooth_images
 from tests.integration.conftest import make_settings, start_server
-
-ROOT = Path(__file__).resolve().parents[2]
-TINY_CNN = ROOT / "model_repository" / "tiny_cnn" / "1" / "model.onnx"
-
-
-def _images(count: int, seed: int) -> np.ndarray:
-    # Smooth image-like inputs: activation ranges like real data, unlike white noise.
-    base = np.random.default_rng(seed).random((count, 3, 8, 8), dtype=np.float32)
-    return np.repeat(np.repeat(base, 8, axis=2), 8, axis=3)
 
 
 def _repo(root: Path, config: str) -> Path:
-    if not TINY_CNN.is_file():
-        pytest.skip("model_repository/tiny_cnn missing: run scripts/fetch_models.py")
-    model = root / "repo" / "tiny_cnn"
-    (model / "1").mkdir(parents=True)
-    shutil.copy(TINY_CNN, model / "1" / "model.onnx")
-    (model / "calibration").mkdir()
-    np.savez(model / "calibration" / "batch.npz", input=_images(16, 7))
-    (model / "config.yaml").write_text(config)
-    return model.parent
+    return calibrated_tiny_cnn(root, config).parent
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -46,7 +28,7 @@ async def test_openvino_serves_the_nncf_int8_model(tmp_path: Path) -> None:
 
     repo = _repo(tmp_path, "backend: openvino\nprecision: int8\nmax_batch_size: 4\n")
     cache = tmp_path / "cache"
-    fresh = _images(4, 99)
+    fresh = smooth_images(4, 99)
     async for running in start_server(make_settings(repo, cache_dir=cache)):
         (version,) = (await running.client.get_model("tiny_cnn")).versions
         assert (version.backend, version.precision) == ("openvino", "int8")
