@@ -22,6 +22,7 @@ import numpy as np
 from backends.base import Backend, Device
 from backends.precision.calibration import CalibrationError, ImagePreprocess, load_calibration
 from backends.precision.gate import GateFigures, GateThresholds, Outputs, box_agreement, failure, measure
+from backends.precision.order import precision_order
 from backends.precision.plan import (
     ONNXRUNTIME_INT8,
     Comparer,
@@ -34,7 +35,6 @@ from backends.precision.plan import (
 from backends.precision.quantize_onnx import onnx_input_names, run_onnx
 from backends.precision.quantize_openvino import run_openvino
 from backends.probe import HardwareReport
-from backends.selection import precision_order
 from protos.errors import BackendLoadError
 from service.repository.config import ModelConfig
 from service.vision.config import DbTextConfig

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from backends.selection import precision_order
+from backends.precision.order import precision_order
 from tests.backends.test_selection import machine
 
 
