@@ -20,8 +20,8 @@ from service.repository.config import load_model_config
 from service.repository.loader import ModelLoader
 from service.repository.precision import PrecisionDecision, gate_loaded
 from tests.backends.test_selection import machine
+from tests.fixtures.calibrated import calibrated_tiny_cnn
 from tests.integration.conftest import make_settings
-from tests.integration.test_precision import _repo
 
 
 def _intel_machine():
@@ -35,7 +35,7 @@ def _load(model: Path, cache: Path):
 
 
 def test_fp16_applied_at_load_is_gated_after_it(tmp_path: Path) -> None:
-    loaded = _load(_repo(tmp_path, "backend: openvino\nprecision: fp16\n"), tmp_path / "cache")
+    loaded = _load(calibrated_tiny_cnn(tmp_path, "backend: openvino\nprecision: fp16\n"), tmp_path / "cache")
     try:
         assert (loaded.backend_name, loaded.precision) == ("openvino", "fp16")
         assert [e.outcome.value for e in loaded.trail.entries if e.backend == "openvino"][:2] == ["failed", "failed"]
@@ -50,7 +50,7 @@ def test_fp16_failing_the_gate_after_loading_reloads_fp32(tmp_path: Path) -> Non
     if not probe().cpu.supports_fp16:
         pytest.skip("this CPU has no FP16: OpenVINO's f16 hint would run f32 and pass an exact gate")
     config = "backend: openvino\nprecision: fp16\nprecision_gate: {max_abs_error: 0}\n"
-    loaded = _load(_repo(tmp_path, config), tmp_path / "cache")
+    loaded = _load(calibrated_tiny_cnn(tmp_path, config), tmp_path / "cache")
     try:
         step, effective = loaded.trail.precision
         assert step.startswith("fp16: rejected [cosine ") and "openvino gate failed: max_abs_error" in step
@@ -60,7 +60,7 @@ def test_fp16_failing_the_gate_after_loading_reloads_fp32(tmp_path: Path) -> Non
 
 
 def test_what_is_not_gated_after_loading(tmp_path: Path) -> None:
-    model = _repo(tmp_path, "backend: openvino\nprecision: fp16\n")
+    model = calibrated_tiny_cnn(tmp_path, "backend: openvino\nprecision: fp16\n")
     config = load_model_config(model / "config.yaml")
     backend = OpenVinoBackend()
     backend.load(model / "1" / "model.onnx", OpenVinoOptions(precision_hint="f16"), Device("cpu"))
