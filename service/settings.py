@@ -9,6 +9,7 @@ from pydantic import Field, PlainValidator, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protos.limits import DEFAULT_MAX_BYTES_ELEMENTS, DEFAULT_MAX_TENSOR_ELEMENTS, DEFAULT_MAX_TENSOR_RANK
+from service.cpu_scheduling import CpuScheduling
 from service.oip.shared_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_REGIONS
 from service.rpc.budget import DEFAULT_MAX_INFLIGHT_BYTES
 from service.scheduling.inline import DEFAULT_INLINE_COMPUTE_US
@@ -96,6 +97,9 @@ class ServerSettings(BaseSettings):
     # A CPU model without dynamic batching whose backend call's running p95 is under this runs
     # on the event loop when idle, skipping the executor hop (service/scheduling/inline.py); 0 = off.
     inline_compute_us: float = Field(default=DEFAULT_INLINE_COMPUTE_US, ge=0, le=100_000)
+    # Linux scheduling policy of the server's threads (service/cpu_scheduling.py): "batch" lets
+    # the event loop run on while grpc's helper threads wake; "normal" is the system default.
+    cpu_scheduling: CpuScheduling = "batch"
     # System shared memory of the Open Inference Protocol (service/oip/shared_memory.py): only
     # same-host clients can use it, so "auto" turns it on when bound to loopback; "system" turns
     # it on anywhere (off loopback only with an --auth-config that grants admin); "off" never.

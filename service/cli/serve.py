@@ -54,6 +54,10 @@ def serve(
         float | None,
         typer.Option(help="run a CPU model on the event loop while its calls' p95 is under this (µs); 0 = never"),
     ] = None,
+    cpu_scheduling: Annotated[
+        str | None,
+        typer.Option(help="batch: grpc's helper threads never preempt the event loop (Linux SCHED_BATCH) | normal"),
+    ] = None,
     max_connection_age: Annotated[
         float | None, typer.Option(help="seconds before a client connection is recycled; 0 = never")
     ] = None,
@@ -161,9 +165,9 @@ def serve(
         settings = settings.model_copy(update={"workers": count})
     check_before_loading(settings)
     log_format = _configure_logging(settings.log_level, settings.log_format)
-    if why:
-        import logging
+    import logging
 
+    if why:
         logging.getLogger("switchyard.workers").info("--workers auto: %s", why)
     if int(settings.workers) > 1:
         from service.workers import run_workers
@@ -171,7 +175,11 @@ def serve(
         raise typer.Exit(run_workers(settings, port_file))
     import asyncio
 
+    from service.cpu_scheduling import apply_cpu_scheduling
     from service.server import serve as run
+
+    # Before grpc, a runtime or an executor starts a thread: they all inherit the policy.
+    logging.getLogger("switchyard.server").info("cpu scheduling: %s", apply_cpu_scheduling(settings.cpu_scheduling))
 
     def ready(server) -> None:
         if log_format == "json":
