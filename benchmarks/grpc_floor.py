@@ -6,6 +6,10 @@ parsing alone. Usage (pin it): taskset -c 0 python -m benchmarks.grpc_floor --po
 
 --then sleep0 adds one `await asyncio.sleep(0)` before replying, --then executor one
 `run_in_executor` of a no-op (a thread hop like the runner's), to price those steps.
+--then ort runs the tiny CNN itself with ONNX Runtime (1 thread) on the loop: the request's
+tensor read with np.frombuffer, the reply built from the output, nothing else: the least a
+Python gRPC server can do per tiny-CNN request here. --cpu-scheduling batch puts the process
+under SCHED_BATCH first, as `switchyard serve` does by default (service/cpu_scheduling.py).
 """
 
 from __future__ import annotations
@@ -16,14 +20,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
+import onnxruntime as ort
 
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
+from service.cpu_scheduling import apply_cpu_scheduling
+from tests.fixtures.models import tiny_cnn
 
 
 class Floor(predict_pb2_grpc.PredictServicer):
     def __init__(self, then: str = "reply") -> None:
         self.then = then
+        if then == "ort":
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = 1
+            model = tiny_cnn().SerializeToString()
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.executor = ThreadPoolExecutor(1)
         self.reply = pb.PredictResponse(model="tiny_cnn", version="1")
         self.reply.outputs.add(
@@ -35,7 +47,19 @@ class Floor(predict_pb2_grpc.PredictServicer):
             await asyncio.sleep(0)
         elif self.then == "executor":
             await asyncio.get_running_loop().run_in_executor(self.executor, int)
+        elif self.then == "ort":
+            return self._run(request)
         return self.reply
+
+    def _run(self, request: pb.PredictRequest) -> pb.PredictResponse:
+        tensor = request.inputs[0]
+        array = np.frombuffer(tensor.raw_contents, np.float32).reshape(tuple(tensor.shape))
+        (probabilities,) = self.session.run(["probabilities"], {tensor.name: array})
+        reply = pb.PredictResponse(model=request.model, version="1")
+        reply.outputs.add(
+            name="probabilities", datatype="FP32", shape=probabilities.shape, raw_contents=probabilities.tobytes()
+        )
+        return reply
 
 
 async def main(port: int, then: str) -> None:
@@ -49,6 +73,8 @@ async def main(port: int, then: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8201)
-    parser.add_argument("--then", choices=("reply", "sleep0", "executor"), default="reply")
+    parser.add_argument("--then", choices=("reply", "sleep0", "executor", "ort"), default="reply")
+    parser.add_argument("--cpu-scheduling", choices=("batch", "normal"), default="normal")
     args = parser.parse_args()
+    print("cpu scheduling:", apply_cpu_scheduling(args.cpu_scheduling), flush=True)
     asyncio.run(main(args.port, args.then))

@@ -8,6 +8,7 @@ on the server's core with the same inputs. Every run is bounded (--seconds each)
 
     python -m benchmarks.serving --seconds 3 --out bench-results.json
     python -m benchmarks.serving --seconds 4 --rounds 3 --models tiny_plain,medium_b500 --concurrency 1,32
+    python -m benchmarks.serving --seconds 4 --rounds 5 --models tiny_plain --concurrency 1,32 --modes unary,stream
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench(args, model: str, concurrency: int, port: int, server_pid: int, out: Path) -> dict:
+def bench(args, model: str, concurrency: int, mode: str, port: int, server_pid: int, out: Path) -> dict:
     before = cpu_seconds(server_pid)
     subprocess.run(
         [
@@ -108,6 +109,8 @@ def bench(args, model: str, concurrency: int, port: int, server_pid: int, out: P
             str(concurrency),
             "--seconds",
             str(args.seconds),
+            "--mode",
+            mode,
             "--json-out",
             str(out),
         ],
@@ -118,7 +121,7 @@ def bench(args, model: str, concurrency: int, port: int, server_pid: int, out: P
     row = json.loads(out.read_text())["results"][0]
     served = row["requests"] + row["errors"] + 51  # + the check call and the warm-up
     row["server_cpu_us_per_request"] = round((cpu_seconds(server_pid) - before) / served * 1e6, 1)
-    row["model"] = model
+    row["model"] = model if mode == "unary" else f"{model} ({mode})"
     return row
 
 
@@ -146,6 +149,7 @@ def main() -> None:
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--modes", default="unary", help="unary and/or stream (PredictStream), comma separated")
     parser.add_argument("--models", default=",".join(f"{b}_{s}" for b in ("tiny", "medium") for s in CONFIGS))
     parser.add_argument("--serve-args", default="", help="extra serve flags, space separated")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
@@ -168,10 +172,11 @@ def main() -> None:
         try:
             for _ in range(args.rounds):
                 for model in models:
-                    for concurrency in (int(c) for c in args.concurrency.split(",")):
-                        row = bench(args, model, concurrency, port, server.pid, Path(tmp) / "one.json")
-                        rows.append(row)
-                        print(json.dumps(row), flush=True)
+                    for mode in args.modes.split(","):
+                        for concurrency in (int(c) for c in args.concurrency.split(",")):
+                            row = bench(args, model, concurrency, mode, port, server.pid, Path(tmp) / "one.json")
+                            rows.append(row)
+                            print(json.dumps(row), flush=True)
         finally:
             stop_server(server)
     args.out.write_text(json.dumps(rows, indent=2))

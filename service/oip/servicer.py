@@ -147,7 +147,7 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     @unary_errors
     async def ModelInfer(self, request, context):
-        async with self._gate.track():
+        with self._gate.track():
             return await self._infer(request, deadline_of(context, self._clock))
 
     async def _infer_in_band(
@@ -176,7 +176,7 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
         bytes do not decode.
         """
         deadline = deadline_of(context, self._clock)
-        async with self._gate.track():
+        with self._gate.track():
             async for reply in concurrent_replies(request_iterator, lambda r: self._infer_in_band(r, deadline)):
                 yield reply
 

@@ -68,7 +68,7 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
 
     @unary_errors
     async def Predict(self, request, context):
-        async with self._gate.track():
+        with self._gate.track():
             return await self._predict(request, deadline_of(context, self._clock))
 
     async def _predict_in_band(
@@ -96,7 +96,7 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
         draining, the request stream failing) ends the RPC with a status.
         """
         deadline = deadline_of(context, self._clock)
-        async with self._gate.track():
+        with self._gate.track():
             async for response in concurrent_replies(
                 request_iterator, lambda item: self._predict_in_band(item, deadline), ordered=_ordered
             ):
@@ -108,7 +108,7 @@ class PredictServicer(predict_pb2_grpc.PredictServicer):
 
         Frame errors are in band; a broken stream (bad config, unknown model) ends the RPC.
         """
-        async with self._gate.track():
+        with self._gate.track():
             async for response in self.video.stream(request_iterator):
                 yield response
 

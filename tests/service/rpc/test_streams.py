@@ -104,7 +104,7 @@ async def test_the_drain_answers_what_was_read_then_ends_the_stream():
     async def handle(n: int) -> int:
         return n
 
-    async with gate.track():
+    with gate.track():
         replies = concurrent_replies(feed, handle)
         feed.send(1)
         assert await anext(replies) == 1
