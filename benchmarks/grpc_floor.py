@@ -10,6 +10,8 @@ parsing alone. Usage (pin it): taskset -c 0 python -m benchmarks.grpc_floor --po
 tensor read with np.frombuffer, the reply built from the output, nothing else: the least a
 Python gRPC server can do per tiny-CNN request here. --cpu-scheduling batch puts the process
 under SCHED_BATCH first, as `switchyard serve` does by default (service/cpu_scheduling.py).
+--sync-threads N serves with grpc's synchronous server and N handler threads instead of grpc.aio
+(reply and ort only): the other server API grpcio has.
 """
 
 from __future__ import annotations
@@ -70,11 +72,35 @@ async def main(port: int, then: str) -> None:
     await server.wait_for_termination()
 
 
+class SyncFloor(predict_pb2_grpc.PredictServicer):
+    """The same answers from grpc's synchronous server (handlers on its thread pool)."""
+
+    def __init__(self, then: str) -> None:
+        self.floor = Floor(then)
+
+    def Predict(self, request, context):
+        return self.floor._run(request) if self.floor.then == "ort" else self.floor.reply
+
+
+def main_sync(port: int, then: str, threads: int) -> None:
+    if then not in ("reply", "ort"):
+        raise SystemExit("--sync-threads serves --then reply or ort")
+    server = grpc.server(ThreadPoolExecutor(threads), options=[("grpc.max_receive_message_length", 64 << 20)])
+    predict_pb2_grpc.add_PredictServicer_to_server(SyncFloor(then), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8201)
     parser.add_argument("--then", choices=("reply", "sleep0", "executor", "ort"), default="reply")
     parser.add_argument("--cpu-scheduling", choices=("batch", "normal"), default="normal")
+    parser.add_argument("--sync-threads", type=int, default=0, help="grpc's synchronous server with N threads")
     args = parser.parse_args()
     print("cpu scheduling:", apply_cpu_scheduling(args.cpu_scheduling), flush=True)
-    asyncio.run(main(args.port, args.then))
+    if args.sync_threads:
+        main_sync(args.port, args.then, args.sync_threads)
+    else:
+        asyncio.run(main(args.port, args.then))
