@@ -17,6 +17,7 @@ class ErrorCode(enum.Enum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     CANCELLED = "cancelled"
     FAILED_PRECONDITION = "failed_precondition"
+    ALREADY_EXISTS = "already_exists"
     UNIMPLEMENTED = "unimplemented"
     PERMISSION_DENIED = "permission_denied"
     INTERNAL = "internal"

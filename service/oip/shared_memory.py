@@ -152,8 +152,10 @@ class SharedMemoryRegistry:
         if not name:
             raise InvalidInputError("SystemSharedMemoryRegister: 'name' is empty")
         if name in self._regions:
-            raise InvalidInputError(
-                f"shared memory region '{clipped(name)}' is already registered; unregister it first"
+            # Triton's status for it, which clients that register idempotently look for.
+            raise SwitchyardError(
+                f"shared memory region '{clipped(name)}' is already registered; unregister it first",
+                ErrorCode.ALREADY_EXISTS,
             )
         if byte_size <= 0:
             raise InvalidInputError(f"shared memory region '{clipped(name)}': 'byte_size' must be positive")

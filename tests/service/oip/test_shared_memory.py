@@ -128,8 +128,10 @@ def test_bad_registrations_are_refused(shm, key, offset, size, message, code):
 def test_a_name_registers_once(shm):
     regions = SharedMemoryRegistry()
     regions.register("r", key_of(shm), 0, 16)
-    with pytest.raises(SwitchyardError, match="'r' is already registered"):
+    with pytest.raises(SwitchyardError, match="'r' is already registered") as error:
         regions.register("r", key_of(shm), 16, 16)
+    assert code_of(error) is ErrorCode.ALREADY_EXISTS
+    assert [(r.offset, r.byte_size) for r in regions.status("r")] == [(0, 16)]  # the first one stands
 
 
 def test_the_region_count_and_mapped_bytes_are_bounded(shm):

@@ -75,7 +75,7 @@ async def test_status_lists_the_regions_and_unregister_removes_them(report):
         ("offset_past_end", "INVALID_ARGUMENT", ["input 'input'", "shared_memory_offset 16", "'input_data'"]),
         ("register_past_end", "INVALID_ARGUMENT", ["'too_big'", "runs past the end", "holds 49152 bytes"]),
         ("register_unknown_key", "NOT_FOUND", ["'nowhere'", "no shared memory object '/sy_no_such_key'"]),
-        ("register_twice", "INVALID_ARGUMENT", ["'input_data' is already registered"]),
+        ("register_twice", "ALREADY_EXISTS", ["'input_data' is already registered"]),
         ("status_unknown", "NOT_FOUND", ["no shared memory region 'no_such_region'"]),
         ("cuda_register", "UNIMPLEMENTED", ["CUDA shared memory", "not implemented"]),
         ("after_unregister", "NOT_FOUND", ["no shared memory region 'input_data'"]),
