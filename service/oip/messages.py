@@ -69,7 +69,7 @@ def _check_inputs(
         names.add(name)
         typed = codec.has_typed_contents(tensor.contents)
         if place is not None:
-            checked.append(_shared_input(tensor, place, typed, regions, limits))
+            checked.append(_shared_input(tensor, place, typed, regions, limits, lease))
             continue
         if raw:
             if typed:
@@ -93,7 +93,7 @@ def _check_inputs(
 
 
 def _shared_input(
-    tensor, place: Place, typed: bool, regions: SharedMemoryRegistry | None, limits: Limits
+    tensor, place: Place, typed: bool, regions: SharedMemoryRegistry | None, limits: Limits, lease: Lease | None
 ) -> codec.Checked:
     if regions is None:
         raise unimplemented(
@@ -105,7 +105,7 @@ def _shared_input(
             f"tensor '{clipped(tensor.name)}': has contents and names shared memory region "
             f"'{clipped(place.region)}'; use one"
         )
-    return regions.input(tensor.name, tensor.datatype, tensor.shape, place, limits)
+    return regions.input(tensor.name, tensor.datatype, tensor.shape, place, limits, lease)
 
 
 def output_places(request: pb.ModelInferRequest, regions: SharedMemoryRegistry | None) -> dict[str, Place]:

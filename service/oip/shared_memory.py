@@ -2,23 +2,23 @@
 
 A region names part of a POSIX shared memory object (`shm_open` key "/name" -> /dev/shm/name,
 what tritonclient.utils.shared_memory creates). An input whose parameters name a region is read
-from it as a zero-copy numpy view of a read-only mapping; an output asked for in a region is
-written into it (a second, writable mapping made on first use) and travels without contents.
+from the object with pread into a private buffer (one copy, no socket, no protobuf); an output
+asked for in a region is written into the object with pwrite and travels without contents.
 
-Lifetime: a region holds its file descriptor and mappings. Unregistering drops it from the
-registry at once; arrays of requests still running keep their mapping alive (numpy holds the
-buffer, so the mapping is unmapped only when the last view is gone), and writes look a region
-up by name, so nothing ever touches a region after it left the registry.
+Why not map the object: the client owns it and may shrink it at any moment, and touching a
+mapped page past the object's end is SIGBUS, which would end the whole server. A read past
+the end is only a short read, and a write past it grows the object, so whatever a client does
+to its object costs at most its own request (FAILED_PRECONDITION). The private copy also
+means the model sees the input as it was when the request was read, whatever the client
+writes meanwhile.
 
-Trust: the client owns the memory. The object's size is checked against the region on every
-use, so a client that shrinks its object gets an error rather than crashing the server with
-SIGBUS, but a client that shrinks it *during* a request can still do so; shared memory is
-therefore for same-host clients the operator trusts (docs/protocols.md, "Shared memory").
+Lifetime: a region holds its file descriptor. Unregistering drops it from the registry and
+closes the descriptor at once; reads and writes look a region up by name on the event loop,
+so nothing ever uses a descriptor after its region left the registry.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import stat
 from collections.abc import Mapping
@@ -33,11 +33,12 @@ from protos.datatypes import element_size
 from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
 from protos.limits import DEFAULT_LIMITS, LimitExceededError, Limits, checked_shape
 from protos.text import clipped
+from service.rpc.budget import Lease
 
 SHM_ROOT = Path("/dev/shm")
 DEFAULT_MAX_REGIONS = 64
-# What all regions together may map. Mapping costs address space, not memory (the pages are
-# the client's); the bound keeps one client from mapping the host's whole /dev/shm.
+# What all regions together may cover: the bound keeps one client from registering the host's
+# whole /dev/shm (a request still only reads what its tensors declare).
 DEFAULT_MAX_BYTES = 4 << 30
 REGION = "shared_memory_region"
 BYTE_SIZE = "shared_memory_byte_size"
@@ -89,52 +90,41 @@ class Region:
     offset: int
     byte_size: int
     _fd: int = field(repr=False)
-    _skip: int = field(repr=False)  # mappings start on a page boundary, `_skip` bytes before `offset`
-    _read: mmap.mmap = field(repr=False)
-    _write: mmap.mmap | None = field(default=None, repr=False)
     _writable: bool = field(default=False, repr=False)
 
-    def _check_live(self) -> None:
-        """The object still covers the region: touching pages past its end would be SIGBUS."""
-        size = os.fstat(self._fd).st_size
-        if size < self.offset + self.byte_size:
-            raise SwitchyardError(
-                f"shared memory region '{clipped(self.name)}': its object '{clipped(self.key)}' shrank to "
-                f"{size} bytes, below the registered {self.offset} + {self.byte_size}; register it again",
-                ErrorCode.FAILED_PRECONDITION,
-            )
-
-    def view(self, place: Place) -> memoryview:
-        self._check_live()
-        start = self._skip + place.offset
-        return memoryview(self._read)[start : start + place.byte_size]
+    def read(self, place: Place) -> bytes:
+        """A private copy of the place's bytes; FAILED_PRECONDITION when the object no longer holds them."""
+        start = self.offset + place.offset
+        data = os.pread(self._fd, place.byte_size, start)
+        if len(data) < place.byte_size:  # a read past the object's end is short, never a fault
+            raise self._shrank()
+        return data
 
     def write(self, place: Place, data: memoryview) -> None:
-        self._check_live()
-        if self._write is None:
-            if not self._writable:
-                raise SwitchyardError(
-                    f"shared memory region '{clipped(self.name)}' is read-only to the server (the object "
-                    f"'{clipped(self.key)}' is not writable by it): outputs cannot go there",
-                    ErrorCode.FAILED_PRECONDITION,
-                )
-            self._write = _map(self._fd, self.offset - self._skip, self._skip + self.byte_size, writable=True)
-        start = self._skip + place.offset
-        self._write[start : start + len(data)] = data
+        if not self._writable:
+            raise SwitchyardError(
+                f"shared memory region '{clipped(self.name)}' is read-only to the server (the object "
+                f"'{clipped(self.key)}' is not writable by it): outputs cannot go there",
+                ErrorCode.FAILED_PRECONDITION,
+            )
+        size = os.fstat(self._fd).st_size
+        if size < self.offset + self.byte_size:
+            # Writing would grow the client's object back; it shrank on purpose or by mistake.
+            raise self._shrank(size)
+        start, done = self.offset + place.offset, 0
+        while done < data.nbytes:
+            done += os.pwrite(self._fd, data[done:], start + done)
+
+    def _shrank(self, size: int | None = None) -> SwitchyardError:
+        size = os.fstat(self._fd).st_size if size is None else size
+        return SwitchyardError(
+            f"shared memory region '{clipped(self.name)}': its object '{clipped(self.key)}' shrank to "
+            f"{size} bytes, below the registered {self.offset} + {self.byte_size}; register it again",
+            ErrorCode.FAILED_PRECONDITION,
+        )
 
     def close(self) -> None:
-        for mapping in (self._read, self._write):
-            if mapping is not None:
-                try:
-                    mapping.close()
-                except BufferError:  # views of running requests hold it; unmapped when they are gone
-                    pass
         os.close(self._fd)
-
-
-def _map(fd: int, start: int, length: int, *, writable: bool) -> mmap.mmap:
-    prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
-    return mmap.mmap(fd, length, flags=mmap.MAP_SHARED, prot=prot, offset=start)
 
 
 class SharedMemoryRegistry:
@@ -178,12 +168,10 @@ class SharedMemoryRegistry:
                     f"shared memory region '{clipped(name)}': offset {offset} + byte_size {byte_size} runs past "
                     f"the end of '{clipped(key)}', which holds {size} bytes"
                 )
-            skip = offset % mmap.ALLOCATIONGRANULARITY
-            read = _map(fd, offset - skip, skip + byte_size, writable=False)
         except BaseException:
             os.close(fd)
             raise
-        self._regions[name] = Region(name, key, offset, byte_size, fd, skip, read, _writable=writable)
+        self._regions[name] = Region(name, key, offset, byte_size, fd, _writable=writable)
 
     def _open(self, name: str, key: str) -> tuple[int, bool]:
         """(descriptor, writable) of the object `key` names, shm_open's rules: leading '/'s, then a plain name."""
@@ -248,9 +236,16 @@ class SharedMemoryRegistry:
         return region
 
     def input(
-        self, name: str, datatype: str, shape: Any, place: Place, limits: Limits = DEFAULT_LIMITS
+        self,
+        name: str,
+        datatype: str,
+        shape: Any,
+        place: Place,
+        limits: Limits = DEFAULT_LIMITS,
+        lease: Lease | None = None,
     ) -> codec.Checked:
-        """The input `place` holds, checked against the region and its declared shape before any byte is read."""
+        """The input `place` holds, checked against the region and its declared shape before any byte is
+        read; `lease`, the request's share of the in-flight budget, is charged for the copy first."""
         region = self._fits("input", name, place)
         if datatype != "BYTES":
             codec.check_header(name, datatype, shape, limits)  # a known datatype, a shape within the limits
@@ -261,10 +256,13 @@ class SharedMemoryRegistry:
                     f"input '{clipped(name)}': {BYTE_SIZE} is {place.byte_size}, expected {expected} "
                     f"({count} x {datatype} for shape {list(dims)})"
                 )
-            # A view of the client's pages: the server holds at most one copy (a batch) of it.
-            return codec.Checked(name, datatype, dims, count, region.view(place), True, place.byte_size)
-        # Length-prefixed elements are parsed from a private copy the client cannot change meanwhile.
-        return codec.check_raw(name, datatype, shape, bytes(region.view(place)), limits)
+            if lease is not None:  # the copy counts against the in-flight budget before it exists
+                lease.reserve(place.byte_size)
+            # The array views the copy: nothing more to reserve for it.
+            return codec.Checked(name, datatype, dims, count, region.read(place), True, 0)
+        if lease is not None:
+            lease.note(place.byte_size)
+        return codec.check_raw(name, datatype, shape, region.read(place), limits)
 
     def check_output(self, name: str, place: Place) -> None:
         """Before inference: the output's region exists and holds the place."""

@@ -14,6 +14,7 @@ from protos.errors import ErrorCode, SwitchyardError
 from protos.inference import grpc_service_pb2 as pb
 from protos.limits import Limits
 from service.oip.shared_memory import Place, SharedMemoryRegistry, place_of
+from service.rpc.budget import InflightBudget
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_register_status_and_unregister(shm):
     assert code_of(error) is ErrorCode.NOT_FOUND
 
 
-def test_an_input_is_a_zero_copy_view_of_the_clients_memory(shm):
+def test_an_input_is_read_into_a_private_copy(shm):
     values = np.arange(12, dtype=np.float32).reshape(3, 4)
     np.ndarray((3, 4), np.float32, buffer=shm.buf, offset=64)[:] = values
     regions = SharedMemoryRegistry()
@@ -60,9 +61,23 @@ def test_an_input_is_a_zero_copy_view_of_the_clients_memory(shm):
     checked = regions.input("x", "FP32", [3, 4], Place("in", 0, 48))
     array = np.frombuffer(checked.source, np.float32).reshape(checked.dims)
     np.testing.assert_array_equal(array, values)
-    assert not array.flags.writeable  # the server never writes into a client's input
+    assert not array.flags.writeable
     np.ndarray((3, 4), np.float32, buffer=shm.buf, offset=64)[0, 0] = 99.0
-    assert array[0, 0] == 99.0  # the same pages, not a copy
+    assert array[0, 0] == 0.0  # the model sees the input as it was read, whatever the client writes later
+
+
+def test_the_copy_is_charged_to_the_request_before_it_is_made(shm):
+    regions = SharedMemoryRegistry()
+    regions.register("in", key_of(shm), 0, 4096)
+    budget = InflightBudget(1000)
+    with budget.lease() as lease:
+        with pytest.raises(SwitchyardError, match="in-flight budget") as error:
+            regions.input("x", "UINT8", [4096], Place("in", 0, 4096), lease=lease)
+        assert code_of(error) is ErrorCode.RESOURCE_EXHAUSTED
+        assert lease.held == 0
+    with budget.lease() as lease:
+        checked = regions.input("x", "UINT8", [512], Place("in", 0, 512), lease=lease)
+        assert lease.held == 512 and checked.nbytes == 0  # reserved once, here, not again for the array
 
 
 def test_an_output_is_written_at_its_offset(shm):
@@ -150,20 +165,26 @@ def test_the_region_count_and_mapped_bytes_are_bounded(shm):
 def test_an_object_that_shrank_is_refused_instead_of_crashing_the_server(shm):
     regions = SharedMemoryRegistry()
     regions.register("in", key_of(shm), 0, 4096)
-    os.truncate(f"/dev/shm/{shm.name.lstrip('/')}", 1024)  # touching the lost pages would be SIGBUS
+    regions.register("out", key_of(shm), 0, 4096)
+    path = f"/dev/shm/{shm.name.lstrip('/')}"
+    os.truncate(path, 1024)  # touching the lost pages of a mapping would be SIGBUS
     with pytest.raises(SwitchyardError, match="shrank to 1024 bytes") as error:
         regions.input("x", "UINT8", [4096], Place("in", 0, 4096))
     assert code_of(error) is ErrorCode.FAILED_PRECONDITION
+    with pytest.raises(SwitchyardError, match="shrank to 1024 bytes") as error:
+        regions.write_output("y", np.zeros(64, np.uint8), Place("out", 2048, 64))
+    assert code_of(error) is ErrorCode.FAILED_PRECONDITION
+    assert os.path.getsize(path) == 1024  # not grown back by the server
 
 
-def test_unregistering_while_a_request_holds_a_view_keeps_the_view_valid(shm):
+def test_unregistering_while_a_request_holds_its_input_keeps_the_input(shm):
     shm.buf[:4] = bytes([1, 2, 3, 4])
     regions = SharedMemoryRegistry()
     regions.register("in", key_of(shm), 0, 4)
     checked = regions.input("x", "UINT8", [4], Place("in", 0, 4))
     array = np.frombuffer(checked.source, np.uint8)
     del checked
-    regions.unregister("in")  # the mapping stays until the array (a running request's input) is gone
+    regions.unregister("in")  # closes the descriptor; the running request's input is its own copy
     gc.collect()
     assert array.tolist() == [1, 2, 3, 4]
     with pytest.raises(SwitchyardError, match="no shared memory region 'in'"):
