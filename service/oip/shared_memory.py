@@ -154,11 +154,11 @@ class SharedMemoryRegistry:
                 f"shared memory region '{clipped(name)}': {len(self._regions)} regions are registered, the "
                 f"server's limit (max_shared_memory_regions); unregister one first"
             )
-        mapped = sum(r.byte_size for r in self._regions.values())
-        if mapped + byte_size > self.max_bytes:
+        covered = sum(r.byte_size for r in self._regions.values())
+        if covered + byte_size > self.max_bytes:
             raise LimitExceededError(
-                f"shared memory region '{clipped(name)}': {byte_size} bytes more would map {mapped + byte_size}, "
-                f"above the server's {self.max_bytes} (max_shared_memory_bytes)"
+                f"shared memory region '{clipped(name)}': {byte_size} bytes more would make {covered + byte_size} "
+                f"registered, above the server's {self.max_bytes} (max_shared_memory_bytes)"
             )
         fd, writable = self._open(name, key)
         try:
