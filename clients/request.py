@@ -9,6 +9,7 @@ import numpy as np
 
 from protos import codec
 from protos.datatypes import datatype_of
+from protos.parameters import set_parameter
 from protos.switchyard.v1 import predict_pb2 as pb
 
 __all__ = [
@@ -55,15 +56,7 @@ def build_request(
             name=name, datatype=datatype_of(array.dtype), shape=array.shape, raw_contents=codec.encode_raw(array)
         )
     for key, setting in (parameters or {}).items():
-        param = request.parameters[key]
-        if isinstance(setting, bool):
-            param.bool_param = setting
-        elif isinstance(setting, int):
-            param.int64_param = setting
-        elif isinstance(setting, float):
-            param.double_param = setting
-        else:
-            param.string_param = str(setting)
+        set_parameter(request.parameters[key], setting if isinstance(setting, bool | int | float) else str(setting))
     return request
 
 

@@ -24,6 +24,7 @@ from protos import codec
 from protos.datatypes import DATATYPES, numpy_dtype
 from protos.errors import InvalidInputError
 from protos.inference import grpc_service_pb2 as pb
+from protos.parameters import set_parameter
 from protos.text import clipped
 from service.oip.messages import RAW_ONLY
 from service.rest.binary import BinaryParts
@@ -77,18 +78,8 @@ def set_parameters(target: Any, values: Any, where: str, skip: frozenset[str] = 
     for key, value in _object(values, where).items():
         if key in skip:
             continue
-        parameter = target[key]
         try:
-            if isinstance(value, bool):
-                parameter.bool_param = value
-            elif isinstance(value, int):
-                parameter.int64_param = value
-            elif isinstance(value, float):
-                parameter.double_param = value
-            elif isinstance(value, str):
-                parameter.string_param = value
-            else:
-                raise TypeError
+            set_parameter(target[key], value)
         except (TypeError, ValueError):
             del target[key]
             raise InvalidInputError(
