@@ -63,10 +63,8 @@ class AsyncVideoClient(AsyncPredictChannel):
         Leaving the loop early cancels the stream, which frees its server-side decoder. An
         exception raised by `frames` is raised here as itself.
         """
-        times = SendTimes()
-        ledger = FrameLedger(stream_config(model, **options), frames, times)
         call_options = self._call_options(timeout, None)
-        deadline = _deadline(call_options["timeout"])
+        times, ledger, deadline = _prepare(frames, model, options, call_options["timeout"])
         failures = 0
         while True:
             call = self._stub.StreamVideo(ledger.aio_requests(), **_within(call_options, deadline))
@@ -87,10 +85,7 @@ class AsyncVideoClient(AsyncPredictChannel):
             finally:
                 call.cancel()
             failures += 1
-            if resume is None or not resumable(failure, resume) or failures >= resume.max_attempts:
-                raise failure
-            _resuming(model, failure, ledger)
-            await asyncio.sleep(resume_delay(resume, failures))
+            await asyncio.sleep(_pause_before_resuming(model, failure, ledger, resume, failures))
 
 
 class VideoClient(PredictChannel):
@@ -105,10 +100,8 @@ class VideoClient(PredictChannel):
         resume: RetryPolicy | None = DEFAULT_RESUME,
         **options,
     ) -> Iterator[FrameResult]:
-        times = SendTimes()
-        ledger = FrameLedger(stream_config(model, **options), frames, times)
         call_options = self._call_options(timeout, None)
-        deadline = _deadline(call_options["timeout"])
+        times, ledger, deadline = _prepare(frames, model, options, call_options["timeout"])
         failures = 0
         while True:
             call = self._stub.StreamVideo(ledger.sync_requests(), **_within(call_options, deadline))
@@ -126,13 +119,15 @@ class VideoClient(PredictChannel):
             finally:
                 call.cancel()
             failures += 1
-            if resume is None or not resumable(failure, resume) or failures >= resume.max_attempts:
-                raise failure
-            _resuming(model, failure, ledger)
-            time.sleep(resume_delay(resume, failures))
+            time.sleep(_pause_before_resuming(model, failure, ledger, resume, failures))
 
 
-def _resuming(model: str, failure: PredictError, ledger: FrameLedger) -> None:
+def _pause_before_resuming(
+    model: str, failure: PredictError, ledger: FrameLedger, resume: RetryPolicy | None, failures: int
+) -> float:
+    """Raise `failure` unless the stream may be reopened; else log it and return the pause first."""
+    if resume is None or not resumable(failure, resume) or failures >= resume.max_attempts:
+        raise failure
     log.info(
         "video stream of %r ended %s (%s); resuming with %d unanswered frame(s)",
         model,
@@ -140,10 +135,17 @@ def _resuming(model: str, failure: PredictError, ledger: FrameLedger) -> None:
         failure.details,
         ledger.unanswered,
     )
+    return resume_delay(resume, failures)
 
 
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
+def _prepare(
+    frames: object, model: str, options: dict, timeout: float | None
+) -> tuple[SendTimes, FrameLedger, float | None]:
+    """What both flavours set up once per stream: send times, the ledger, and the deadline every
+    resumed call shares."""
+    times = SendTimes()
+    ledger = FrameLedger(stream_config(model, **options), frames, times)
+    return times, ledger, None if timeout is None else time.monotonic() + timeout
 
 
 def _within(call_options: dict, deadline: float | None) -> dict:
