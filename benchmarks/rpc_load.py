@@ -21,7 +21,7 @@ import numpy as np
 from clients.request import build_request, channel_options
 from protos.inference import grpc_service_pb2 as oip
 from protos.switchyard.v1 import predict_pb2 as pb
-from service.cli.bench_load import Budget, LoadResult
+from service.cli.bench_load import Budget, LoadResult, unary_worker
 
 RPCS = {
     "Predict": "/switchyard.v1.Predict/Predict",
@@ -52,16 +52,7 @@ def _stream_failed(rpc: str, reply: bytes) -> bool:
 
 
 async def _unary(channel, rpc: str, data: bytes, budget: Budget, result: LoadResult) -> None:
-    call = channel.unary_unary(RPCS[rpc], request_serializer=_identity, response_deserializer=_identity)
-    clock, latencies = time.perf_counter_ns, result.latencies_ns
-    while budget.take():
-        t0 = clock()
-        try:
-            await call(data, timeout=30)
-        except grpc.aio.AioRpcError as error:
-            result.errors[error.code().name] += 1
-        else:
-            latencies.append(clock() - t0)
+    await unary_worker(channel, data, budget, result, 30, RPCS[rpc])
 
 
 async def _stream(channel, rpc: str, data: bytes, budget: Budget, result: LoadResult) -> None:

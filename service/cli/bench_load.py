@@ -125,7 +125,7 @@ async def run_load(
         lambda channel: channel,
     ).channels
     try:
-        worker = _unary_worker if mode == "unary" else _stream_worker
+        worker = unary_worker if mode == "unary" else _stream_worker
         started = time.perf_counter()
         await asyncio.gather(
             *(worker(opened[i % len(opened)], payload, budget, result, timeout) for i in range(concurrency))
@@ -137,8 +137,11 @@ async def run_load(
     return result
 
 
-async def _unary_worker(channel, payload: bytes, budget: Budget, result: LoadResult, timeout: float) -> None:
-    call = channel.unary_unary(PREDICT, request_serializer=_identity, response_deserializer=_identity)
+async def unary_worker(
+    channel, payload: bytes, budget: Budget, result: LoadResult, timeout: float, method: str = PREDICT
+) -> None:
+    """One request outstanding at a time on `method` (a serialised request, replies kept as bytes)."""
+    call = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
     clock = time.perf_counter_ns
     latencies, errors = result.latencies_ns, result.errors
     while budget.take():
