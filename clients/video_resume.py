@@ -29,6 +29,7 @@ import grpc
 
 from clients.connection import RetryPolicy
 from clients.errors import PredictError
+from clients.request import RequestFeed
 from clients.video_messages import Frame, SendTimes
 from protos.h264 import has_keyframe, parameter_sets_only
 from protos.switchyard.v1 import video_pb2 as vpb
@@ -63,10 +64,12 @@ def resumable(error: PredictError, policy: RetryPolicy | None) -> bool:
     return error.code.name in policy.codes
 
 
-class FrameLedger:
-    """The frames of one video stream across the calls that carry it."""
+class FrameLedger(RequestFeed):
+    """The frames of one video stream across the calls that carry it (and, as a RequestFeed, the
+    exception the caller's frame iterator raised)."""
 
     def __init__(self, config: vpb.StreamConfig, frames: Any, times: SendTimes) -> None:
+        super().__init__()
         self._config = config
         self._h264 = config.encoding == vpb.StreamConfig.ENCODING_H264
         self._times = times
@@ -76,9 +79,7 @@ class FrameLedger:
         self._unanswered: dict[int, vpb.StreamVideoRequest] = {}  # sequence number -> request
         self._pulled = 0  # sequence number of the next frame pulled from the caller
         self._exhausted = False
-        self.error: BaseException | None = None  # raised by the caller's iterator
         self._generation = 0
-        self._call: Any = None
         self._lock = threading.Lock()  # the bookkeeping (the sync client's feeder is another thread)
         self._pull_lock = threading.Lock()  # one pull from the caller at a time
         self._pulling: asyncio.Future | None = None
@@ -96,7 +97,7 @@ class FrameLedger:
             self._generation += 1
             first = next(iter(self._unanswered), self._pulled)
             priming = list(self._gop) if self._h264 and self._needs_priming(first) else []
-            self._priming = deque(r.frame.index for r in priming if not parameter_sets_only(r.frame.data))
+            self._priming = deque(r.frame.index for r in priming if not self._no_reply(r))
             return self._generation, first, priming
 
     def _needs_priming(self, first: int) -> bool:
@@ -168,15 +169,13 @@ class FrameLedger:
 
     async def _pull_aio(self) -> None:
         try:
-            if isinstance(self._source, AsyncIterable):
-                if self._aiter is None:
-                    self._aiter = self._source.__aiter__()
-                self._record(await self._aiter.__anext__())
-            else:
-                if self._iter is None:
-                    self._iter = iter(self._source)
-                self._record(next(self._iter))
-        except (StopAsyncIteration, StopIteration):
+            if not isinstance(self._source, AsyncIterable):
+                self._pull_sync()
+                return
+            if self._aiter is None:
+                self._aiter = self._source.__aiter__()
+            self._record(await self._aiter.__anext__())
+        except StopAsyncIteration:
             self._exhausted = True
         except Exception as exc:
             self._failed(exc)
@@ -184,22 +183,6 @@ class FrameLedger:
             self._pulling = None
 
     # ------------------------------------------------------------------ replies and errors
-
-    def bind(self, call: Any) -> Any:
-        self._call = call
-        if self.error is not None:
-            call.cancel()
-        return call
-
-    def _failed(self, exc: BaseException) -> None:
-        # grpc would swallow the caller's exception (cancelling the call); it is raised as itself.
-        self.error = exc
-        if self._call is not None:
-            self._call.cancel()
-
-    def reraise(self) -> None:
-        if self.error is not None:
-            raise self.error
 
     def answered(self, response: vpb.StreamVideoResponse) -> bool:
         """Account for one reply; False for a replayed priming picture's (the caller saw it already)."""
@@ -210,7 +193,7 @@ class FrameLedger:
             self._priming.clear()
             found = None
             for sequence, request in self._unanswered.items():
-                if request.frame.index == response.index and not parameter_sets_only(request.frame.data):
+                if request.frame.index == response.index and not self._no_reply(request):
                     found = sequence
                     break
             if found is None:
@@ -223,6 +206,11 @@ class FrameLedger:
                 if sequence == found:
                     break
             return True
+
+    def _no_reply(self, request: vpb.StreamVideoRequest) -> bool:
+        """An H.264 message of parameter sets alone: the server answers no reply for it. Only
+        H.264: JPEG or raw bytes may hold the same start-code pattern by chance."""
+        return self._h264 and parameter_sets_only(request.frame.data)
 
     def _keep_for_priming(self, request: vpb.StreamVideoRequest) -> None:
         if not self._h264:

@@ -1,7 +1,7 @@
 """A small blocking StreamVideo server for the video client's resume tests.
 
-Each call answers the frames it reads (pictures only: an H.264 message of parameter sets gets
-no reply, as on the real server) and, when `cuts` says so, ends after that many frames with
+Each call answers the frames it reads (pictures only: in an H.264 stream a message of parameter
+sets gets no reply, as on the real server) and, when `cuts` says so, ends after that many frames with
 UNAVAILABLE "server draining: reconnect" — frames the client sent past that point are left
 unread, as a draining server leaves them. Every call's frames are recorded.
 """
@@ -46,11 +46,12 @@ class FakeVideo:
         cut = self.cuts[number] if number < len(self.cuts) else None
         config = next(requests)
         assert config.WhichOneof("kind") == "config"
+        h264 = config.config.encoding == vpb.StreamConfig.ENCODING_H264
         if cut == 0:
             context.abort(self.code, DRAINING)
         for request in requests:
             frames.append(request.frame)
-            if not parameter_sets_only(request.frame.data):
+            if not (h264 and parameter_sets_only(request.frame.data)):  # as service/video/session.py
                 result = vpb.FrameResult(width=len(frames))
                 yield vpb.StreamVideoResponse(index=request.frame.index, pts=request.frame.pts, result=result)
             if cut is not None and len(frames) >= cut:

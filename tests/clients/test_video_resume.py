@@ -136,3 +136,13 @@ async def test_the_frame_generators_exception_is_raised_as_itself_across_a_resum
             async for result in client.stream(frames(), model="m", resume=QUICK):
                 seen.append(result.index)
     assert seen == list(range(len(seen))) and len(seen) <= 4
+
+
+@pytest.mark.parametrize("fake", [{"cuts": [3, 5]}], indirect=True)
+def test_raw_frames_that_look_like_h264_parameter_sets_are_still_answered_once(fake):
+    # 00 00 01 07 is an H.264 SPS start code; in raw or JPEG bytes it is just data.
+    frames = (b"\x00\x00\x01\x07" + bytes([i]) for i in range(12))
+    with VideoClient(fake.address, timeout=60) as client:
+        results = list(client.stream(frames, model="m", encoding="raw", resume=QUICK))
+    assert [r.index for r in results] == list(range(12))
+    assert_each_answered_once(fake)
