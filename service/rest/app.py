@@ -15,7 +15,7 @@ from collections.abc import Callable
 import grpc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -76,6 +76,9 @@ def _endpoint(
         except asyncio.CancelledError:  # the client went away
             observed.end(499, grpc.StatusCode.CANCELLED, "client disconnected", observers)
             raise
+        except ClientDisconnect:  # the client went away while sending its body: no fault of ours
+            code, message = grpc.StatusCode.CANCELLED, "client disconnected"
+            response = error_response(499, message)
         except Exception as exc:
             code, message = grpc_status(exc, observed.route)
             response = error_response(HTTP_STATUS.get(code, 500), message)

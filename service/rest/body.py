@@ -28,5 +28,6 @@ async def read_body(request: Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
-        parts.append(chunk)
+        if chunk:  # the stream ends with an empty chunk: keep a one-chunk body uncopied
+            parts.append(chunk)
     return parts[0] if len(parts) == 1 else b"".join(parts)

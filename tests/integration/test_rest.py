@@ -303,3 +303,22 @@ async def test_stop_lets_a_running_rest_request_finish_then_closes_the_port(mode
         assert reply.status_code == 200, reply.text
         with pytest.raises(httpx.ConnectError):
             await client.get("/v2/health/live")
+
+
+async def test_a_client_leaving_mid_body_is_counted_cancelled_not_as_a_server_fault(rest):
+    server, _ = rest
+    counts = server.protocol_requests.counts
+    before = counts.get(("rest", "CANCELLED"), 0), counts.get(("rest", "INTERNAL"), 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    writer.write(
+        b"POST /v2/models/add/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n" + b'{"inputs": ['
+    )
+    await writer.drain()
+    writer.close()  # 100,000 bytes promised, 12 sent
+    await writer.wait_closed()
+    deadline = asyncio.get_running_loop().time() + 30
+    while counts.get(("rest", "CANCELLED"), 0) == before[0]:
+        assert asyncio.get_running_loop().time() < deadline, counts
+        await asyncio.sleep(0.01)
+    assert counts.get(("rest", "INTERNAL"), 0) == before[1], counts
