@@ -179,11 +179,17 @@ def _typed_array(checked: Checked) -> np.ndarray:
     wire = np.array(checked.source, dtype=_WIRE_DTYPE[TYPED_FIELD[checked.datatype]])
     if wire.dtype == target:
         return wire
-    if wire.size and target.kind in "iu":  # INT8/16 from int32, UINT8/16 from uint32
-        info = np.iinfo(target)
-        if wire.min() < info.min or wire.max() > info.max:
-            raise InvalidInputError(f"tensor '{clipped(checked.name)}': a value is out of range for {checked.datatype}")
+    check_range(checked.name, checked.datatype, wire)  # INT8/16 from int32, UINT8/16 from uint32
     return wire.astype(target)
+
+
+def check_range(name: str, datatype: str, values: np.ndarray) -> None:
+    """Integers that fit the integer `datatype` (a cast would wrap the others round silently)."""
+    target = numpy_dtype(datatype)
+    if values.size and target.kind in "iu" and values.dtype.kind in "iub":
+        info = np.iinfo(target)
+        if values.min() < info.min or values.max() > info.max:
+            raise InvalidInputError(f"tensor '{clipped(name)}': a value is out of range for {datatype}")
 
 
 _TYPED_FIELDS = tuple(sorted(set(TYPED_FIELD.values())))

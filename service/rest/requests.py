@@ -135,6 +135,7 @@ def _packed(name: str, datatype: str, values: list[Any]) -> bytes:
         words = found.astype("<f4").view("<u4")
         rounded = (words + 0x7FFF + ((words >> 16) & 1)) >> 16
         return rounded.astype("<u2").tobytes()
+    codec.check_range(name, datatype, found)
     return codec.encode_raw(found.astype(target))
 
 

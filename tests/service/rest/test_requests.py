@@ -118,3 +118,21 @@ def test_typed_conversion_is_the_codec_s_input():
     request, _ = convert({"inputs": [tensor("i", "INT8", (2,), data=[1, -2])]})
     checked = codec.check_typed("i", "INT8", [2], request.inputs[0].contents)
     assert codec.to_array(checked).tolist() == [1, -2]
+
+
+@pytest.mark.parametrize(("datatype", "value"), [("INT8", 300), ("UINT32", -1), ("UINT8", 256)])
+def test_json_integers_packed_raw_beside_a_binary_input_are_range_checked(datatype, value):
+    binary = np.zeros((1, 3), np.float32).tobytes()
+
+    def document(data: int) -> dict:
+        return {
+            "inputs": [
+                tensor("small", datatype, (1,), data=[data]),
+                tensor("a", parameters={"binary_data_size": len(binary)}),
+            ]
+        }
+
+    with pytest.raises(InvalidInputError, match=f"tensor 'small': a value is out of range for {datatype}"):
+        convert(document(value), binary)  # a cast would have wrapped it round silently
+    request, _ = convert(document(7), binary)
+    assert codec.decode_raw("small", datatype, [1], request.raw_input_contents[0]).tolist() == [7]
