@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from backends.base import Backend
+from backends.digest import model_digest
 from backends.probe.report import HardwareReport
 from backends.selection import Candidate
 
@@ -59,16 +60,6 @@ def time_backends(
     return [statistics.median(taken) for taken in samples]
 
 
-def _digest(path: Path) -> str:
-    """sha256 of a model file, with an OpenVINO IR's weights (.bin beside the .xml)."""
-    h = hashlib.sha256()
-    for part in (path, path.with_suffix(".bin")) if path.suffix == ".xml" else (path,):
-        if part.is_file():
-            with part.open("rb") as f:
-                h.update(hashlib.file_digest(f, "sha256").digest())
-    return h.hexdigest()
-
-
 def input_shapes(inputs: Mapping[str, np.ndarray]) -> dict[str, list]:
     """name -> [shape, dtype]: what a remembered timing was measured on."""
     return {name: [list(array.shape), str(array.dtype)] for name, array in sorted(inputs.items())}
@@ -95,9 +86,10 @@ class TimingCache:
         """artifacts: label -> the file that candidate loads."""
         cpu = self.report.cpu
         versions = {c.backend: getattr(self.report.runtime(c.backend), "version", None) for c in candidates}
+        digests = {path: model_digest(path) for path in set(artifacts.values())}  # runtimes often share a file
         parts = {
             "candidates": {
-                c.label: [_digest(artifacts[c.label]), c.options.model_dump(mode="json")] for c in candidates
+                c.label: [digests[artifacts[c.label]], c.options.model_dump(mode="json")] for c in candidates
             },
             "runtimes": versions,
             "cpu": [cpu.model, list(cpu.flags), cpu.logical_cpus, cpu.usable_cpus],

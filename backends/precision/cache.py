@@ -9,10 +9,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from backends.digest import model_digest, model_files
+
 
 def artifact_key(artifact: Path, calibration_digest: str, precision: str, runtime_version: str) -> str:
     with artifact.open("rb") as f:
         h = hashlib.file_digest(f, "sha256")
+    for weights in model_files(artifact)[1:]:  # an OpenVINO IR's .bin: new weights, a new INT8 model
+        h.update(model_digest(weights).encode())
     h.update(f"|{calibration_digest}|{precision}|{runtime_version}".encode())
     return h.hexdigest()[:32]
 
