@@ -154,9 +154,9 @@ class ModelConfig(_Strict):
     # int8/auto: calibrated from calibration/ and gated against FP32 (docs/precision.md)
     precision: Literal["fp32", "fp16", "bf16", "int8", "auto"] | None = None
     precision_gate: PrecisionGateConfig = PrecisionGateConfig()
-    # first: the first candidate that loads; fastest: time every viable one, keep the fastest.
-    # Unset: the loader's Preferences default, auto (fastest among CPU runtimes when nothing pins one).
-    selection: Literal["first", "fastest"] = "first"
+    # first: the first candidate that loads; fastest: time every viable one, keep the fastest;
+    # auto (the default): fastest among CPU runtimes when nothing pins one, else first.
+    selection: Literal["auto", "first", "fastest"] = "auto"
     version_policy: VersionPolicy = VersionPolicy()
     # > 0: the first dimension of every input and output is the batch dimension.
     max_batch_size: int = Field(default=0, ge=0)
