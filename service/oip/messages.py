@@ -26,7 +26,7 @@ from protos.inference import grpc_service_pb2 as pb
 from protos.limits import DEFAULT_LIMITS, Limits
 from protos.text import clipped
 from service.observability.stages import stage_end, stage_start
-from service.oip.shared_memory import REGION, Place, SharedMemoryRegistry, place_of
+from service.oip.shared_memory import REGION, Place, SharedMemoryRegistry, place_of, shared_memory_off
 from service.rpc.budget import Lease, RequestIntake, arrays_of
 from service.scheduling.runner import InferRequest
 
@@ -96,10 +96,7 @@ def _shared_input(
     tensor, place: Place, typed: bool, regions: SharedMemoryRegistry | None, limits: Limits, lease: Lease | None
 ) -> codec.Checked:
     if regions is None:
-        raise unimplemented(
-            f"tensor '{clipped(tensor.name)}': system shared memory is off on this server (parameter '{REGION}'); "
-            "see --shared-memory"
-        )
+        raise shared_memory_off(f"tensor '{clipped(tensor.name)}' (parameter '{REGION}')")
     if typed:
         raise InvalidInputError(
             f"tensor '{clipped(tensor.name)}': has contents and names shared memory region "
@@ -116,10 +113,7 @@ def output_places(request: pb.ModelInferRequest, regions: SharedMemoryRegistry |
         if place is None:
             continue
         if regions is None:
-            raise unimplemented(
-                f"output '{clipped(output.name)}': system shared memory is off on this server "
-                f"(parameter '{REGION}'); see --shared-memory"
-            )
+            raise shared_memory_off(f"output '{clipped(output.name)}' (parameter '{REGION}')")
         regions.check_output(output.name, place)
         places[output.name] = place
     return places

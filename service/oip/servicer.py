@@ -29,7 +29,7 @@ from service.oip.messages import (
     parameter_values,
     unimplemented,
 )
-from service.oip.shared_memory import SharedMemoryRegistry
+from service.oip.shared_memory import SharedMemoryRegistry, shared_memory_off
 from service.repository.names import check_model_name, check_version
 from service.repository.repository import ModelRepository, ModelState
 from service.rpc.budget import RequestIntake
@@ -232,10 +232,7 @@ class OipServicer(grpc_service_pb2_grpc.GRPCInferenceServiceServicer):
 
     def _shared_memory(self) -> SharedMemoryRegistry:
         if self._regions is None:
-            raise unimplemented(
-                "system shared memory is off on this server: it serves only same-host clients, and is on by "
-                "default when bound to loopback; start it with --shared-memory system (docs/protocols.md)"
-            )
+            raise shared_memory_off()
         return self._regions
 
     @unary_errors

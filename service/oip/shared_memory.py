@@ -19,6 +19,7 @@ so nothing ever uses a descriptor after its region left the registry.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from collections.abc import Mapping
@@ -31,7 +32,7 @@ import numpy as np
 from protos import codec
 from protos.datatypes import element_size
 from protos.errors import ErrorCode, InvalidInputError, SwitchyardError
-from protos.limits import DEFAULT_LIMITS, LimitExceededError, Limits, checked_shape
+from protos.limits import DEFAULT_LIMITS, LimitExceededError, Limits
 from protos.text import clipped
 from service.rpc.budget import Lease
 
@@ -45,6 +46,17 @@ BYTE_SIZE = "shared_memory_byte_size"
 OFFSET = "shared_memory_offset"
 PARAMETERS = (REGION, BYTE_SIZE, OFFSET)
 _NAME_MAX = 255
+
+
+def shared_memory_off(subject: str = "") -> SwitchyardError:
+    """UNIMPLEMENTED for a shared-memory RPC or tensor on a server with it off; `subject` names
+    the tensor or output ("tensor 'x'") when there is one."""
+    where = f"{subject}: " if subject else ""
+    return SwitchyardError(
+        f"{where}system shared memory is off on this server: it serves only same-host clients, and is on by "
+        "default when bound to loopback; start it with --shared-memory system (docs/protocols.md)",
+        ErrorCode.UNIMPLEMENTED,
+    )
 
 
 @dataclass(frozen=True)
@@ -248,8 +260,8 @@ class SharedMemoryRegistry:
         read; `lease`, the request's share of the in-flight budget, is charged for the copy first."""
         region = self._fits("input", name, place)
         if datatype != "BYTES":
-            codec.check_header(name, datatype, shape, limits)  # a known datatype, a shape within the limits
-            dims, count = checked_shape(name, shape, limits)
+            dims = codec.check_header(name, datatype, shape, limits)  # a known datatype, a shape within the limits
+            count = math.prod(dims)
             expected = count * element_size(datatype)
             if place.byte_size != expected:
                 raise InvalidInputError(
