@@ -100,7 +100,31 @@ def cgroup_memory_limit(sys: SysRoot) -> int | None:
     return min(limits) if limits else None
 
 
+# Each cgroup version's limit file with the usage it is measured against.
+_MEMORY_FILES = (("memory.max", "memory.current"), ("memory.limit_in_bytes", "memory.usage_in_bytes"))
+
+
+def cgroup_memory_free(sys: SysRoot) -> int | None:
+    """Bytes left under the tightest cgroup memory limit (limit minus usage), None when unlimited."""
+    free: list[int] = []
+    for d in _cgroup_dirs(sys, "memory"):
+        for limit_name, usage_name in _MEMORY_FILES:
+            limit, usage = sys.read(f"{d}/{limit_name}"), sys.read(f"{d}/{usage_name}")
+            if limit and usage and limit.isdigit() and usage.isdigit() and int(limit) < _UNLIMITED:
+                free.append(max(int(limit) - int(usage), 0))
+    return min(free) if free else None
+
+
 def _meminfo_total(sys: SysRoot) -> int | None:
-    total = parse_key_values(sys.read("proc/meminfo")).get("MemTotal", "")
-    number = total.split()[0] if total else ""
+    return _meminfo_bytes(sys, "MemTotal")
+
+
+def meminfo_available(sys: SysRoot) -> int | None:
+    """MemAvailable from /proc/meminfo in bytes: what the host can give without swapping."""
+    return _meminfo_bytes(sys, "MemAvailable")
+
+
+def _meminfo_bytes(sys: SysRoot, key: str) -> int | None:
+    value = parse_key_values(sys.read("proc/meminfo")).get(key, "")
+    number = value.split()[0] if value else ""
     return int(number) * 1024 if number.isdigit() else None

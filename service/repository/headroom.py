@@ -7,7 +7,8 @@ working version down with it, which a reload must never do. So the reload is ref
 before it loads, and the serving version keeps serving.
 
 Checked where the device reports its free memory: the host (MemAvailable in /proc/meminfo,
-and the container's cgroup limit minus its usage). Accelerators report totals only here
+and the tightest cgroup limit minus its usage, over the process's own cgroup and its
+ancestors, backends/probe/cpu.py). Accelerators report totals only here
 (backends/probe), so a swap onto a GPU or NPU is not checked.
 """
 
@@ -17,18 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.base import Device
-from backends.probe.sysroot import SysRoot, parse_key_values
+from backends.probe.cpu import cgroup_memory_free, meminfo_available
+from backends.probe.sysroot import SysRoot
 
 MIB = 1 << 20
 # A runtime holds about its artifact's size once loaded, and more while it reads and
 # optimises the graph; twice the files' size is the default estimate of what loading one more
 # takes (the reload_memory_factor setting).
 LOAD_FACTOR = 2.0
-# cgroup v2 then v1, as a container sees its own cgroup (its namespace's root).
-_CGROUP_FILES = (
-    ("sys/fs/cgroup/memory.max", "sys/fs/cgroup/memory.current"),
-    ("sys/fs/cgroup/memory/memory.limit_in_bytes", "sys/fs/cgroup/memory/memory.usage_in_bytes"),
-)
 
 
 @dataclass(frozen=True)
@@ -65,15 +62,7 @@ def available_bytes(device: Device, sysroot: Path) -> int | None:
     if device.kind != "cpu":
         return None
     sys = SysRoot(sysroot)
-    found: list[int] = []
-    available = parse_key_values(sys.read("proc/meminfo")).get("MemAvailable", "").split()
-    if available and available[0].isdigit():
-        found.append(int(available[0]) * 1024)
-    for limit_file, usage_file in _CGROUP_FILES:
-        limit, usage = sys.read(limit_file), sys.read(usage_file)
-        if limit and usage and limit.isdigit() and usage.isdigit():  # "max": no limit
-            found.append(max(int(limit) - int(usage), 0))
-            break
+    found = [x for x in (meminfo_available(sys), cgroup_memory_free(sys)) if x is not None]
     return min(found) if found else None
 
 

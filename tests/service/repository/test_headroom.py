@@ -42,6 +42,31 @@ def test_the_host_reports_the_least_of_meminfo_and_the_containers_cgroup(tmp_pat
     assert available_bytes(Device("gpu", 0, "nvidia"), system(tmp_path / "d", 1)) is None  # not reported here
 
 
+def test_a_limit_on_the_processs_own_nested_cgroup_is_seen(tmp_path: Path) -> None:
+    # A pod's limit sits on its cgroup below the mount (no namespace of its own), not at the root.
+    root = system(tmp_path / "v2", 8 * 1024 * 1024)
+    (root / "proc" / "self").mkdir()
+    (root / "proc" / "self" / "cgroup").write_text("0::/kubepods/pod1/ctr\n")
+    pod = root / "sys" / "fs" / "cgroup" / "kubepods" / "pod1"
+    (pod / "ctr").mkdir(parents=True)
+    (pod / "memory.max").write_text(f"{4 * GIB}\n")
+    (pod / "memory.current").write_text(f"{3 * GIB}\n")
+    (pod / "ctr" / "memory.max").write_text("max\n")
+    (pod / "ctr" / "memory.current").write_text(f"{3 * GIB}\n")
+    assert available_bytes(Device("cpu"), root) == GIB
+    # cgroup v1, with the page-rounded "unlimited" at the mount root skipped.
+    root = system(tmp_path / "v1", 8 * 1024 * 1024)
+    (root / "proc" / "self").mkdir()
+    (root / "proc" / "self" / "cgroup").write_text("4:memory:/docker/abc\n")
+    memory = root / "sys" / "fs" / "cgroup" / "memory"
+    (memory / "docker" / "abc").mkdir(parents=True)
+    (memory / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (memory / "memory.usage_in_bytes").write_text(f"{5 * GIB}\n")
+    (memory / "docker" / "abc" / "memory.limit_in_bytes").write_text(f"{2 * GIB}\n")
+    (memory / "docker" / "abc" / "memory.usage_in_bytes").write_text(f"{GIB + GIB // 2}\n")
+    assert available_bytes(Device("cpu"), root) == GIB // 2
+
+
 @pytest.fixture
 async def repository(tmp_path: Path) -> AsyncIterator[tuple[ModelRepository, Path, Path]]:
     root = tmp_path / "models"
