@@ -26,7 +26,7 @@ from service.rest.calls import ServicerCall, call
 from service.rest.documents import document
 from service.rest.errors import RestError, error_response, json_response
 from service.rest.replies import infer_reply, predict_reply
-from service.rest.requests import ReplyLayout, infer_request, parse_json, set_parameters
+from service.rest.requests import ReplyLayout, _object, infer_request, parse_json, set_parameters
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 # JSON up to this size is parsed and written on the event loop (~2 ms); bigger (tensors as
@@ -55,10 +55,8 @@ async def _json_body(request: Request, services: Services) -> dict:
     body = await read_body(request, services.max_body_bytes)
     if not body.strip():
         return {}
-    found = parse_json(body)
-    if not isinstance(found, dict):
-        raise RestError(400, "request body must be a JSON object")
-    return found
+    # Not an object: INVALID_ARGUMENT, which the app answers 400, as for JSON that does not parse.
+    return _object(parse_json(body), "request body")
 
 
 def handlers(services: Services) -> dict[str, Handler]:
