@@ -139,8 +139,13 @@ class ModelRunner:
             if TRACING.tracer is not None:
                 request.trace = current_span_context()
             gate = self.inline_gate
-            if gate is not None and gate.open and self.batcher.idle and gate.admits(_input_bytes(request.inputs)):
-                outputs, started, compute_ns = self._run_inline(request, batch, gate)
+            if (
+                gate is not None
+                and gate.open  # before summing the input sizes: most models never run inline
+                and self.batcher.idle
+                and gate.admits(size := _input_bytes(request.inputs))
+            ):
+                outputs, started, compute_ns = self._run_inline(request, batch, gate, size)
             else:
                 outputs, started, compute_ns = await self.batcher.submit(request, batch, key)
         except asyncio.CancelledError:
@@ -184,7 +189,9 @@ class ModelRunner:
             if self.inline_gate is not None:
                 self.inline_gate.observe(outcome.infer_ns / 1e9, outcome.infer_cpu_ns / 1e9, outcome.input_bytes)
 
-    def _run_inline(self, request: InferRequest, batch: int, gate: InlineGate) -> tuple[dict, float, int]:
+    def _run_inline(
+        self, request: InferRequest, batch: int, gate: InlineGate, input_bytes: int
+    ) -> tuple[dict, float, int]:
         """One request's backend call on the event loop (the gate is open and the model idle)."""
         now = self._now
         started = now()
@@ -200,7 +207,7 @@ class ModelRunner:
         except Exception as exc:
             raise BackendError(f"model '{self.name}': {exc}") from None
         compute_ns = int((now() - started) * 1e9)
-        gate.observe(compute_ns / 1e9, (thread_time_ns() - cpu) / 1e9, _input_bytes(request.inputs))
+        gate.observe(compute_ns / 1e9, (thread_time_ns() - cpu) / 1e9, input_bytes)
         self.stats.record_execution(batch, 1, 0, compute_ns, 0)
         self.stats.inline_execution_count += 1
         return select_outputs(outputs, request.outputs), started, compute_ns
