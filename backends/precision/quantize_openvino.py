@@ -21,6 +21,13 @@ def runtime_version() -> str:
     return f"openvino-{openvino.__version__}-nncf-{nncf.__version__}"
 
 
+def openvino_input_names(model: Path) -> list[str]:
+    """The input names of an OpenVINO IR (or any model OpenVINO reads), as samples are keyed."""
+    import openvino
+
+    return [p.get_any_name() for p in openvino.Core().read_model(str(model)).inputs]
+
+
 def quantize_openvino(source: Path, target: Path, samples: Sequence[Sample]) -> None:
     """Write the INT8 OpenVINO IR (target: a .xml path, its .bin beside it) for the ONNX or IR `source`."""
     import nncf

@@ -33,7 +33,7 @@ from backends.precision.plan import (
     plan_int8,
 )
 from backends.precision.quantize_onnx import onnx_input_names, run_onnx
-from backends.precision.quantize_openvino import run_openvino
+from backends.precision.quantize_openvino import openvino_input_names, run_openvino
 from backends.probe import HardwareReport
 from protos.errors import BackendLoadError
 from service.repository.config import ModelConfig
@@ -292,9 +292,7 @@ def _source_model(version_dir: Path, runtime: str) -> Path | None:
 def _input_names(model_file: Path) -> list[str]:
     if model_file.suffix == ".onnx":
         return onnx_input_names(model_file)
-    import openvino
-
-    return [p.get_any_name() for p in openvino.Core().read_model(str(model_file)).inputs]
+    return openvino_input_names(model_file)
 
 
 def precision_cache_dir(cache_dir: Path | None) -> Path:
