@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from service.rest.auth import RestAuth
-from service.rest.calls import CallFailed, ServicerCall
+from service.rest.calls import ServicerCall
 from service.rest.errors import HTTP_STATUS, RestError, error_response
 from service.rest.observe import Observers, RestCall
 from service.rest.peer import PEER
@@ -67,12 +67,9 @@ def _endpoint(
             # An answer, even "not ready" (400), is not a failed call: gRPC's ServerReady says
             # ready=false with status OK, and probes polling a loading server fill no log.
             code = grpc.StatusCode.OK
-        except RestError as exc:
+        except RestError as exc:  # HTTP's own refusals, and a servicer's status (CallFailed)
             code, message = exc.code, exc.message
             response = error_response(exc.status, message, exc.headers)
-        except CallFailed as exc:
-            code, message = exc.code, exc.message
-            response = error_response(exc.status, message)
         except asyncio.CancelledError:  # the client went away
             observed.end(499, grpc.StatusCode.CANCELLED, "client disconnected", observers)
             raise

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from service.rest.errors import HTTP_STATUS
+from service.rest.errors import HTTP_STATUS, RestError
 
 
 class ServicerCall:
@@ -46,14 +46,12 @@ class ServicerCall:
         return self._metadata
 
 
-class CallFailed(Exception):
-    """The servicer ended the call with a status that is not OK."""
+class CallFailed(RestError):
+    """The servicer ended the call with a status that is not OK: that code, and its HTTP status."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = HTTP_STATUS.get(code, 500)
+        super().__init__(HTTP_STATUS.get(code, 500), message)
+        self.code = code  # the servicer's own, which the HTTP status alone may not tell (400 is three codes)
 
 
 async def call(method: Callable[[Any, Any], Awaitable[Any]], request: Any, context: ServicerCall) -> Any:
