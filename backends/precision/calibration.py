@@ -16,12 +16,21 @@ import numpy as np
 Sample = dict[str, np.ndarray]
 ImagePreprocess = Callable[[bytes], np.ndarray]
 
+CALIBRATION_FOLDER = "calibration"
+# Optional held-out samples (same formats): the precision gate runs on them instead of the calibration set.
+VALIDATION_FOLDER = "validation"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 DEFAULT_LIMIT = 64
 
 
 class CalibrationError(ValueError):
     pass
+
+
+def sample_folder(version_dir: Path, name: str) -> Path:
+    """calibration/ (or validation/) in the version folder, else in the model folder (shared by its versions)."""
+    own = version_dir / name
+    return own if own.is_dir() else version_dir.parent / name
 
 
 def load_calibration(

@@ -17,11 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from backends.options import TensorRTOptions
-from backends.precision.calibration import CalibrationError, Sample, digest, load_calibration
+from backends.precision.calibration import (
+    CALIBRATION_FOLDER,
+    CalibrationError,
+    Sample,
+    digest,
+    load_calibration,
+    sample_folder,
+)
 from backends.tensorrt.calibrator import CalibrationCacheFile, CalibrationFeed
 from protos.errors import BackendLoadError
 
-CALIBRATION_FOLDER = "calibration"
 # One sample per calibration batch: samples of a model's calibration/ folder share a shape
 # but need not fill a larger batch.
 CALIBRATION_BATCH = 1
@@ -66,7 +72,10 @@ def plan_calibration(
 
 def _samples(artifact: Path, options: TensorRTOptions, input_names: Sequence[str]) -> tuple[list[Sample], str]:
     """(samples, "") or ([], why there are none)."""
-    folder = Path(options.int8_calibration_data) if options.int8_calibration_data else _beside(artifact)
+    if options.int8_calibration_data:
+        folder = Path(options.int8_calibration_data)
+    else:
+        folder = sample_folder(artifact.parent, CALIBRATION_FOLDER)
     try:
         samples = load_calibration(folder, input_names)
     except CalibrationError as exc:
@@ -75,12 +84,6 @@ def _samples(artifact: Path, options: TensorRTOptions, input_names: Sequence[str
     if len(shapes) > 1:
         raise BackendLoadError(f"tensorrt calibrates on samples of one shape; found {sorted(shapes)}")
     return samples, ""
-
-
-def _beside(artifact: Path) -> Path:
-    """calibration/ in the version folder, else in the model folder."""
-    own = artifact.parent / CALIBRATION_FOLDER
-    return own if own.is_dir() else artifact.parent.parent / CALIBRATION_FOLDER
 
 
 def _sha(data: bytes) -> str:

@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from backends.base import Backend, Device
-from backends.precision.calibration import CalibrationError, ImagePreprocess, load_calibration
+from backends.precision.calibration import (
+    CALIBRATION_FOLDER,
+    VALIDATION_FOLDER,
+    CalibrationError,
+    ImagePreprocess,
+    load_calibration,
+    sample_folder,
+)
 from backends.precision.gate import GateFigures, GateThresholds, Outputs, box_agreement, failure, measure
 from backends.precision.order import precision_order
 from backends.precision.plan import (
@@ -39,10 +46,6 @@ from protos.errors import BackendLoadError
 from service.repository.config import ModelConfig
 from service.vision.config import DbTextConfig
 from service.vision.postprocess import db_boxes
-
-CALIBRATION_FOLDER = "calibration"
-# Optional held-out samples (same formats): the gate runs on them instead of the calibration set.
-VALIDATION_FOLDER = "validation"
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +165,7 @@ def gate_loaded(
 
 def _gate_samples_folder(version_dir: Path) -> Path | None:
     """validation/ when the model has one, else calibration/; None without either."""
-    folders = [_sample_folder(version_dir, f) for f in (VALIDATION_FOLDER, CALIBRATION_FOLDER)]
+    folders = [sample_folder(version_dir, f) for f in (VALIDATION_FOLDER, CALIBRATION_FOLDER)]
     return next((f for f in folders if f.is_dir()), None)
 
 
@@ -213,8 +216,8 @@ def build_int8(
         return PrecisionStep("int8", False, f"int8 is built from {wanted}; none in this version"), None
     try:
         names = _input_names(model_file)
-        samples = load_calibration(_sample_folder(version_dir, CALIBRATION_FOLDER), names, preprocess)
-        validation = _sample_folder(version_dir, VALIDATION_FOLDER)
+        samples = load_calibration(sample_folder(version_dir, CALIBRATION_FOLDER), names, preprocess)
+        validation = sample_folder(version_dir, VALIDATION_FOLDER)
         held_out = load_calibration(validation, names, preprocess) if validation.is_dir() else None
     except CalibrationError as exc:
         return PrecisionStep("int8", False, str(exc)), None
@@ -298,9 +301,3 @@ def _input_names(model_file: Path) -> list[str]:
 def precision_cache_dir(cache_dir: Path | None) -> Path:
     """Where quantized artifacts are cached: below --cache-dir, else the user's cache folder."""
     return Path(cache_dir or Path.home() / ".cache" / "switchyard") / "precision"
-
-
-def _sample_folder(version_dir: Path, name: str) -> Path:
-    """calibration/ (or validation/) in the version folder, else in the model folder (shared by its versions)."""
-    own = version_dir / name
-    return own if own.is_dir() else version_dir.parent / name
