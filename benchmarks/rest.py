@@ -14,22 +14,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import socket
 import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
 from benchmarks.server import ROOT, start_server, stop_server
+from tests.conftest import free_port
 
 PERF_ANALYZER = ROOT / ".cache" / "tools" / "perf_analyzer" / "run"
 PROTOCOLS = {"grpc": "grpc", "rest": "http"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def measure(protocol: str, port: int, concurrency: int, interval_ms: int, scratch: Path) -> tuple[float, float, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,13 @@ def write_model(repository: Path, name: str, model: onnx.ModelProto | None, conf
     if model is not None:
         onnx.save(model, folder / str(version) / "model.onnx")
     return folder
+
+
+def free_port() -> int:
+    """A loopback port free at the time of asking, for a server flag that takes a port number."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def require_text_detection() -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import DEFAULT_REPOSITORY, ROOT, require_text_detection, serving
+from tests.conftest import DEFAULT_REPOSITORY, ROOT, free_port, require_text_detection, serving
 
 # (document, the `## ` sections harvested; None = all of it)
 DOCUMENTS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
@@ -223,9 +222,7 @@ def test_harvest_finds_the_client_commands_and_every_exclusion_is_used(capsys):
 @pytest.fixture(scope="module")
 def server_address():
     require_text_detection()
-    with socket.socket() as probe:  # a free port for REST: the server reports only its gRPC port
-        probe.bind(("127.0.0.1", 0))
-        http = probe.getsockname()[1]
+    http = free_port()  # for REST: the server reports only its gRPC port
     with serving(sys.executable, DEFAULT_REPOSITORY, "--http-port", str(http)) as (_, address):
         yield address, f"127.0.0.1:{http}"
 

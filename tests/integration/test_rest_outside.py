@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from service.server import SwitchyardServer
-from tests.conftest import require_text_detection, serving
+from tests.conftest import free_port, require_text_detection, serving
 from tests.fixtures.vision.scenes import encode_jpeg
 from tests.integration.conftest import make_settings, started_server
 from tests.integration.test_video_support import finds_all_words, scene
@@ -86,12 +85,6 @@ async def test_curl_json_infer(oip_rest):
         url.replace("simple_int64", "nobody"),
     )
     assert missing.stdout == "404"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_serve_http_port_and_curl_image(model_repo, tmp_path):

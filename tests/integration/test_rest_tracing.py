@@ -10,10 +10,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import serving, write_model
+from tests.conftest import free_port, serving, write_model
 from tests.fixtures import models
 from tests.fixtures.otlp import otlp_receiver
-from tests.integration.test_rest_outside import free_port
 from tests.integration.test_tracing import FAST_EXPORT, PARENT_ID, TRACE_ID
 
 

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import queue
 import signal
-import socket
 import sys
 
 import numpy as np
@@ -20,7 +19,7 @@ import pytest
 
 from clients import AsyncVideoClient, Frame, VideoClient
 from clients.connection import RetryPolicy
-from tests.conftest import serving, start_serve_process, write_model
+from tests.conftest import free_port, serving, start_serve_process, write_model
 from tests.fixtures.models import tiny_cnn
 from tests.integration.test_drain import stop, wait_not_serving
 
@@ -93,12 +92,6 @@ def test_a_stream_cut_by_connection_ageing_with_a_grace_resumes_without_losing_a
         results = list(client.stream(camera(count), model="cnn", resume=PATIENT, **RAW))
     assert_seamless(results, count)
     assert resumes(caplog) >= 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Replicas:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,8 @@ import grpc
 import numpy as np
 
 from clients import PredictError, SwitchyardClient
-from tests.conftest import start_serve_process, write_model
+from tests.conftest import free_port, start_serve_process, write_model
 from tests.fixtures.models import add_model
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_two_workers_share_the_port_and_stop_together(tmp_path):

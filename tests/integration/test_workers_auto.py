@@ -13,9 +13,8 @@ import pytest
 from clients import SwitchyardClient
 from service.settings import ServerSettings
 from service.workers import auto_workers
-from tests.conftest import serving, write_model
+from tests.conftest import free_port, serving, write_model
 from tests.fixtures.models import add_model
-from tests.integration.test_workers import free_port
 
 
 def test_auto_starts_one_worker_per_usable_core(tmp_path):
