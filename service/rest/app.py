@@ -62,8 +62,7 @@ def _endpoint(
         message = ""
         try:
             auth.admit(observed.route, rpc, request.headers, request.scope.get("extensions", {}).get(PEER, {}))
-            headers = request.headers.get("x-request-id")
-            response = await handler(request, ServicerCall((("x-request-id", headers),) if headers else ()))
+            response = await handler(request, ServicerCall())
             # An answer, even "not ready" (400), is not a failed call: gRPC's ServerReady says
             # ready=false with status OK, and probes polling a loading server fill no log.
             code = grpc.StatusCode.OK

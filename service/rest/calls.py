@@ -9,7 +9,7 @@ drain gate, its error mapping. It has no deadline: KServe's HTTP form carries no
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -18,14 +18,16 @@ from service.rest.errors import HTTP_STATUS, RestError
 
 
 class ServicerCall:
-    """The parts of grpc.aio.ServicerContext the servicers and the observability layer use."""
+    """The parts of grpc.aio.ServicerContext the servicers use: the status they set, and no deadline.
 
-    __slots__ = ("_code", "_details", "_metadata")
+    No invocation metadata: only the gRPC interceptors read it, and the REST layer does their
+    work from the HTTP headers (service/rest/auth.py, service/rest/observe.py)."""
 
-    def __init__(self, metadata: Sequence[tuple[str, str]] = ()) -> None:
+    __slots__ = ("_code", "_details")
+
+    def __init__(self) -> None:
         self._code: grpc.StatusCode | None = None
         self._details = ""
-        self._metadata = tuple(metadata)
 
     def set_code(self, code: grpc.StatusCode) -> None:
         self._code = code
@@ -41,9 +43,6 @@ class ServicerCall:
 
     def time_remaining(self) -> float | None:
         return None
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._metadata
 
 
 class CallFailed(RestError):
