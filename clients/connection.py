@@ -3,7 +3,9 @@ health-aware round_robin, keepalive and reconnect backoff, as grpc channel optio
 
 Retries are grpc's own (a service config retryPolicy): only the idempotent unary calls retry,
 only on UNAVAILABLE (or CANCELLED by a replica that began draining), with bounded exponential
-backoff. Streams never retry: a half-sent stream cannot be replayed safely by the channel.
+backoff. grpc never retries a stream: a half-sent stream cannot be replayed safely by the
+channel. The video client resumes its streams itself, with the same RetryPolicy deciding when
+(clients/video_resume.py: it knows which frames were answered).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ _SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:", "xds:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """grpc retries of the idempotent unary calls. max_attempts counts the first try (2..5)."""
+    """grpc retries of the idempotent unary calls, and the video client's stream resumes.
+    max_attempts counts the first try (2..5)."""
 
     max_attempts: int = 5
     initial_backoff: float = 0.1

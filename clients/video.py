@@ -10,10 +10,12 @@ generator reading a camera never runs ahead of the server by more than a few fra
 Every frame gets exactly one FrameResult: `.ok` with detections, `.error`, or `.dropped`.
 `VideoClient` is the blocking twin with the same arguments.
 
-A stream that ends UNAVAILABLE — a server draining ("server draining: reconnect") or a lost
-connection — is reopened on the same channel (another address of it, when it has several)
-and continues where it stopped: frames sent but not answered are sent again, answered ones
-never are, and the caller sees one reply per frame, in order (clients/video_resume.py).
+A stream that ends with a status the RetryPolicy names (UNAVAILABLE — a server draining,
+"server draining: reconnect", or a lost connection — and CANCELLED by default; also grpc's
+INTERNAL "Internal error from Core" that a drain can surface as) is reopened on the same
+channel (another address of it, when it has several) and continues where it stopped:
+frames sent but not answered are sent again, answered ones never are, and the caller sees
+one reply per frame, in order (clients/video_resume.py).
 `resume=` bounds the attempts without a reply in between (a RetryPolicy; None: never resume).
 """
 

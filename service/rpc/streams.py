@@ -6,7 +6,8 @@ stops pulling and gRPC flow control holds the client back.
 
 When the server drains (service/rpc/drain.py) the reader stops pulling: every request already
 read is answered, then the stream ends with UNAVAILABLE "server draining: reconnect".
-`next_unless_stopped` is that stop-aware read; StreamVideo's session reads its frames with it too.
+`concurrent_replies` watches the drain signal with one callback per stream;
+`next_unless_stopped` is the same stop-aware read for a reader of its own (StreamVideo's session).
 """
 
 from __future__ import annotations
