@@ -40,9 +40,14 @@ TIMED_RUNS = 5
 FASTEST_FLOOR_SECONDS = 1e-3
 
 
+def cache_root(cache_dir: Path | None) -> Path:
+    """The server's cache folder (timings, quantized models): --cache-dir, else ~/.cache/switchyard."""
+    return Path(cache_dir or Path.home() / ".cache" / "switchyard")
+
+
 def timing_cache_dir(cache_dir: Path | None) -> Path:
     """Where decisions are kept: <cache_dir>/timings, by default under ~/.cache/switchyard."""
-    return Path(cache_dir or Path.home() / ".cache" / "switchyard") / "timings"
+    return cache_root(cache_dir) / "timings"
 
 
 def time_backends(

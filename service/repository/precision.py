@@ -42,6 +42,7 @@ from backends.precision.plan import (
 from backends.precision.quantize_onnx import onnx_input_names, run_onnx
 from backends.precision.quantize_openvino import openvino_input_names, run_openvino
 from backends.probe import HardwareReport
+from backends.timing import cache_root
 from protos.errors import BackendLoadError
 from service.repository.config import ModelConfig
 from service.vision.config import DbTextConfig
@@ -300,4 +301,4 @@ def _input_names(model_file: Path) -> list[str]:
 
 def precision_cache_dir(cache_dir: Path | None) -> Path:
     """Where quantized artifacts are cached: below --cache-dir, else the user's cache folder."""
-    return Path(cache_dir or Path.home() / ".cache" / "switchyard") / "precision"
+    return cache_root(cache_dir) / "precision"
