@@ -17,8 +17,8 @@ from backends.loading import synthetic_inputs
 from service.repository.config import ModelConfig
 from service.vision.preprocess import Preprocessor
 
-# (height, width): a VGA camera's frame, the size the warmup's synthetic picture has too
-# (service/repository/warmup.py, which cannot be imported from the loader's side).
+# (height, width): a VGA camera's frame; the warmup's synthetic picture for a keep_aspect
+# model without a fixed size has it too (service/repository/warmup.py).
 DEFAULT_PICTURE = (480, 640)
 
 

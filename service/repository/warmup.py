@@ -20,10 +20,8 @@ from protos.errors import ErrorCode, SwitchyardError
 from service.repository.config import WarmupConfig
 from service.repository.entries import ModelVersion
 from service.repository.names import inside
+from service.repository.timing_inputs import DEFAULT_PICTURE
 from service.scheduling.runner import InferRequest, ModelRunner
-
-# Sides of the synthetic picture for a keep_aspect model without a fixed size.
-_DEFAULT_PICTURE = (480, 640)
 
 
 class WarmupError(SwitchyardError):
@@ -98,7 +96,7 @@ async def _warm_image(version: ModelVersion, model_dir: Path, runner: ModelRunne
 
     pre = version.config.preprocess if version.config else None
     assert pre is not None
-    height, width = pre.size or _DEFAULT_PICTURE
+    height, width = pre.size or DEFAULT_PICTURE
     picture = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     data = simplejpeg.encode_jpeg(picture, quality=90, colorspace="RGB")
     pipeline = pipeline_for(version, model_dir)
