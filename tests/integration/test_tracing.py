@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -15,7 +17,7 @@ from protos.inference import grpc_service_pb2 as oip
 from protos.inference import grpc_service_pb2_grpc as oip_grpc
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
-from tests.conftest import start_serve_process, write_model
+from tests.conftest import serving, write_model
 from tests.fixtures import models
 from tests.fixtures.otlp import otlp_receiver
 
@@ -35,15 +37,11 @@ def repo(tmp_path_factory) -> Path:
     return root
 
 
-def _serve(repo: Path, endpoint: str, *flags: str):
-    proc, address = start_serve_process(sys.executable, repo, "--otel-endpoint", endpoint, *flags, env=FAST_EXPORT)
-    return proc, address
-
-
-def _stop(proc) -> None:
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    proc.stdout.close()
+@contextmanager
+def _traced(repo: Path, endpoint: str, *flags: str) -> Iterator[str]:
+    """A server exporting to `endpoint`; yields its address and stops it (SIGTERM, which flushes the exporter)."""
+    with serving(sys.executable, repo, "--otel-endpoint", endpoint, *flags, env=FAST_EXPORT) as (_, address):
+        yield address
 
 
 def _tiny_request(request_id: str) -> pb.PredictRequest:
@@ -55,13 +53,10 @@ def _tiny_request(request_id: str) -> pb.PredictRequest:
 
 def test_a_request_is_one_server_span_with_its_stages(repo) -> None:
     with otlp_receiver() as (receiver, endpoint):
-        proc, address = _serve(repo, endpoint, "--trace-rate", "1")
-        try:
+        with _traced(repo, endpoint, "--trace-rate", "1") as address:
             with grpc.insecure_channel(address) as channel:
                 predict_pb2_grpc.PredictStub(channel).Predict(_tiny_request("r-1"))
             spans = receiver.wait_for(lambda got: {"decode", "queue", "infer", "encode"} <= {s.name for s in got})
-        finally:
-            _stop(proc)
     server = next(s for s in spans if s.name == "switchyard.v1.Predict/Predict")
     assert server.kind == 2  # SERVER
     assert server.attributes["rpc.system"] == "grpc"
@@ -87,8 +82,7 @@ def test_a_client_traceparent_is_continued_in_both_protocols(repo) -> None:
     metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_ID}-01"),)
     with otlp_receiver() as (receiver, endpoint):
         # Rate 0: only the client's sampled flag makes these traces leave the server.
-        proc, address = _serve(repo, endpoint, "--trace-rate", "0")
-        try:
+        with _traced(repo, endpoint, "--trace-rate", "0") as address:
             with grpc.insecure_channel(address) as channel:
                 predict_pb2_grpc.PredictStub(channel).Predict(_tiny_request("p"), metadata=metadata)
                 request = oip.ModelInferRequest(model_name="tiny_cnn", id="o")
@@ -97,8 +91,6 @@ def test_a_client_traceparent_is_continued_in_both_protocols(repo) -> None:
                 del tensor
                 oip_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, metadata=metadata)
             spans = receiver.wait_for(lambda got: sum(s.name == "encode" for s in got) >= 2)
-        finally:
-            _stop(proc)
     roots = [s for s in spans if s.kind == 2]
     assert {r.name for r in roots} == {"switchyard.v1.Predict/Predict", "inference.GRPCInferenceService/ModelInfer"}
     assert all(r.trace_id == TRACE_ID and r.parent_id == PARENT_ID for r in roots)
@@ -107,8 +99,9 @@ def test_a_client_traceparent_is_continued_in_both_protocols(repo) -> None:
 
 def test_rate_zero_exports_only_errors_and_slow_requests(repo) -> None:
     with otlp_receiver() as (receiver, endpoint):
-        proc, address = _serve(repo, endpoint, "--trace-rate", "0", "--trace-slow-ms", "300")
-        try:
+        # Leaving the block stops the server, which flushes whatever was queued: anything
+        # wrongly exported arrives before the check below.
+        with _traced(repo, endpoint, "--trace-rate", "0", "--trace-slow-ms", "300") as address:
             with grpc.insecure_channel(address) as channel:
                 stub = predict_pb2_grpc.PredictStub(channel)
                 for i in range(5):
@@ -121,8 +114,6 @@ def test_rate_zero_exports_only_errors_and_slow_requests(repo) -> None:
                 tensor.raw_contents = np.ones((SLOW_SIDE, SLOW_SIDE), np.float32).tobytes()
                 stub.Predict(slow)
             spans = receiver.wait_for(lambda got: {"missing", "slow-one"} <= _request_ids(got))
-        finally:
-            _stop(proc)  # flushes whatever was queued: anything wrongly exported arrives before the check
     ids = _request_ids(receiver.wait_for(lambda got: True))
     assert ids == {"missing", "slow-one"}, ids
     error = next(s for s in spans if s.attributes.get("switchyard.request_id") == "missing")
@@ -143,20 +134,13 @@ def test_a_collector_that_never_answers_does_not_hold_the_shutdown(repo) -> None
     # Accepts connections (the kernel's backlog) and never speaks: every export waits for its deadline.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         endpoint = f"127.0.0.1:{silent.getsockname()[1]}"
-        proc, address = start_serve_process(
-            sys.executable,
-            repo,
-            "--otel-endpoint",
-            endpoint,
-            "--trace-rate",
-            "1",
-            env={**FAST_EXPORT, "SWITCHYARD_OTEL_TIMEOUT_SECONDS": "0.5"},
-        )
-        with grpc.insecure_channel(address) as channel:
-            predict_pb2_grpc.PredictStub(channel).Predict(_tiny_request("r-silent"))
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-        proc.stdout.close()
+        env = {**FAST_EXPORT, "SWITCHYARD_OTEL_TIMEOUT_SECONDS": "0.5"}
+        flags = ("--otel-endpoint", endpoint, "--trace-rate", "1")
+        with serving(sys.executable, repo, *flags, env=env) as (proc, address):
+            with grpc.insecure_channel(address) as channel:
+                predict_pb2_grpc.PredictStub(channel).Predict(_tiny_request("r-silent"))
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
         # The exporter's own default (10 s per export, then the flush at shutdown) would be far longer.
         assert time.monotonic() - started < 8

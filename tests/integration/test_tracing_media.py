@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
 import sys
 from pathlib import Path
 
@@ -12,9 +11,10 @@ import numpy as np
 import pytest
 
 from clients import AsyncSwitchyardClient, AsyncVideoClient
-from tests.conftest import DEFAULT_REPOSITORY, require_text_detection, start_serve_process
+from tests.conftest import DEFAULT_REPOSITORY, require_text_detection, serving
 from tests.fixtures.otlp import otlp_receiver
 from tests.fixtures.vision.scenes import encode_jpeg
+from tests.integration.test_tracing import FAST_EXPORT
 from tests.integration.test_video_support import scene
 
 MODEL = "text_detection"
@@ -47,16 +47,8 @@ async def _send(address: str) -> None:
 
 def test_frames_and_image_requests_have_their_stage_spans(repo) -> None:
     with otlp_receiver() as (receiver, endpoint):
-        proc, address = start_serve_process(
-            sys.executable,
-            repo,
-            "--otel-endpoint",
-            endpoint,
-            "--trace-rate",
-            "1",
-            env={"OTEL_BSP_SCHEDULE_DELAY": "50"},
-        )
-        try:
+        flags = ("--otel-endpoint", endpoint, "--trace-rate", "1")
+        with serving(sys.executable, repo, *flags, env=FAST_EXPORT) as (_, address):
             asyncio.run(_send(address))
             spans = receiver.wait_for(
                 lambda got: (
@@ -65,10 +57,6 @@ def test_frames_and_image_requests_have_their_stage_spans(repo) -> None:
                     and sum(s.name == "postprocess" for s in got) == FRAMES + 1
                 )
             )
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-            proc.stdout.close()
 
     (stream,) = [s for s in spans if s.name.endswith("/StreamVideo")]
     frames = [s for s in spans if s.name == "video.frame"]
