@@ -13,20 +13,16 @@ as the gRPC port does.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from service.rest.peer import PeerHttpProtocol
-from service.security.tls import CertificateFiles
-
-log = logging.getLogger(__name__)
+from service.security.tls import CertificateFiles, RotatingContext
 
 # Seconds an idle keep-alive connection stays open (load balancers' idle timeouts are ~60 s).
 KEEP_ALIVE_SECONDS = 75
@@ -59,18 +55,13 @@ def _rotating(
     handshake, with or without a server name) hands the connection the current files' context."""
 
     def factory(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        first = default()
-        current: list[Any] = [certificates.version, first]
+        contexts = RotatingContext(certificates, default, "the HTTP port")
+        first = contexts.current()
 
         def choose(connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext) -> None:
-            version = certificates.refresh()
-            if version != current[0]:
-                try:
-                    current[:] = [version, default()]
-                except (OSError, ssl.SSLError) as exc:
-                    log.warning("the HTTP port keeps its TLS certificate: %s", exc)
-            if current[1] is not first:
-                connection.context = current[1]
+            context = contexts.current()
+            if context is not first:
+                connection.context = context
 
         first.sni_callback = choose
         return first

@@ -13,14 +13,13 @@ import hashlib
 import hmac
 import logging
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from service.security.tls import CertificateFiles
+from service.security.tls import CertificateFiles, RotatingContext
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +56,18 @@ class MetricsHTTPServer(ThreadingMixIn, WSGIServer):
         # Before the base class creates the socket: an IPv6 host needs an IPv6 socket.
         self.address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
         self.certificates = certificates
-        self._context: tuple[int, ssl.SSLContext] | None = None
+        self._contexts: RotatingContext | None = None
         if certificates is not None:
-            self._ssl_context()  # a certificate that cannot be served fails here, at start-up
+            self._contexts = RotatingContext(certificates, certificates.ssl_context, "metrics endpoint")
+            self._contexts.current()  # a certificate that cannot be served fails here, at start-up
         super().__init__((host, port), _QuietHandler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, address = super().get_request()
-        if self.certificates is None:
+        if self._contexts is None:
             return conn, address
         # The handshake happens on the handler's thread (first read), so a slow client holds up no one else.
-        return self._ssl_context().wrap_socket(conn, server_side=True, do_handshake_on_connect=False), address
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        assert self.certificates is not None
-        version = self.certificates.refresh()
-        if self._context is None or self._context[0] != version:
-            try:
-                self._context = (version, self.certificates.ssl_context())
-            except (OSError, ssl.SSLError) as exc:
-                if self._context is None:
-                    raise
-                log.warning("metrics endpoint keeps its TLS certificate: %s", exc)
-        return self._context[1]
+        return self._contexts.current().wrap_socket(conn, server_side=True, do_handshake_on_connect=False), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A failed handshake or a client that went away: not worth a traceback on stderr.

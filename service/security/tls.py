@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +142,29 @@ class CertificateFiles:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.files.cert, self.files.key, password=lambda: b"")
         return context
+
+
+class RotatingContext:
+    """The SSLContext of the certificate files' current version, built again when refresh() takes
+    new files. A context that cannot be built keeps the previous one serving (and the first one
+    failing raises: a certificate that cannot be served fails at start-up)."""
+
+    def __init__(self, certificates: CertificateFiles, build: Callable[[], ssl.SSLContext], what: str) -> None:
+        self._certificates = certificates
+        self._build = build
+        self._what = what  # who keeps its certificate, in the warning
+        self._current: tuple[int, ssl.SSLContext] | None = None
+
+    def current(self) -> ssl.SSLContext:
+        version = self._certificates.refresh()
+        if self._current is None or self._current[0] != version:
+            try:
+                self._current = (version, self._build())
+            except (OSError, ssl.SSLError) as exc:
+                if self._current is None:
+                    raise
+                log.warning("%s keeps its TLS certificate: %s", self._what, exc)
+        return self._current[1]
 
 
 def _grpc_configuration(pems: Pems) -> grpc.ServerCertificateConfiguration:

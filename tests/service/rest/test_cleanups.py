@@ -1,11 +1,17 @@
-"""Small contracts of the REST layer that its app relies on."""
+"""Small contracts the REST layer relies on: a failed servicer call is a RestError; the TLS
+context follows the certificate files' versions."""
 
 from __future__ import annotations
 
+import logging
+import ssl
+
 import grpc
+import pytest
 
 from service.rest.calls import CallFailed
 from service.rest.errors import RestError
+from service.security.tls import RotatingContext
 
 
 def test_a_failed_call_is_a_rest_error_that_keeps_the_servicers_code():
@@ -18,3 +24,46 @@ def test_a_failed_call_is_a_rest_error_that_keeps_the_servicers_code():
         None,
     )
     assert CallFailed(grpc.StatusCode.UNAUTHENTICATED, "").status == 401
+
+
+class _Versions:
+    """CertificateFiles as RotatingContext sees it: refresh() says the current version."""
+
+    def __init__(self) -> None:
+        self.version = 0
+
+    def refresh(self) -> int:
+        return self.version
+
+
+def test_a_rotating_context_is_built_per_version_and_keeps_the_last_good_one(caplog):
+    files = _Versions()
+    built: list[ssl.SSLContext] = []
+    failing = False
+
+    def build() -> ssl.SSLContext:
+        if failing:
+            raise ssl.SSLError("half-written key")
+        built.append(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+        return built[-1]
+
+    contexts = RotatingContext(files, build, "the HTTP port")  # type: ignore[arg-type]
+    first = contexts.current()
+    assert contexts.current() is first and len(built) == 1  # same version: not built again
+    files.version = 1
+    second = contexts.current()
+    assert second is not first and len(built) == 2
+    failing, files.version = True, 2
+    with caplog.at_level(logging.WARNING):
+        assert contexts.current() is second
+    assert "the HTTP port keeps its TLS certificate: " in caplog.text
+    failing = False
+    assert contexts.current() is not second and len(built) == 3  # the next connection tries again
+
+
+def test_a_rotating_context_that_cannot_start_raises():
+    def build() -> ssl.SSLContext:
+        raise OSError("no such file")
+
+    with pytest.raises(OSError, match="no such file"):
+        RotatingContext(_Versions(), build, "metrics endpoint").current()  # type: ignore[arg-type]
