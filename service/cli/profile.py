@@ -9,6 +9,7 @@ the server does, and their frame statistics (brightness, contrast, blur) enter t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -49,10 +50,12 @@ def profile(
     # Without a batch dimension the model takes each sample file whole.
     step = min(batch, config.max_batch_size) if config.max_batch_size else 0
     result, items = Profile(), 0
+    pictures = any(p.suffix.lower() in IMAGE_SUFFIXES for p in files)
+    image_input = _image_input(model_dir.name, config, names) if pictures else None
     try:
         for path in files:
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                inputs = _picture(path, config, names, result, settings.max_image_pixels)
+            if image_input is not None and path.suffix.lower() in IMAGE_SUFFIXES:
+                inputs = _picture(path, image_input, result, settings.max_image_pixels)
             else:
                 inputs = _read(path, names)
             count = len(next(iter(inputs.values())))
@@ -73,18 +76,27 @@ def _newest(model_dir: Path) -> int:
     return max(versions)
 
 
-def _picture(path: Path, config, names: list[str], result, max_pixels: int) -> dict[str, np.ndarray]:
+def _image_input(model: str, config, names: list[str]) -> tuple[str, Callable]:
+    """(the input pictures go to, the server's preprocessing for them), chosen as the server does."""
+    from protos.errors import SwitchyardError
+    from service.vision.pipeline import image_input_name
+    from service.vision.preprocess import Preprocessor
+
+    try:
+        return image_input_name(model, names, config.preprocess), Preprocessor(config.preprocess)
+    except SwitchyardError as exc:
+        raise CliError(exc.message) from None
+
+
+def _picture(path: Path, image_input: tuple[str, Callable], result, max_pixels: int) -> dict[str, np.ndarray]:
     """A picture decoded and preprocessed as the server does; its frame statistics go into the profile."""
     from service.drift.frames import frame_statistics
     from service.vision.decode import decode_image
-    from service.vision.preprocess import Preprocessor
 
     image = decode_image(path.read_bytes(), max_pixels, path.name)
     result.add_frame(frame_statistics(image))
-    name = config.preprocess.input_name or (names[0] if len(names) == 1 else None)
-    if name is None:
-        raise CliError(f"the model has inputs {names}; set preprocess.input_name to the image input")
-    tensor, _ = Preprocessor(config.preprocess)(image)
+    name, preprocess = image_input
+    tensor, _ = preprocess(image)
     return {name: tensor}
 
 

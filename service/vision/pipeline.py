@@ -83,17 +83,22 @@ def _cached_pipeline(input_name: str, pre: PreprocessConfig, post, model_dir: Pa
 
 def _input_name(version: ModelVersion, pre: PreprocessConfig) -> str:
     signature = version.signature
-    names = [t.name for t in signature.inputs] if signature else []
+    return image_input_name(version.name, [t.name for t in signature.inputs] if signature else [], pre)
+
+
+def image_input_name(model: str, names: list[str], pre: PreprocessConfig) -> str:
+    """The input a preprocessed picture goes to: preprocess.input_name, which must be one of the
+    model's inputs `names` (when known), or the model's only input."""
     if pre.input_name is not None:
-        if signature and pre.input_name not in names:
+        if names and pre.input_name not in names:
             raise SwitchyardError(
-                f"model '{version.name}': preprocess.input_name '{pre.input_name}' is not one of its inputs {names}",
+                f"model '{model}': preprocess.input_name '{pre.input_name}' is not one of its inputs {names}",
                 ErrorCode.FAILED_PRECONDITION,
             )
         return pre.input_name
     if len(names) != 1:
         raise SwitchyardError(
-            f"model '{version.name}' has inputs {names}; set preprocess.input_name to the image input",
+            f"model '{model}' has inputs {names}; set preprocess.input_name to the image input",
             ErrorCode.FAILED_PRECONDITION,
         )
     return names[0]

@@ -199,3 +199,15 @@ async def test_unary_image_predict_feeds_the_frame_statistics(frames_repo):
         assert tracker.frames_sampled == len(pictures) == tracker.sampled
         assert psi(server, BRIGHTNESS) > 0.2
         assert psi(server, CONTRAST) < 0.2 and psi(server, BLUR) < 0.2
+
+
+def test_profiling_pictures_for_an_input_the_model_lacks_names_the_setting(tmp_path):
+    config = CONFIG.replace("size:", "input_name: nope, size:")
+    model = write_model(tmp_path / "repo", "camera", pooling_model(), config)
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    cv2.imwrite(str(pictures / "0.png"), scene(np.random.default_rng(1)))
+    done = switchyard("profile", str(model), "--data", str(pictures))
+    assert done.returncode != 0
+    assert "preprocess.input_name 'nope' is not one of its inputs ['x']" in done.stderr
+    assert "Traceback" not in done.stderr
