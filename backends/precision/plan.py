@@ -11,6 +11,7 @@ the model's decision trail.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -43,9 +44,7 @@ class Int8Recipe:
     artifact_name: Callable[[Path], str]  # the artifact's file name, from the source's
 
     def with_quantizer(self, quantizer: Quantizer) -> Int8Recipe:
-        return Int8Recipe(
-            self.runtime, self.cache_folder, quantizer, self.run, self.runtime_version, self.artifact_name
-        )
+        return dataclasses.replace(self, quantize=quantizer)
 
 
 ONNXRUNTIME_INT8 = Int8Recipe(

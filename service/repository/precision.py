@@ -36,7 +36,6 @@ from backends.precision.plan import (
     Int8Recipe,
     PrecisionStep,
     Progress,
-    Quantizer,
     plan_int8,
 )
 from backends.precision.quantize_onnx import onnx_input_names, run_onnx
@@ -69,7 +68,6 @@ def decide_precision(
     report: HardwareReport,
     cache_dir: Path,
     preprocess: ImagePreprocess | None = None,
-    quantizer: Quantizer | None = None,
 ) -> PrecisionDecision:
     """Build and gate int8 when the policy puts it first, gate bf16/fp16 on OpenVINO's CPU when next.
 
@@ -83,7 +81,7 @@ def decide_precision(
             # the table beside its engine cache; a route that cannot build INT8 falls back below.
             step = PrecisionStep("int8", True, "tensorrt calibrates at engine build; gated once loaded")
             return PrecisionDecision(config.precision, order, (step,))
-        step, artifact_dir = build_int8(config, version_dir, cache_dir, preprocess, quantizer)
+        step, artifact_dir = build_int8(config, version_dir, cache_dir, preprocess)
         if step.ok:
             return PrecisionDecision(config.precision, ("int8",), (step,), artifact_dir)
         if config.strict:
@@ -198,19 +196,16 @@ def build_int8(
     version_dir: Path,
     cache_dir: Path,
     preprocess: ImagePreprocess | None = None,
-    quantizer: Quantizer | None = None,
     progress: Progress | None = None,
 ) -> tuple[PrecisionStep, Path | None]:
     """Build (or reuse) and gate the INT8 model of one version: (the step, its folder if it passed).
 
     The runtime that will serve it builds it: NNCF for a model on OpenVINO, ONNX Runtime's
-    static quantization otherwise. `quantizer` replaces the recipe's (tests count builds).
+    static quantization otherwise.
     """
     recipe = int8_recipe(config.backend)
     if recipe is None:  # tensorrt: its engine build calibrates, there is nothing to build ahead
         return PrecisionStep("int8", False, f"backend {config.backend} calibrates int8 at engine build"), None
-    if quantizer is not None:
-        recipe = recipe.with_quantizer(quantizer)
     model_file = _source_model(version_dir, recipe.runtime)
     if model_file is None:
         wanted = "model.onnx or model.xml" if recipe.runtime == "openvino" else "model.onnx"
