@@ -282,7 +282,8 @@ class _Selection:
         else:
             self._attempt(index)
 
-    def _attempt(self, index: int) -> _Loaded | None:
+    def _attempt(self, index: int) -> None:
+        """Load one candidate: into `loaded`, or a FAILED entry in the trail."""
         candidate = self.candidates[index]
         start = self.clock()
         backend: Backend | None = None
@@ -298,10 +299,8 @@ class _Selection:
                 _unload(backend)
             if not self.loaded and self.tried_failed is None:
                 self.tried_failed = candidate
-            return None
-        item = _Loaded(index, candidate, backend, signature, self.clock() - start)
-        self.loaded.append(item)
-        return item
+            return
+        self.loaded.append(_Loaded(index, candidate, backend, signature, self.clock() - start))
 
     def _keep(self, winner: _Loaded, reason: str = "", median: float | None = None) -> _Loaded:
         for item in self.loaded:
@@ -328,8 +327,7 @@ class _Selection:
                     self._skip_waiting(f"not timed: {label} answers in {_ms(median)}, under {floor}")
                     return self._keep(first, f"median {_ms(median)}: other runtimes not worth timing", median)
             for index in self.waiting:
-                if index not in self.entries and all(item.index != index for item in self.loaded):
-                    self._attempt(index)
+                self._attempt(index)
             medians = time_backends([item.backend for item in self.loaded], inputs, self.clock, timing.runs)
         except Exception as exc:
             return self._untimed(first, exc)
