@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import free_port, serving, write_model
 from tests.fixtures import models
-from tests.fixtures.otlp import otlp_receiver
+from tests.fixtures.otlp import STAGES, otlp_receiver, stage_spans
 from tests.integration.test_tracing import FAST_EXPORT, PARENT_ID, TRACE_ID
 
 
@@ -39,7 +39,7 @@ def test_a_rest_request_is_one_server_span_with_its_stages(repo) -> None:
                 timeout=60,
             )
             assert reply.status_code == 200, reply.text
-            spans = receiver.wait_for(lambda got: {"decode", "queue", "infer", "encode"} <= {s.name for s in got})
+            spans = receiver.wait_for(lambda got: STAGES <= {s.name for s in got})
     server = next(s for s in spans if s.name == "POST /v2/models/{model}/infer")
     assert server.kind == 2  # SERVER
     assert server.trace_id == TRACE_ID and server.parent_id == PARENT_ID
@@ -47,7 +47,4 @@ def test_a_rest_request_is_one_server_span_with_its_stages(repo) -> None:
     assert server.attributes["http.route"] == "/v2/models/{model}/infer"
     assert server.attributes["switchyard.model"] == "tiny_cnn"
     assert server.attributes["switchyard.request_id"] == "rest-1"
-    stages = {s.name: s for s in spans if s.trace_id == server.trace_id and s is not server}
-    assert {"decode", "queue", "infer", "encode"} <= set(stages)
-    for stage in stages.values():
-        assert stage.parent_id == server.span_id
+    stage_spans(spans, server)
