@@ -1,8 +1,8 @@
 """The KServe v2 routes (and Triton's extensions): each one request -> one servicer call -> one reply.
 
 Every handler turns the HTTP request into the servicer's request message, calls the servicer
-method the gRPC port serves (service/rest/calls.py), and writes its reply as JSON. `RPC` names
-the method each route stands for: its auth group and its place in the docs.
+method the gRPC port serves (service/rest/calls.py), and writes its reply as JSON. `ROUTES`
+(service/rest/app.py) names the RPC each route stands for: its auth group and its place in the docs.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -123,19 +124,20 @@ def handlers(services: Services) -> dict[str, Handler]:
         reply = await call(oip.RepositoryIndex, message, context)
         return json_response([document(model) for model in reply.models])
 
-    async def load(request: Request, context: ServicerCall) -> Response:
-        options = await _json_body(request, services)
-        message = pb.RepositoryModelLoadRequest(model_name=_model(request)[0])
-        set_parameters(message.parameters, options.get("parameters", {}), "parameters")
-        await call(oip.RepositoryModelLoad, message, context)
-        return json_response({})
+    def repository_model(
+        make: type[pb.RepositoryModelLoadRequest] | type[pb.RepositoryModelUnloadRequest],
+        method: Callable[[Any, Any], Awaitable[Any]],
+    ) -> Handler:
+        """Load or unload: the model of the path, the body's parameters, an empty JSON reply."""
 
-    async def unload(request: Request, context: ServicerCall) -> Response:
-        options = await _json_body(request, services)
-        message = pb.RepositoryModelUnloadRequest(model_name=_model(request)[0])
-        set_parameters(message.parameters, options.get("parameters", {}), "parameters")
-        await call(oip.RepositoryModelUnload, message, context)
-        return json_response({})
+        async def handler(request: Request, context: ServicerCall) -> Response:
+            options = await _json_body(request, services)
+            message = make(model_name=_model(request)[0])
+            set_parameters(message.parameters, options.get("parameters", {}), "parameters")
+            await call(method, message, context)
+            return json_response({})
+
+        return handler
 
     return {
         "live": live,
@@ -147,8 +149,8 @@ def handlers(services: Services) -> dict[str, Handler]:
         "model_stats": model_stats,
         "infer": infer,
         "repository_index": repository_index,
-        "load": load,
-        "unload": unload,
+        "load": repository_model(pb.RepositoryModelLoadRequest, oip.RepositoryModelLoad),
+        "unload": repository_model(pb.RepositoryModelUnloadRequest, oip.RepositoryModelUnload),
     }
 
 
