@@ -82,12 +82,15 @@ class ServerSecurity:
         return [AuthInterceptor(self.authenticator, self.stats)] if self.authenticator else []
 
     def exposure(self, settings: ServerSettings) -> tuple[int, str]:
-        """(log level, line): what the gRPC port lets through, for the operator."""
+        """(log level, line): what the gRPC port, and the HTTP port when on (same auth), let through."""
         admin = " including loading and unloading models" if settings.allow_repository_admin else ""
+        ports, is_, uses = "the gRPC port", "is", "uses"
+        if settings.http_port >= 0:  # -1 = off
+            ports, is_, uses = "the gRPC and HTTP ports", "are", "use"
         files = self.certificates.files if self.certificates else None
         if files is None and self.authenticator is None:
             return logging.WARNING, (
-                f"the gRPC port is plaintext with no --auth-config: anyone who can reach {settings.host} "
+                f"{ports} {is_} plaintext with no --auth-config: anyone who can reach {settings.host} "
                 f"may call every RPC{admin} (docs/security.md)"
             )
         transport = "plaintext"
@@ -96,10 +99,10 @@ class ServerSecurity:
         if self.authenticator is None:
             callers = "every client with a certificate" if files and files.client_ca else "every client"
             level = logging.INFO if files and files.client_ca else logging.WARNING
-            return level, f"the gRPC port uses {transport} with no --auth-config: {callers} may call every RPC{admin}"
+            return level, f"{ports} {uses} {transport} with no --auth-config: {callers} may call every RPC{admin}"
         config = self.authenticator.config
         line = (
-            f"the gRPC port uses {transport}; {settings.auth_config}: {len(config.tokens)} token(s), "
+            f"{ports} {uses} {transport}; {settings.auth_config}: {len(config.tokens)} token(s), "
             f"{len(config.clients)} client(s), anonymous callers may use "
             f"{', '.join(g.value for g in config.anonymous) or 'nothing'}"
         )

@@ -1,5 +1,5 @@
 """Small contracts the REST layer relies on: a failed servicer call is a RestError; the TLS
-context follows the certificate files' versions."""
+context follows the certificate files' versions; the start-up exposure line names the HTTP port."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 
 from service.rest.calls import CallFailed
 from service.rest.errors import RestError
+from service.security.startup import ServerSecurity
 from service.security.tls import RotatingContext
+from service.settings import ServerSettings
 
 
 def test_a_failed_call_is_a_rest_error_that_keeps_the_servicers_code():
@@ -67,3 +69,13 @@ def test_a_rotating_context_that_cannot_start_raises():
 
     with pytest.raises(OSError, match="no such file"):
         RotatingContext(_Versions(), build, "metrics endpoint").current()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("http_port", "start"),
+    [(-1, "the gRPC port is plaintext with"), (0, "the gRPC and HTTP ports are plaintext with")],
+)
+def test_the_exposure_line_names_the_http_port_when_it_serves(http_port, start):
+    given = ServerSettings(host="127.0.0.1", metrics_port=-1, http_port=http_port)
+    level, line = ServerSecurity.from_settings(given).exposure(given)
+    assert level == logging.WARNING and line.startswith(start)
