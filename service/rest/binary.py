@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from protos.text import clipped
 from service.rest.errors import RestError
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -40,7 +41,7 @@ class BinaryParts:
         if end > len(self._data):
             left = len(self._data) - self._offset
             raise RestError(
-                400, f"tensor '{name}': binary_data_size is {size} but only {left} bytes of binary data remain"
+                400, f"tensor '{clipped(name)}': binary_data_size is {size} but only {left} bytes of binary data remain"
             )
         part = self._data[self._offset : end].tobytes()
         self._offset = end

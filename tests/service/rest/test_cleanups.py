@@ -1,5 +1,6 @@
 """Small contracts the REST layer relies on: a failed servicer call is a RestError; the TLS
-context follows the certificate files' versions; the start-up exposure line names the HTTP port."""
+context follows the certificate files' versions; the start-up exposure line names the HTTP port; a tensor name
+is echoed clipped."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ssl
 import grpc
 import pytest
 
+from service.rest.binary import BinaryParts
 from service.rest.calls import CallFailed
 from service.rest.errors import RestError
 from service.security.startup import ServerSecurity
@@ -79,3 +81,12 @@ def test_the_exposure_line_names_the_http_port_when_it_serves(http_port, start):
     given = ServerSettings(host="127.0.0.1", metrics_port=-1, http_port=http_port)
     level, line = ServerSecurity.from_settings(given).exposure(given)
     assert level == logging.WARNING and line.startswith(start)
+
+
+def test_a_binary_tensor_that_overruns_the_body_echoes_its_name_clipped():
+    with pytest.raises(RestError) as caught:
+        BinaryParts(memoryview(b"1234")).take("n" * 10_000 + "\n", 8)
+    assert caught.value.status == 400
+    assert caught.value.message == (
+        f"tensor '{'n' * 64}... (9937 more characters)': binary_data_size is 8 but only 4 bytes of binary data remain"
+    )
