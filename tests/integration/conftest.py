@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -12,6 +15,9 @@ from clients import AsyncSwitchyardClient
 from protos.switchyard.v1 import predict_pb2_grpc
 from service.server import SwitchyardServer
 from service.settings import ServerSettings
+
+if TYPE_CHECKING:  # trustme stays out of the tests that do not need certificates
+    from tests.fixtures.tls import ServerFiles
 
 
 @dataclass
@@ -60,6 +66,19 @@ async def started_server(settings: ServerSettings) -> SwitchyardServer:
     await server.start()
     await server.load_models()
     return server
+
+
+@asynccontextmanager
+async def tls_server(model_repo: Path, files: ServerFiles, **settings) -> AsyncIterator[SwitchyardServer]:
+    """A server of the `add` model only (security tests are about who gets in, not inference), its
+    certificate and key from `files`, with `settings` on top; stopped on the way out."""
+    server = await started_server(
+        make_settings(model_repo, models=["add"], tls_cert=files.cert, tls_key=files.key, **settings)
+    )
+    try:
+        yield server
+    finally:
+        await server.stop(grace=0)
 
 
 async def start_server(settings: ServerSettings) -> AsyncIterator[Running]:

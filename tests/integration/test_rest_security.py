@@ -11,7 +11,7 @@ import pytest
 
 from service.server import SwitchyardServer
 from tests.fixtures.tls import Pki, ServerFiles
-from tests.integration.conftest import make_settings, started_server
+from tests.integration.conftest import tls_server
 from tests.integration.test_security import TOKENS, auth_yaml
 
 ADD = {
@@ -32,19 +32,8 @@ async def secured(model_repo, pki, tmp_path_factory) -> AsyncIterator[tuple[Swit
     config = tmp_path_factory.mktemp("rest_auth") / "auth.yaml"
     config.write_text(auth_yaml(clients=False))
     files = pki.server()
-    server = await started_server(
-        make_settings(
-            model_repo,
-            models=["add"],
-            http_port=0,
-            tls_cert=files.cert,
-            tls_key=files.key,
-            auth_config=config,
-            allow_repository_admin=True,
-        )
-    )
-    yield server, files
-    await server.stop(grace=0)
+    async with tls_server(model_repo, files, http_port=0, auth_config=config, allow_repository_admin=True) as server:
+        yield server, files
 
 
 def client(server: SwitchyardServer, pki: Pki, token: str | None = None) -> httpx.AsyncClient:
@@ -133,35 +122,17 @@ async def test_client_certificates_are_identities_over_rest(model_repo, pki, tmp
     config = tmp_path / "auth.yaml"
     config.write_text(auth_yaml(clients=True))
     files = pki.server(ServerFiles(pki.folder / "id.pem", pki.folder / "id.key"))
-    server = await started_server(
-        make_settings(
-            model_repo,
-            models=["add"],
-            http_port=0,
-            tls_cert=files.cert,
-            tls_key=files.key,
-            tls_client_ca=pki.ca_file,
-            auth_config=config,
-        )
-    )
-    try:
+    async with tls_server(model_repo, files, http_port=0, tls_client_ca=pki.ca_file, auth_config=config) as server:
         context = certificate_context(pki, "who", **who)
         async with httpx.AsyncClient(verify=context, timeout=30) as http:
             url = f"https://127.0.0.1:{server.http_port}{path}"
             reply = await (http.post(url, json=ADD) if path.endswith("infer") else http.get(url))
         assert reply.status_code == status, reply.text
-    finally:
-        await server.stop(grace=0)
 
 
 async def test_client_certificates_are_required_with_a_client_ca(model_repo, pki):
     files = pki.server(ServerFiles(pki.folder / "m.pem", pki.folder / "m.key"))
-    server = await started_server(
-        make_settings(
-            model_repo, models=["add"], http_port=0, tls_cert=files.cert, tls_key=files.key, tls_client_ca=pki.ca_file
-        )
-    )
-    try:
+    async with tls_server(model_repo, files, http_port=0, tls_client_ca=pki.ca_file) as server:
         url = f"https://127.0.0.1:{server.http_port}/v2/health/live"
         bare = ssl.create_default_context(cadata=pki.ca_pem.decode())
         async with httpx.AsyncClient(verify=bare, timeout=10) as http:
@@ -169,5 +140,3 @@ async def test_client_certificates_are_required_with_a_client_ca(model_repo, pki
                 await http.get(url)
         async with httpx.AsyncClient(verify=certificate_context(pki, "client"), timeout=10) as http:
             assert (await http.get(url)).status_code == 200
-    finally:
-        await server.stop(grace=0)

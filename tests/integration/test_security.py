@@ -13,6 +13,7 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -28,7 +29,7 @@ from protos.switchyard.v1 import predict_pb2_grpc
 from protos.switchyard.v1 import video_pb2 as vpb
 from service.server import SwitchyardServer
 from tests.fixtures.tls import ClientPems, Pki, ServerFiles, sha256_hex
-from tests.integration.conftest import make_settings, started_server
+from tests.integration.conftest import tls_server
 from tests.service.oip.outside import grpcurl, run, triton_python
 
 TOKENS = {
@@ -84,20 +85,16 @@ def mtls_auth_config(tmp_path_factory):
     return path
 
 
+@asynccontextmanager
 async def secured(model_repo, pki: Pki, files: ServerFiles, **settings) -> AsyncIterator[Secured]:
-    server = await started_server(
-        make_settings(model_repo, models=["add"], tls_cert=files.cert, tls_key=files.key, **settings)
-    )
-    try:
+    async with tls_server(model_repo, files, **settings) as server:
         yield Secured(server, f"127.0.0.1:{server.port}", pki, files)
-    finally:
-        await server.stop(grace=0)
 
 
 @pytest.fixture(scope="module")
 async def tls(model_repo, pki, auth_config) -> AsyncIterator[Secured]:
     """TLS and tokens; plaintext health port; HTTPS metrics behind a token; admin RPCs on."""
-    async for item in secured(
+    async with secured(
         model_repo,
         pki,
         pki.server(),
@@ -107,14 +104,14 @@ async def tls(model_repo, pki, auth_config) -> AsyncIterator[Secured]:
         metrics_port=0,
         metrics_tls=True,
         metrics_token_sha256=sha256_hex(METRICS_TOKEN),
-    ):
+    ) as item:
         yield item
 
 
 @pytest.fixture(scope="module")
 async def mtls(model_repo, pki, mtls_auth_config) -> AsyncIterator[Secured]:
     files = pki.server(ServerFiles(pki.folder / "mtls.pem", pki.folder / "mtls.key"))
-    async for item in secured(model_repo, pki, files, auth_config=mtls_auth_config, tls_client_ca=pki.ca_file):
+    async with secured(model_repo, pki, files, auth_config=mtls_auth_config, tls_client_ca=pki.ca_file) as item:
         yield item
 
 
@@ -163,7 +160,7 @@ async def test_a_client_trusting_another_ca_refuses_the_server(tls, tmp_path):
 
 async def test_an_expired_server_certificate_is_refused_by_the_client(model_repo, pki):
     files = pki.server(ServerFiles(pki.folder / "expired.pem", pki.folder / "expired.key"), expired=True)
-    async for server in secured(model_repo, pki, files):
+    async with secured(model_repo, pki, files) as server:
         code, _ = await status_of(predict(server.address, pki.ca_pem))
         assert code is grpc.StatusCode.UNAVAILABLE
 
@@ -287,7 +284,7 @@ async def test_no_token_appears_in_any_log_line_or_error(tls, caplog):
 async def test_rotated_certificates_serve_new_connections_while_a_stream_goes_on(model_repo, tmp_path):
     first = Pki(tmp_path / "first")
     files = first.server()
-    async for server in secured(model_repo, first, files):
+    async with secured(model_repo, first, files) as server:
         async with channel(server.address, first.ca_pem) as old:
             stream = predict_pb2_grpc.PredictStub(old).PredictStream()
             await stream.write(pb.PredictStreamRequest(request=ADD))
