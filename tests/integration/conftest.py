@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,23 @@ class Running:
     client: AsyncSwitchyardClient
     channel: grpc.aio.Channel
     stub: predict_pb2_grpc.PredictStub
+
+
+async def until(condition: Callable[[], object], what: str, limit: float = 120.0) -> None:
+    """Wait (polling the event loop, bounded) until condition() holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def wait_until(condition: Callable[[], object], what: str, limit: float = 120.0) -> None:
+    """`until` for a thread that has no event loop: polls condition() until it holds, bounded."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {limit:.0f} s waiting for {what}"
+        time.sleep(0.01)
 
 
 def make_settings(model_repo, **overrides) -> ServerSettings:

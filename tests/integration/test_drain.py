@@ -19,6 +19,7 @@ from clients import Frame, PredictError, SwitchyardClient, VideoClient
 from clients.request import build_request
 from tests.conftest import start_serve_process, write_model
 from tests.fixtures.models import add_model, tiny_cnn
+from tests.integration.conftest import wait_until
 
 ONES = {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}
 
@@ -43,21 +44,23 @@ def stop(proc) -> None:
     proc.stdout.close()
 
 
-def wait_not_serving(address: str) -> None:
-    """Until the replica's health says NOT_SERVING (or it is gone).
+def wait_not_serving(address: str, limit: float = 60.0) -> None:
+    """Until the replica's health says NOT_SERVING (or it is gone); fails after `limit` seconds.
 
     Asked with unary Check calls: a health Watch opened while the replica shuts down was seen
     to hang past its own deadline in the test process (grpcio 1.85 sync client).
     """
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        while True:
+
+        def not_serving() -> bool:
             try:
                 reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
             except grpc.RpcError:
-                return  # the replica is already gone
-            if reply.status == health_pb2.HealthCheckResponse.NOT_SERVING:
-                return
+                return True  # the replica is already gone
+            return reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+        wait_until(not_serving, f"{address} to report NOT_SERVING after SIGTERM", limit)
 
 
 def test_round_robin_loses_no_call_when_a_replica_drains(add_repo):
@@ -81,15 +84,18 @@ def test_round_robin_loses_no_call_when_a_replica_drains(add_repo):
 
             with ThreadPoolExecutor(4) as pool:
                 workers = [pool.submit(load) for _ in range(4)]
-                while served[0] < 50:  # steady load on all three
+                try:
+                    # Steady load on all three; a failure ends the wait at once.
+                    wait_until(lambda: failures or served[0] >= 50, "50 answers from the three replicas")
                     assert not failures, failures
-                victim, _ = procs[0]
-                victim.send_signal(signal.SIGTERM)
-                assert victim.wait(timeout=60) == 0  # exits once idle, long before its 120 s grace
-                after = served[0]
-                while served[0] < after + 50:  # the two others carry on
+                    victim, _ = procs[0]
+                    victim.send_signal(signal.SIGTERM)
+                    assert victim.wait(timeout=60) == 0  # exits once idle, long before its 120 s grace
+                    after = served[0]
+                    wait_until(lambda: failures or served[0] >= after + 50, "50 answers from the two others")
                     assert not failures, failures
-                done.set()
+                finally:
+                    done.set()  # on a failed check too: the pool's exit waits for the load loops to end
                 for worker in workers:
                     worker.result()
         assert failures == []

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import write_model
 from tests.fixtures.models import tiny_cnn
-from tests.integration.conftest import make_settings, start_server
+from tests.integration.conftest import make_settings, start_server, until
 from tests.integration.test_metrics import scrape, value
 from tests.service.scheduling.test_inline import matmul_chain
 
@@ -32,15 +32,6 @@ def inline_repo(tmp_path_factory):
 def inline_count(port: int, model: str) -> float:
     labels = {"model": model, "version": "1", "backend": "onnxruntime", "device": "cpu"}
     return value(scrape(port), "switchyard_inline_executions_total", **labels)
-
-
-async def until(condition, what: str, limit: float = 120.0) -> None:
-    """Wait (polling the event loop, bounded) until condition() holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def test_fast_requests_run_inline_and_are_answered_while_a_slow_model_computes(inline_repo):
