@@ -1,7 +1,7 @@
 """A real server: a fast model's requests run on the event loop (switchyard_inline_executions_total),
 a slow model's never do and never hold up the fast one, and SWITCHYARD_INLINE_COMPUTE_US=0 turns it off.
 
-The threshold is 5 ms here (the default is 200 µs) so a loaded machine does not decide the outcome.
+The threshold is 5 ms here (the default is 500 µs) so a loaded machine does not decide the outcome.
 """
 
 from __future__ import annotations
