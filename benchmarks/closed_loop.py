@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
+from benchmarks.serving import cpu_seconds
 from protos.switchyard.v1 import predict_pb2 as pb
 from protos.switchyard.v1 import predict_pb2_grpc
 
@@ -57,12 +57,6 @@ class Cell:
         return rate, p50, p99, cpu
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, from /proc (Linux)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def load(
     address: str,
     requests: RequestFactory,
@@ -88,11 +82,11 @@ async def load(
                 await stub.Predict(request, timeout=timeout)
                 latencies.append(time.perf_counter() - start)
 
-        cpu_before = process_cpu_seconds(server_pid) if server_pid is not None else math.nan
+        cpu_before = cpu_seconds(server_pid) if server_pid is not None else math.nan
         started = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-        cpu = process_cpu_seconds(server_pid) - cpu_before if server_pid is not None else math.nan
+        cpu = cpu_seconds(server_pid) - cpu_before if server_pid is not None else math.nan
     ms = np.array(latencies) * 1000
     count = len(latencies)
     return count / elapsed, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), cpu / count * 1e6
