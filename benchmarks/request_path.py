@@ -28,6 +28,7 @@ from pathlib import Path
 
 import onnx
 
+from benchmarks.rpc_load import WARMUP_CALLS
 from benchmarks.server import ROOT, start_server, stop_server
 from benchmarks.serving import cpu_seconds
 from tests.fixtures.models import tiny_cnn
@@ -50,7 +51,7 @@ def load(args, port: int, rpc: str, concurrency: int, seconds: float) -> dict:
 def measured(args, server: subprocess.Popen, port: int, rpc: str, concurrency: int) -> dict:
     before = cpu_seconds(server.pid)
     row = load(args, port, rpc, concurrency, args.seconds)
-    served = row["requests"] + 20  # + the load generator's warm-up calls
+    served = row["requests"] + WARMUP_CALLS  # + the load generator's warm-up calls
     row["server_cpu_us"] = (cpu_seconds(server.pid) - before) / served * 1e6
     return row
 

@@ -23,6 +23,11 @@ from protos.inference import grpc_service_pb2 as oip
 from protos.switchyard.v1 import predict_pb2 as pb
 from service.cli.bench_load import Budget, LoadResult, unary_worker
 
+SHAPE = (1, 3, 64, 64)  # the input of tiny_cnn, the model the benchmarks load
+# Predict calls before the clock starts (connection and model warm); a server-side measurement
+# (benchmarks/request_path.py) counts them among the requests it served.
+WARMUP_CALLS = 20
+
 RPCS = {
     "Predict": "/switchyard.v1.Predict/Predict",
     "PredictStream": "/switchyard.v1.Predict/PredictStream",
@@ -76,14 +81,14 @@ async def _stream(channel, rpc: str, data: bytes, budget: Budget, result: LoadRe
     await stream.done_writing()
 
 
-async def run(target: str, model: str, rpc: str, concurrency: int, seconds: float, shape=(1, 3, 64, 64)) -> dict:
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+async def run(target: str, model: str, rpc: str, concurrency: int, seconds: float) -> dict:
+    x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     data = payload(rpc, model, x)
     worker = _stream if "Stream" in rpc else _unary
     async with grpc.aio.insecure_channel(target, options=channel_options()) as channel:
-        warm = Budget(20, None, lambda n: None)  # connection and model warm before the clock starts
+        warm = Budget(WARMUP_CALLS, None, lambda n: None)
         await _unary(channel, "Predict", payload("Predict", model, x), warm, LoadResult(1, "", 1))
-        result = LoadResult(concurrency, rpc, int(shape[0]))
+        result = LoadResult(concurrency, rpc, SHAPE[0])
         budget = Budget(None, seconds, lambda n: None)
         started = time.perf_counter()
         await asyncio.gather(*(worker(channel, rpc, data, budget, result) for _ in range(concurrency)))
