@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from clients import AsyncSwitchyardClient, SwitchyardClient
-from tests.conftest import serving, write_model
+from tests.conftest import free_port, serving, write_model
 from tests.fixtures.models import add_model
-from tests.integration.test_workers import free_port
 
 ONES = {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}
 
