@@ -1,8 +1,8 @@
 """Tracing with the OpenTelemetry SDK: provider, sampler, the export decision, stage spans.
 
 Off unless an OTLP endpoint is configured (--otel-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT); then
-the hot path pays one `if` per stage and no span object exists (`stage` hands back one shared
-null context). The SDK is imported only when tracing starts, so a server without it installed
+the hot path pays one `if` per stage and no span object exists (`record_span` returns at
+once). The SDK is imported only when tracing starts, so a server without it installed
 runs as before.
 
 Sampling: a parent-based ratio (`--trace-rate`): a client's `traceparent` with the sampled flag
@@ -15,7 +15,6 @@ straight on the SDK tracer are recorded instead, and ExportDecider makes the sam
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -24,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-_NULL = contextlib.nullcontext()
 
 
 class Otel:
@@ -183,14 +180,6 @@ class Tracing:
 
 # The process's tracing: one server per process (service/workers.py runs others as processes).
 TRACING = Tracing()
-
-
-def stage(name: str, attributes: Mapping[str, Any] | None = None) -> contextlib.AbstractContextManager[Any]:
-    """A child span of the current one, or a shared null context when tracing is off."""
-    tracer = TRACING.tracer
-    if tracer is None:
-        return _NULL
-    return tracer.start_as_current_span(name, attributes=attributes, record_exception=False)
 
 
 def record_span(
